@@ -1,0 +1,77 @@
+# The README's commands. Every target installs what it needs first, so a fresh clone works.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SEEDS ?= 10000
+
+BOOK_SOURCES := _config.yml _toc.yml $(shell find book raftlib -type f \( -name '*.ipynb' -o -name '*.md' -o -name '*.py' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
+
+.PHONY: help book test lab notebooks lint fuzz bench system-deps clean
+
+help:
+	@echo "make book       execute every chapter and build the HTML book in _build/html"
+	@echo "make test       lint, type-check, build the book, run every test (installs what it needs)"
+	@echo "make lab        open the chapters in JupyterLab, live widgets included"
+	@echo "make notebooks  re-execute the chapters in place, refreshing their stored outputs"
+	@echo "make fuzz       run SEEDS=$(SEEDS) random fault schedules through the safety checkers"
+	@echo "make bench      run the benchmarks in bench/ and print their figures"
+
+$(BIN)/activate:
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "error: $(PYTHON) cannot create a virtual environment; install Debian's python3-venv" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is missing; install Debian's npm (make system-deps does, as root)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+# The widget runtime the book serves itself (see _config.yml: html_extra_path, nb_ipywidgets_js).
+_build/vendor/.installed: node_modules/.installed book/_js/widget-assets.js
+	rm -rf _build/vendor && mkdir -p _build/vendor/_vendor/html-manager
+	cp node_modules/requirejs/require.js book/_js/widget-assets.js _build/vendor/_vendor/
+	cp -r node_modules/@jupyter-widgets/html-manager/dist/. _build/vendor/_vendor/html-manager/
+	rm -f _build/vendor/_vendor/html-manager/*.map
+	touch $@
+
+_build/html/index.html: $(BOOK_SOURCES) $(VENV)/.installed _build/vendor/.installed
+	$(BIN)/jupyter-book build . --all -W --keep-going
+	touch $@
+
+book: _build/html/index.html
+	@echo "book: open _build/html/index.html"
+
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check raftlib tests bench
+	$(BIN)/mypy
+
+test: system-deps lint book
+	$(BIN)/pytest
+
+notebooks: $(VENV)/.installed
+	$(BIN)/python -m tests.book.notebooks
+
+lab: $(VENV)/.installed
+	$(BIN)/jupyter trust book/*.ipynb
+	$(BIN)/jupyter lab book/
+
+fuzz: $(VENV)/.installed
+	$(BIN)/python -m raftlib.sim.explore --seeds $(SEEDS)
+
+bench: $(VENV)/.installed
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf _build .jupyter_cache

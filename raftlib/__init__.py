@@ -1,0 +1,8 @@
+"""raftlib: Raft consensus and an etcd-like store, built to be read, run and broken.
+
+The public surface is re-exported by the subpackages: ``raftlib.raft`` (the sans-I/O core),
+``raftlib.sim`` (the deterministic simulator), ``raftlib.check`` (verdicts on runs),
+``raftlib.kv`` (the MVCC store, watch and quota) and ``raftlib.viz`` (figures and players).
+"""
+
+__version__ = "0.1.0"
