@@ -1,6 +1,8 @@
 # The README's commands. Every target installs what it needs first, so a fresh clone works.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+# A failed book build must not leave an index.html that looks up to date.
+.DELETE_ON_ERROR:
 
 PYTHON ?= python3
 VENV := .venv
