@@ -67,7 +67,7 @@ notebooks: $(VENV)/.installed
 
 lab: $(VENV)/.installed
 	$(BIN)/jupyter trust book/*.ipynb
-	$(BIN)/jupyter lab book/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) book/
 
 fuzz: $(VENV)/.installed
 	$(BIN)/python -m raftlib.sim.explore --seeds $(SEEDS)
