@@ -1,0 +1,296 @@
+"""A self-contained HTML/JS trace player that needs no kernel.
+
+The player is rendered once at build time into one ``<div>`` with inline style, script and data,
+so the static book can play, scrub, step and branch through a recorded simulation with no Python
+behind it. Output is a pure function of the input: element ids come from a content hash, so a
+notebook that shows a player has byte-identical outputs on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+__all__ = ["Frame", "TracePlayer"]
+
+Frame = Mapping[str, Any]
+"""One recorded instant of a cluster, as the simulator's trace produces it.
+
+Keys: ``t`` (virtual ms), ``event`` (what just happened), ``members`` (id -> state with ``role``,
+``term``, ``vote``, ``commit``, ``applied``, ``log`` as ``[[index, term, label], ...]``, ``up``,
+``paused``), ``in_flight`` (messages with ``from``, ``to``, ``type``, ``term``), ``partition``
+(list of id groups or None) and, optionally, ``kv`` (``{"revision", "keys": [...]}``). Every key
+may be missing (a keyspace-only frame shows just its table); unknown member and message keys are
+kept and shown as details.
+"""
+
+# One palette for the player and the matplotlib figures, so a term has the same color in both.
+TERM_COLORS = (
+    "#8fb8de", "#f2b880", "#a8d5a2", "#e8a0a8", "#c3b1e1",
+    "#f6dd8b", "#9fd8d8", "#d9b38c", "#b8c4d6", "#e6b3d9",
+)
+ROLE_COLORS = {
+    "leader": "#1f7a4d",
+    "candidate": "#c8590a",
+    "precandidate": "#e0a040",
+    "follower": "#3f6fb0",
+    "learner": "#8a8f98",
+}
+
+_MEMBER_KEYS = ("role", "term", "vote", "commit", "applied", "log", "up", "paused")
+_MESSAGE_KEYS = ("from", "to", "type", "term")
+_ASSETS = resources.files("raftlib.viz") / "assets"
+
+
+@cache
+def _asset(name: str) -> str:
+    return (_ASSETS / name).read_text(encoding="utf-8")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _extra(record: Mapping[str, Any], known: Sequence[str]) -> dict[str, Any] | None:
+    rest = {str(k): v for k, v in record.items() if k not in known}
+    return rest or None
+
+
+def _lcp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class _Encoder:
+    """Interns everything that repeats between frames, so size grows with change, not length.
+
+    Entries, member states, messages, partitions and keyspaces are stored once in tables and
+    frames refer to them by position. A log is stored as "the first ``keep`` entries of an
+    earlier log, then these entries": consecutive frames (and followers copying the leader)
+    share almost all of their logs, so each new log costs only its appended entries.
+    """
+
+    def __init__(self) -> None:
+        self.members: list[str] = []
+        self._member_pos: dict[str, int] = {}
+        self.tables: dict[str, list[Any]] = {
+            "entries": [], "logs": [], "states": [], "msgs": [], "parts": [], "kvs": [],
+        }
+        self._ids: dict[str, dict[Any, int]] = {name: {} for name in self.tables}
+        self._log_keys: list[tuple[int, ...]] = []
+        # Logs of the previous frame: the best parents for this frame's new logs.
+        self._recent_logs: list[int] = []
+        # Lowest and highest log index of the current branch: the player sizes its log grid once
+        # per branch, so cells keep their place while scrubbing.
+        self.span: list[int] = []
+
+    def _intern(self, table: str, key: Any, value: Any) -> int:
+        ids = self._ids[table]
+        found = ids.get(key)
+        if found is None:
+            found = ids[key] = len(self.tables[table])
+            self.tables[table].append(value)
+        return found
+
+    def _value(self, table: str, value: Any) -> int:
+        return self._intern(table, _canonical(value), value)
+
+    def _log(self, raw: Iterable[Any], frame_logs: list[int]) -> int:
+        rows = [(int(index), int(term), "" if not rest or rest[0] is None else str(rest[0]))
+                for index, term, *rest in raw]
+        # The hot loop of the encoder (every entry of every member of every frame): inlined.
+        ids, table = self._ids["entries"], self.tables["entries"]
+        entries = []
+        for row in rows:
+            found = ids.get(row)
+            if found is None:
+                found = ids[row] = len(table)
+                table.append(list(row))
+            entries.append(found)
+        if rows:  # a log is ordered by index: its first and last entries bound it
+            lo, hi = rows[0][0], rows[-1][0]
+            self.span = [min(self.span[0], lo), max(self.span[1], hi)] if self.span else [lo, hi]
+        key = tuple(entries)
+        known = self._ids["logs"].get(key)
+        if known is not None:
+            return known
+        parent, keep = -1, 0
+        for candidate in (*frame_logs, *self._recent_logs):
+            shared = _lcp(key, self._log_keys[candidate])
+            if shared > keep:
+                parent, keep = candidate, shared
+        self._log_keys.append(key)
+        return self._intern("logs", key, [parent, keep, list(key[keep:])])
+
+    def _member(self, member: str) -> int:
+        pos = self._member_pos.get(member)
+        if pos is None:
+            pos = self._member_pos[member] = len(self.members)
+            self.members.append(member)
+        return pos
+
+    def frame(self, frame: Frame, last_t: int) -> list[Any]:
+        members = frame.get("members") or {}
+        slots: dict[int, int] = {}
+        frame_logs: list[int] = []
+        for raw_id, state in members.items():
+            log = self._log(state.get("log") or (), frame_logs)
+            frame_logs.append(log)
+            vote = state.get("vote")
+            row = [
+                str(state.get("role") or "follower").lower(),
+                int(state.get("term") or 0),
+                None if vote is None else str(vote),
+                int(state.get("commit") or 0),
+                int(state.get("applied") or 0),
+                bool(state.get("up", True)),
+                bool(state.get("paused", False)),
+                log,
+                _extra(state, _MEMBER_KEYS),
+            ]
+            slots[self._member(str(raw_id))] = self._value("states", row)
+        self._recent_logs = frame_logs
+        msgs = [
+            self._value("msgs", [
+                str(m.get("from")), str(m.get("to")), str(m.get("type") or "Msg"),
+                int(m.get("term") or 0), _extra(m, _MESSAGE_KEYS),
+            ])
+            for m in frame.get("in_flight") or ()
+        ]
+        partition = frame.get("partition")
+        kv = frame.get("kv")
+        t = frame.get("t")
+        return [
+            last_t if t is None else int(t),
+            str(frame.get("event") or ""),
+            # Members may join later (membership change); -1 marks "not a member yet".
+            [slots.get(pos, -1) for pos in range(len(self.members))],
+            msgs,
+            -1 if not partition else self._value(
+                "parts", [[str(m) for m in group] for group in partition]),
+            -1 if kv is None else self._value("kvs", dict(kv)),
+        ]
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside ``<script>``: no ``</script>``, ``<!--`` or ``&`` can end or confuse it."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class TracePlayer:
+    """A kernel-free player for recorded cluster traces, shown by evaluating it in a notebook.
+
+    ``TracePlayer(frames, title="Election")`` plays one trace. ``branches`` adds alternative
+    traces (label -> frames) the reader can switch to, e.g. one per choice of crashed members;
+    ``frames`` is then the first choice, named ``label``. Every frame list is complete on its own
+    (a shared prefix is simply repeated; identical content is stored once in the output).
+
+    The reader gets play/pause, speed (0.5x to 4x; 1x follows virtual time, at least 0.12 s and at
+    most 1.2 s per frame), a slider, single steps (buttons or left/right arrow keys), members
+    colored by role with term, crash, pause and partition shown, in-flight messages, logs colored
+    by term with the commit point, a details panel on click, and a table of keys when frames
+    carry ``kv``.
+
+    Attributes: ``title``; ``branches`` (label -> frames, in selector order); ``default`` (the
+    label shown first).
+    """
+
+    def __init__(
+        self,
+        frames: Sequence[Frame],
+        *,
+        title: str = "Trace",
+        branches: Mapping[str, Sequence[Frame]] | None = None,
+        label: str = "as recorded",
+    ) -> None:
+        choices = {label: frames, **(branches or {})}
+        if len(choices) != 1 + len(branches or {}):
+            raise ValueError(f"branch label {label!r} is used twice")
+        for name, branch in choices.items():
+            if not branch:
+                raise ValueError(f"branch {name!r} has no frames")
+        self.title = title
+        self.branches: dict[str, Sequence[Frame]] = choices
+        self.default = label
+
+    @classmethod
+    def from_branches(
+        cls,
+        branches: Mapping[str, Sequence[Frame]],
+        *,
+        default: str | None = None,
+        title: str = "Trace",
+    ) -> TracePlayer:
+        """A player offering each ``label -> frames`` branch, starting on ``default`` (or the
+        first one). The selector lists branches in the mapping's order."""
+        if not branches:
+            raise ValueError("no branches given")
+        chosen = next(iter(branches)) if default is None else default
+        if chosen not in branches:
+            raise ValueError(f"default branch {chosen!r} is not among {list(branches)}")
+        player = cls(branches[chosen], title=title, label=chosen,
+                     branches={k: v for k, v in branches.items() if k != chosen})
+        player.branches = dict(branches)  # keep the caller's order in the selector
+        return player
+
+    def payload(self) -> dict[str, Any]:
+        """The compact, deduplicated data the browser side decodes (see ``_Encoder``)."""
+        encoder = _Encoder()
+        encoded = []
+        for name, frames in self.branches.items():
+            rows: list[list[Any]] = []
+            last_t = 0
+            encoder.span = []
+            for frame in frames:
+                rows.append(encoder.frame(frame, last_t))
+                last_t = rows[-1][0]
+            encoded.append({"label": name, "span": encoder.span or [1, 0], "frames": rows})
+        labels = list(self.branches)
+        return {
+            "title": self.title,
+            "members": encoder.members,
+            **encoder.tables,
+            "branches": encoded,
+            "default": labels.index(self.default),
+            "palette": {"terms": list(TERM_COLORS), "roles": ROLE_COLORS},
+        }
+
+    def to_html(self) -> str:
+        """The player as one self-contained ``<div>``: inline style, script and JSON data, no
+        network, no external fonts. Equal inputs give byte-identical output."""
+        data = _script_json(self.payload())
+        uid = "rv-" + hashlib.sha256(data.encode("ascii")).hexdigest()[:12]
+        title = html.escape(self.title)
+        frames = sum(len(f) for f in self.branches.values())
+        return (
+            f'<div class="rv-player" id="{uid}" data-rv-root="{uid}" data-frame-index="0"'
+            f' data-branch="{html.escape(self.default)}" role="region"'
+            f' aria-label="Trace player: {title}" tabindex="0">\n'
+            f"<style>{_asset('player.css')}</style>\n"
+            # Shown until the script replaces it: untrusted notebook, or a reader without JS.
+            f'<div class="rv-fallback">Trace player “{title}” ({frames} frames) needs'
+            " JavaScript; in JupyterLab, trust the notebook to run it.</div>\n"
+            f'<script type="application/json" class="rv-data">{data}</script>\n'
+            f"<script>{_asset('player.js')}\nwindow.raftvizPlayerV1.mount(\"{uid}\");</script>\n"
+            "</div>"
+        )
+
+    def __repr__(self) -> str:
+        # Notebooks store this next to the HTML; the default repr's memory address would make
+        # outputs differ from run to run.
+        frames = sum(len(f) for f in self.branches.values())
+        return (f"TracePlayer({self.title!r}, branches={list(self.branches)!r},"
+                f" frames={frames})")
+
+    def _repr_html_(self) -> str:
+        """What Jupyter and myst-nb show for the player: ``to_html()``."""
+        return self.to_html()

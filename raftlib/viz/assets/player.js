@@ -1,0 +1,506 @@
+// raftlib trace player: vanilla JS, no libraries, no network. Every player embeds this file (so
+// each output is self-contained); the first copy to run defines it, later copies only mount.
+(function () {
+  "use strict";
+  if (window.raftvizPlayerV1) return;
+
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var SPEEDS = [0.5, 1, 2, 4];
+  var W = 440, H = 290, R = 25;  // cluster view box and member radius
+  var counter = 0;  // names radio groups apart when one page holds several players
+
+  function el(tag, cls, parent, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function svg(tag, attrs, parent) {
+    var node = document.createElementNS(SVGNS, tag);
+    for (var k in attrs) node.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function clamp(x, lo, hi) { return Math.max(lo, Math.min(hi, x)); }
+
+  function decoder(data) {
+    var logs = new Array(data.logs.length);
+    // A log is "keep entries of its parent, then these"; build the chain from the nearest
+    // decoded ancestor, without recursion (chains can be thousands of logs long).
+    function log(id) {
+      if (id < 0) return [];
+      var chain = [], cur = id;
+      while (cur >= 0 && !logs[cur]) { chain.push(cur); cur = data.logs[cur][0]; }
+      for (var i = chain.length - 1; i >= 0; i--) {
+        var rec = data.logs[chain[i]];
+        var out = rec[0] < 0 ? [] : logs[rec[0]].slice(0, rec[1]);
+        for (var j = 0; j < rec[2].length; j++) out.push(data.entries[rec[2][j]]);
+        logs[chain[i]] = out;
+      }
+      return logs[id];
+    }
+    return function frame(b, i) {
+      var f = data.branches[b].frames[i], members = [], msgs = [];
+      for (var k = 0; k < f[2].length; k++) {
+        if (f[2][k] < 0) continue;
+        var s = data.states[f[2][k]];
+        members.push({ id: data.members[k], role: s[0], term: s[1], vote: s[2], commit: s[3],
+          applied: s[4], up: s[5], paused: s[6], log: log(s[7]), extra: s[8] });
+      }
+      for (var m = 0; m < f[3].length; m++) {
+        var g = data.msgs[f[3][m]];
+        msgs.push({ key: f[3][m], from: g[0], to: g[1], type: g[2], term: g[3], extra: g[4] });
+      }
+      return { t: f[0], event: f[1], members: members, msgs: msgs,
+        partition: f[4] < 0 ? null : data.parts[f[4]], kv: f[5] < 0 ? null : data.kvs[f[5]] };
+    };
+  }
+
+  // Member positions: a ring, or one column per side of a partition so the cut is visible.
+  function layout(members, partition) {
+    var ids = members.map(function (m) { return m.id; });
+    var groups = [ids];
+    if (partition) {
+      groups = partition.map(function (g) {
+        return g.filter(function (id) { return ids.indexOf(id) >= 0; });
+      });
+      var placed = [].concat.apply([], groups);
+      var rest = ids.filter(function (id) { return placed.indexOf(id) < 0; });
+      if (rest.length) groups.push(rest);
+      groups = groups.filter(function (g) { return g.length; });
+    }
+    var pos = {}, colW = W / groups.length;
+    groups.forEach(function (g, gi) {
+      var cx = colW * (gi + 0.5), cy = H / 2 - 6;
+      var r = groups.length === 1 ? 100 : Math.min(colW / 2 - R - 8, 80);
+      g.forEach(function (id, k) {
+        if (g.length === 1) { pos[id] = [cx, cy]; return; }
+        if (g.length === 2 && groups.length > 1) { pos[id] = [cx, cy + (k ? 55 : -55)]; return; }
+        var a = -Math.PI / 2 + 2 * Math.PI * k / g.length;
+        pos[id] = [cx + r * Math.cos(a), cy + r * Math.sin(a)];
+      });
+    });
+    return { pos: pos, groups: groups, colW: colW };
+  }
+
+  function msgKind(type) {
+    if (/vote/i.test(type)) return "vote";
+    if (/heartbeat/i.test(type)) return "beat";
+    if (/app|snap/i.test(type)) return "app";
+    return "other";
+  }
+
+  function describe(obj) {
+    var rows = [];
+    for (var k in obj) if (obj[k] !== undefined) rows.push([k, obj[k]]);
+    return rows;
+  }
+
+  function fmt(v) {
+    if (v === null) return "none";
+    if (typeof v === "boolean") return v ? "yes" : "no";
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+
+  function build(root) {
+    var uid = root.getAttribute("data-rv-root");
+    var data = JSON.parse(root.querySelector("script.rv-data").textContent);
+    var frameAt = decoder(data);
+    var pal = data.palette;
+    var st = { b: data["default"], i: 0, playing: false, timer: null, speed: 1, sel: null };
+    var fallback = root.querySelector(".rv-fallback");
+    if (fallback) fallback.parentNode.removeChild(fallback);
+
+    // ----- static structure -----
+    var head = el("div", "rv-head", root);
+    el("div", "rv-title", head, data.title);
+    var branchBox = null, radios = [];
+    if (data.branches.length > 1) {
+      branchBox = el("div", "rv-branches", head);
+      branchBox.setAttribute("role", "radiogroup");
+      branchBox.setAttribute("aria-label", "Scenario");
+      el("span", "rv-branch-label", branchBox, "Scenario:");
+      var name = uid + "-branch-" + (counter++);
+      data.branches.forEach(function (br, bi) {
+        var lab = el("label", "rv-branch", branchBox);
+        var input = el("input", "", lab);
+        input.type = "radio"; input.name = name; input.value = String(bi);
+        input.checked = bi === st.b;
+        input.addEventListener("change", function () { if (input.checked) setBranch(bi); });
+        el("span", "", lab, br.label);
+        radios.push(input);
+      });
+    }
+
+    var bar = el("div", "rv-bar", root);
+    function button(text, label, onClick) {
+      var b = el("button", "rv-btn", bar, text);
+      b.type = "button";
+      b.setAttribute("aria-label", label);
+      b.title = label;
+      b.addEventListener("click", onClick);
+      return b;
+    }
+    var backBtn = button("\u25C0", "Step back one event", function () { stop(); go(st.i - 1); });
+    var playBtn = button("\u25B6 Play", "Play", function () { st.playing ? stop() : play(); });
+    playBtn.classList.add("rv-play");
+    var fwdBtn = button("\u25B6", "Step forward one event", function () { stop(); go(st.i + 1); });
+    var speed = el("select", "rv-speed", bar);
+    speed.setAttribute("aria-label", "Playback speed");
+    SPEEDS.forEach(function (s) {
+      var o = el("option", "", speed, s + "\u00D7");
+      o.value = String(s);
+      o.selected = s === 1;
+    });
+    speed.addEventListener("change", function () { st.speed = parseFloat(speed.value); });
+    var slider = el("input", "rv-slider", bar);
+    slider.type = "range"; slider.min = "0"; slider.step = "1";
+    slider.setAttribute("aria-label", "Scrub through events");
+    slider.addEventListener("input", function () { stop(); go(parseInt(slider.value, 10)); });
+    var clock = el("span", "rv-clock", bar);
+
+    var eventLine = el("div", "rv-event", root);
+    eventLine.setAttribute("aria-live", "polite");
+
+    var main = el("div", "rv-main", root);
+    var stage = svg("svg", { viewBox: "0 0 " + W + " " + H, "class": "rv-stage",
+      role: "img", "aria-label": "Cluster members and messages in flight" }, main);
+    var side = el("div", "rv-side", main);
+    el("div", "rv-side-title", side, "Details");
+    var details = el("div", "rv-details", side);
+    el("div", "rv-side-title", side, "In flight");
+    var msgList = el("ul", "rv-msgs", side);
+
+    var logTitle = el("div", "rv-section", root, "Logs");
+    el("span", "rv-hint", logTitle,
+      "one cell per entry, colored and numbered by term; the black bar is the commit index; " +
+      "faded cells are not committed yet");
+    var logs = el("div", "rv-logs", root);
+    var kvBox = el("div", "rv-kv", root);
+
+    var legend = el("div", "rv-legend", root);
+    ["leader", "follower", "candidate", "precandidate", "learner"].forEach(function (role) {
+      var item = el("span", "rv-legend-item", legend);
+      var dot = el("span", "rv-dot", item);
+      dot.style.background = pal.roles[role];
+      item.appendChild(document.createTextNode(role));
+    });
+    el("span", "rv-legend-item", legend, "\u2715 crashed");
+    el("span", "rv-legend-item", legend, "\u275A\u275A paused");
+    el("span", "rv-legend-item", legend, "dashed arrow = response");
+
+    // ----- state changes -----
+    function frames() { return data.branches[st.b].frames; }
+
+    function go(i) {
+      st.i = clamp(i, 0, frames().length - 1);
+      render();
+    }
+
+    function setBranch(bi) {
+      st.b = bi;
+      radios.forEach(function (r, k) { r.checked = k === bi; });
+      go(st.i);
+    }
+
+    function delay() {
+      // 1x follows virtual time, within bounds: simultaneous events stay readable and long
+      // quiet stretches (an election timeout) do not stall the show.
+      var f = frames(), dt = st.i + 1 < f.length ? f[st.i + 1][0] - f[st.i][0] : 0;
+      return clamp(dt, 120, 1200) / st.speed;
+    }
+
+    function tick() {
+      // Stop at the end, and when a notebook front end has thrown this output away.
+      if (st.i + 1 >= frames().length || !root.isConnected) { stop(); return; }
+      go(st.i + 1);
+      st.timer = setTimeout(tick, delay());
+    }
+
+    function play() {
+      if (st.i + 1 >= frames().length) go(0);
+      st.playing = true;
+      eventLine.setAttribute("aria-live", "off");  // announcing every frame would drown a reader
+      playBtn.textContent = "\u275A\u275A Pause";
+      playBtn.setAttribute("aria-label", "Pause");
+      st.timer = setTimeout(tick, delay());
+    }
+
+    function stop() {
+      if (st.timer) clearTimeout(st.timer);
+      st.timer = null;
+      st.playing = false;
+      eventLine.setAttribute("aria-live", "polite");
+      playBtn.textContent = "\u25B6 Play";
+      playBtn.setAttribute("aria-label", "Play");
+    }
+
+    function select(sel) { st.sel = sel; render(); }
+
+    root.addEventListener("keydown", function (e) {
+      if (e.target === slider || e.target.tagName === "SELECT") return;  // they have their own keys
+      var to = { ArrowLeft: st.i - 1, ArrowRight: st.i + 1, Home: 0, End: frames().length - 1 };
+      if (!(e.key in to)) return;
+      e.preventDefault();
+      stop();
+      go(to[e.key]);
+    });
+
+    // ----- drawing -----
+    function drawStage(f) {
+      while (stage.firstChild) stage.removeChild(stage.firstChild);
+      var lay = layout(f.members, f.partition);
+      if (lay.groups.length > 1) {
+        lay.groups.forEach(function (g, gi) {
+          svg("rect", { x: lay.colW * gi + 6, y: 6, width: lay.colW - 12, height: H - 12,
+            rx: 12, "class": "rv-group" }, stage);
+          if (gi > 0) {
+            svg("line", { x1: lay.colW * gi, y1: 10, x2: lay.colW * gi, y2: H - 10,
+              "class": "rv-cut" }, stage);
+            svg("text", { x: lay.colW * gi + 8, y: H - 16, "class": "rv-cut-label" }, stage)
+              .textContent = "partition";
+          }
+        });
+      }
+      var pairs = {};
+      f.msgs.forEach(function (m) {
+        var a = lay.pos[m.from], b = lay.pos[m.to];
+        if (!a || !b || m.from === m.to) return;
+        var pk = m.from + "\u0000" + m.to, n = pairs[pk] = (pairs[pk] || 0) + 1;
+        var dx = b[0] - a[0], dy = b[1] - a[1], len = Math.sqrt(dx * dx + dy * dy);
+        var ux = dx / len, uy = dy / len, off = 4 + (n - 1) * 6;  // right-hand lane per direction
+        var ox = -uy * off, oy = ux * off;
+        var x1 = a[0] + ux * (R + 3) + ox, y1 = a[1] + uy * (R + 3) + oy;
+        var x2 = b[0] - ux * (R + 5) + ox, y2 = b[1] - uy * (R + 5) + oy;
+        var kind = msgKind(m.type), resp = /resp$/i.test(m.type);
+        var g = svg("g", { "class": "rv-msg rv-msg-" + kind + (resp ? " rv-resp" : "") +
+          (st.sel && st.sel.msg === m.key ? " rv-selected" : ""), "data-type": m.type }, stage);
+        svg("title", {}, g).textContent = m.type + " " + m.from + "\u2192" + m.to + " term " + m.term;
+        svg("line", { x1: x1, y1: y1, x2: x2, y2: y2, "class": "rv-hit" }, g);
+        svg("line", { x1: x1, y1: y1, x2: x2 - ux * 6, y2: y2 - uy * 6, "class": "rv-shaft" }, g);
+        svg("polygon", { points: [x2, y2, x2 - ux * 8 - uy * 4, y2 - uy * 8 + ux * 4,
+          x2 - ux * 8 + uy * 4, y2 - uy * 8 - ux * 4].join(" "), "class": "rv-head-tip" }, g);
+        g.addEventListener("click", function () { select({ msg: m.key }); });
+      });
+      f.members.forEach(function (m) {
+        var p = lay.pos[m.id];
+        var g = svg("g", { "class": "rv-node" + (m.up ? "" : " rv-down") +
+            (m.paused ? " rv-paused" : "") +
+            (st.sel && st.sel.member === m.id ? " rv-selected" : ""),
+          transform: "translate(" + p[0].toFixed(1) + "," + p[1].toFixed(1) + ")",
+          "data-member": m.id, "data-role": m.role, "data-term": m.term,
+          "data-up": String(m.up), "data-paused": String(m.paused),
+          tabindex: "0", role: "button",
+          "aria-label": m.id + ": " + m.role + ", term " + m.term +
+            (m.up ? "" : ", crashed") + (m.paused ? ", paused" : "") }, stage);
+        var color = pal.roles[m.role] || "#666";
+        svg("circle", { r: R + 5, "class": "rv-ring" }, g);
+        svg("circle", { r: R, fill: m.up ? color : "#fff", stroke: m.up ? color : "#9aa0a6",
+          "class": "rv-body" }, g);
+        if (m.role === "leader" && m.up) svg("circle", { r: R - 4, "class": "rv-crown" }, g);
+        var label = svg("text", { y: 5, "class": "rv-id" }, g);
+        label.textContent = m.id;
+        if (!m.up) {  // a badge, not a cross over the id: the reader still needs to read it
+          svg("path", { d: "M" + (R - 9) + "," + (-R - 3) + "l10,10m0,-10l-10,10",
+            "class": "rv-x" }, g);
+        }
+        var sub = svg("text", { y: R + 16, "class": "rv-sub" }, g);
+        sub.textContent = (m.up ? m.role : "crashed") + " \u00B7 t" + m.term;
+        if (m.paused) {
+          var badge = svg("text", { x: R - 2, y: -R + 6, "class": "rv-badge" }, g);
+          badge.textContent = "\u275A\u275A";
+        }
+        function pick() { select({ member: m.id }); }
+        g.addEventListener("click", pick);
+        g.addEventListener("keydown", function (e) {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); }
+        });
+      });
+    }
+
+    function drawMsgList(f) {
+      msgList.textContent = "";
+      if (!f.msgs.length) { el("li", "rv-empty", msgList, "no messages"); return; }
+      var limit = 10;
+      f.msgs.slice(0, limit).forEach(function (m) {
+        var li = el("li", "", msgList);
+        var b = el("button", "rv-msg-item rv-msg-" + msgKind(m.type) +
+          (st.sel && st.sel.msg === m.key ? " rv-selected" : ""), li,
+          m.from + " \u2192 " + m.to + "  " + m.type + "  t" + m.term);
+        b.type = "button";
+        b.addEventListener("click", function () { select({ msg: m.key }); });
+      });
+      if (f.msgs.length > limit) el("li", "rv-empty", msgList, "\u2026 and " +
+        (f.msgs.length - limit) + " more");
+    }
+
+    function drawDetails(f) {
+      details.textContent = "";
+      var rows = null, head = null;
+      if (st.sel && st.sel.member !== undefined) {
+        var m = f.members.filter(function (x) { return x.id === st.sel.member; })[0];
+        head = "Member " + st.sel.member;
+        if (m) {
+          var last = m.log.length ? m.log[m.log.length - 1] : null;
+          rows = describe({ role: m.role, term: m.term, "voted for": m.vote, commit: m.commit,
+            applied: m.applied, "last log": last ? "index " + last[0] + ", term " + last[1] : null,
+            up: m.up, paused: m.paused });
+          if (m.extra) rows = rows.concat(describe(m.extra));
+        }
+      } else if (st.sel && st.sel.msg !== undefined) {
+        var g = data.msgs[st.sel.msg];
+        var flying = f.msgs.some(function (x) { return x.key === st.sel.msg; });
+        head = g[2] + " " + g[0] + " \u2192 " + g[1];
+        rows = describe({ type: g[2], from: g[0], to: g[1], term: g[3],
+          "in flight now": flying });
+        if (g[4]) rows = rows.concat(describe(g[4]));
+      } else if (st.sel && st.sel.entry) {
+        var e = st.sel.entry;
+        head = "Entry " + e.index + " of " + e.member;
+        rows = describe({ index: e.index, term: e.term, data: e.label || "(empty)",
+          committed: e.committed });
+      }
+      if (!head) {
+        el("div", "rv-empty", details, "Click a member, a message or a log entry.");
+        return;
+      }
+      el("div", "rv-details-head", details, head);
+      if (!rows) { el("div", "rv-empty", details, "not in this frame"); return; }
+      var dl = el("dl", "", details);
+      rows.forEach(function (r) { el("dt", "", dl, r[0]); el("dd", "", dl, fmt(r[1])); });
+    }
+
+    function drawLogs(f) {
+      logs.textContent = "";
+      var span = data.branches[st.b].span, lo = span[0], hi = span[1];
+      var labelW = 118, avail = Math.max(120, logs.clientWidth - labelW - 8);
+      var cols = hi - lo + 1;
+      if (cols < 1) { el("div", "rv-empty", logs, "all logs are empty"); return; }
+      // Very long logs: keep cells at least 4px wide and show the newest indexes.
+      var maxCols = Math.floor(avail / 4);
+      if (cols > maxCols) { lo = hi - maxCols + 1; cols = maxCols; }
+      var cw = clamp(Math.floor(avail / cols), 4, 30);
+      var ruler = el("div", "rv-log-row rv-ruler", logs);
+      el("div", "rv-log-label", ruler, "index");
+      var rtrack = el("div", "rv-log-track", ruler);
+      var every = Math.max(1, Math.ceil(28 / cw));
+      for (var x = lo; x <= hi; x++) {
+        if ((x - lo) % every === 0 || x === hi) {
+          var tk = el("span", "rv-tick", rtrack, String(x));
+          tk.style.left = ((x - lo) * cw) + "px";
+          tk.style.width = cw + "px";
+        }
+      }
+      rtrack.style.width = (cols * cw) + "px";
+      f.members.forEach(function (m) {
+        var row = el("div", "rv-log-row" + (m.up ? "" : " rv-down"), logs);
+        row.setAttribute("data-member", m.id);
+        row.setAttribute("data-commit", String(m.commit));
+        row.setAttribute("data-entries", String(m.log.length));
+        var lab = el("div", "rv-log-label", row);
+        var dot = el("span", "rv-dot", lab);
+        dot.style.background = m.up ? pal.roles[m.role] || "#666" : "#fff";
+        lab.appendChild(document.createTextNode(m.id + " "));
+        el("span", "rv-log-commit", lab, "commit " + m.commit);
+        var track = el("div", "rv-log-track", row);
+        track.style.width = (cols * cw) + "px";
+        m.log.forEach(function (en) {
+          if (en[0] < lo || en[0] > hi) return;
+          var committed = en[0] <= m.commit;
+          var c = el("span", "rv-cell" + (committed ? "" : " rv-uncommitted") +
+            (st.sel && st.sel.entry && st.sel.entry.member === m.id &&
+             st.sel.entry.index === en[0] ? " rv-selected" : ""), track,
+            cw >= 15 ? String(en[1]) : "");
+          c.style.left = ((en[0] - lo) * cw) + "px";
+          c.style.width = (cw - (cw > 6 ? 1 : 0)) + "px";
+          c.style.background = pal.terms[(en[1] - 1 + pal.terms.length * 64) % pal.terms.length];
+          c.title = "index " + en[0] + ", term " + en[1] + (en[2] ? ": " + en[2] : "");
+          c.addEventListener("click", function () {
+            select({ entry: { member: m.id, index: en[0], term: en[1], label: en[2],
+              committed: committed } });
+          });
+        });
+        if (m.commit >= lo) {
+          var mk = el("span", "rv-commit", track);
+          mk.style.left = (clamp(m.commit - lo + 1, 0, cols) * cw - 1) + "px";
+          mk.title = "commit index " + m.commit;
+        }
+      });
+    }
+
+    function drawKv(f) {
+      kvBox.textContent = "";
+      kvBox.style.display = f.kv ? "" : "none";
+      if (!f.kv) return;
+      var kv = f.kv;
+      el("div", "rv-section", kvBox, "Keyspace at revision " + fmt(kv.revision));
+      var other = describe(kv).filter(function (r) { return r[0] !== "keys" && r[0] !== "revision"; });
+      if (other.length) {
+        el("div", "rv-kv-meta", kvBox, other.map(function (r) {
+          return r[0] + ": " + fmt(r[1]);
+        }).join(" \u00B7 "));
+      }
+      var keys = kv.keys || [];
+      if (!keys.length) { el("div", "rv-empty", kvBox, "no keys"); return; }
+      var table = el("table", "rv-table", kvBox);
+      var cols = ["key", "value", "create_revision", "mod_revision", "version"];
+      var tr = el("tr", "", el("thead", "", table));
+      cols.forEach(function (c) { el("th", "", tr, c); });
+      var body = el("tbody", "", table);
+      keys.forEach(function (k) {
+        var row = el("tr", k.mod_revision === kv.revision ? "rv-changed" : "", body);
+        row.setAttribute("data-key", fmt(k.key));
+        cols.forEach(function (c) { el("td", "", row, k[c] === undefined ? "" : fmt(k[c])); });
+      });
+    }
+
+    function render() {
+      var f = frameAt(st.b, st.i), n = frames().length;
+      root.setAttribute("data-frame-index", String(st.i));
+      root.setAttribute("data-branch", data.branches[st.b].label);
+      slider.max = String(n - 1);
+      slider.value = String(st.i);
+      slider.setAttribute("aria-valuetext", "event " + (st.i + 1) + " of " + n);
+      backBtn.disabled = st.i === 0;
+      fwdBtn.disabled = st.i === n - 1;
+      clock.textContent = "t = " + f.t + " ms \u00B7 " + (st.i + 1) + "/" + n;
+      eventLine.textContent = f.event || "\u00A0";
+      // A keyspace-only trace (the MVCC chapter) has no members: show just its table.
+      var cluster = f.members.length ? "" : "none";
+      [main, logTitle, logs, legend].forEach(function (node) { node.style.display = cluster; });
+      drawStage(f);
+      drawMsgList(f);
+      drawDetails(f);
+      drawLogs(f);
+      drawKv(f);
+    }
+
+    render();
+    // Log cells are sized to the player's width, which the page may change later.
+    if (window.ResizeObserver) {
+      var lastW = logs.clientWidth;
+      new ResizeObserver(function () {
+        if (logs.clientWidth !== lastW) { lastW = logs.clientWidth; drawLogs(frameAt(st.b, st.i)); }
+      }).observe(logs);
+    }
+  }
+
+  function mount(uid, tries) {
+    var roots = document.querySelectorAll('[data-rv-root="' + uid + '"]');
+    // Some front ends run output scripts before attaching the output to the page: retry.
+    if (!roots.length && (tries || 0) < 50) {
+      setTimeout(function () { mount(uid, (tries || 0) + 1); }, 100);
+      return;
+    }
+    for (var i = 0; i < roots.length; i++) {
+      if (roots[i].hasAttribute("data-ready")) continue;
+      roots[i].setAttribute("data-ready", "");
+      build(roots[i]);
+    }
+  }
+
+  window.raftvizPlayerV1 = { mount: mount };
+})();
