@@ -1,0 +1,177 @@
+"""The store's persistent backend: SQLite from the standard library, standing in for bbolt.
+
+As in etcd, every version of every key is a row keyed by its revision (main, sub), holding the
+whole key-value; the key index is not stored but rebuilt from these rows on open. Sizes are real:
+``size`` is the file size (``page_count * page_size``), ``size_in_use`` leaves out the free
+pages. Deleting rows (compaction) frees pages without shrinking the file; only
+:meth:`SqliteBackend.defragment` (``VACUUM``) gives them back, like ``etcdctl defrag``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from raftlib.kv._index import Revision
+from raftlib.kv._types import AlarmMember, AlarmType, KeyValue
+
+__all__ = ["BackendRow", "SqliteBackend"]
+
+#: A stored version: its revision, its key-value, and whether it is a tombstone.
+BackendRow = tuple[Revision, KeyValue, bool]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    main INTEGER NOT NULL, sub INTEGER NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+    create_revision INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL,
+    tombstone INTEGER NOT NULL, PRIMARY KEY (main, sub)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarm (member_id INTEGER NOT NULL, alarm TEXT NOT NULL,
+    PRIMARY KEY (member_id, alarm)) WITHOUT ROWID;
+"""
+
+_COLUMNS = "main, sub, key, value, create_revision, version, lease, tombstone"
+
+
+def _row(r: tuple[int, int, bytes, bytes, int, int, int, int]) -> BackendRow:
+    main, sub, key, value, create, version, lease, tomb = r
+    return (main, sub), KeyValue(key, create, main, version, value, lease), bool(tomb)
+
+
+class SqliteBackend:
+    """Revisions, metadata and alarms in one SQLite database (``":memory:"`` by default).
+
+    Writes go into an open SQLite transaction that :meth:`commit` ends, so that one store
+    request is one atomic backend transaction, as one etcd apply is one bbolt batch.
+    """
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        self._db = sqlite3.connect(path, isolation_level=None)
+        if path != ":memory:":
+            # Durability is the Raft log's job, as bbolt batches commits behind etcd's WAL.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._in_txn = False
+
+    def close(self) -> None:
+        """Commit what is pending and close the database."""
+        self.commit()
+        self._db.close()
+
+    def _begin(self) -> None:
+        if not self._in_txn:
+            self._db.execute("BEGIN")
+            self._in_txn = True
+
+    def commit(self) -> None:
+        """End the current write transaction, if any."""
+        if self._in_txn:
+            self._db.execute("COMMIT")
+            self._in_txn = False
+
+    def rollback(self) -> None:
+        """Abandon the current write transaction, if any."""
+        if self._in_txn:
+            self._db.execute("ROLLBACK")
+            self._in_txn = False
+
+    def put(self, rev: Revision, kv: KeyValue, tombstone: bool = False) -> None:
+        """Store one version (or tombstone) at ``rev``."""
+        self._begin()
+        self._db.execute(
+            f"INSERT INTO kv ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rev[0], rev[1], kv.key, kv.value, kv.create_revision, kv.version, kv.lease,
+             int(tombstone)),
+        )
+
+    def put_many(self, rows: Iterable[BackendRow]) -> None:
+        """Store many versions in one statement (bulk loading for benchmarks and restores)."""
+        self._begin()
+        self._db.executemany(
+            f"INSERT INTO kv ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ((r[0], r[1], kv.key, kv.value, kv.create_revision, kv.version, kv.lease, int(t))
+             for r, kv, t in rows),
+        )
+
+    def get(self, rev: Revision) -> KeyValue:
+        """The key-value stored at ``rev`` (which must exist)."""
+        cur = self._db.execute(f"SELECT {_COLUMNS} FROM kv WHERE main = ? AND sub = ?", rev)
+        return _row(cur.fetchone())[1]
+
+    def rows(self, min_main: int = 0, max_main: int | None = None,
+             key: bytes = b"", range_end: bytes = b"") -> Iterator[BackendRow]:
+        """Stored versions with ``min_main <= main <= max_main`` in revision order, restricted
+        to ``key`` (or ``[key, range_end)``, ``b"\\0"``: unbounded) when ``key`` is given."""
+        sql = f"SELECT {_COLUMNS} FROM kv WHERE main >= ?"
+        args: list[object] = [min_main]
+        if max_main is not None:
+            sql += " AND main <= ?"
+            args.append(max_main)
+        if key:
+            if not range_end:
+                sql += " AND key = ?"
+                args.append(key)
+            else:
+                sql += " AND key >= ?"
+                args.append(key)
+                if range_end != b"\0":
+                    sql += " AND key < ?"
+                    args.append(range_end)
+        sql += " ORDER BY main, sub"
+        for r in self._db.execute(sql, args):
+            yield _row(r)
+
+    def delete_compacted(self, at_main: int, keep: set[Revision]) -> None:
+        """Delete every version with ``main <= at_main`` except those in ``keep``."""
+        self._begin()
+        doomed = [
+            (m, s) for m, s in self._db.execute("SELECT main, sub FROM kv WHERE main <= ?",
+                                               (at_main,))
+            if (m, s) not in keep
+        ]
+        self._db.executemany("DELETE FROM kv WHERE main = ? AND sub = ?", doomed)
+
+    def get_meta(self, name: str, default: int = 0) -> int:
+        """An integer kept in the meta table (current and compacted revisions)."""
+        r = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return default if r is None else int(r[0])
+
+    def set_meta(self, name: str, value: int) -> None:
+        """Set an integer in the meta table."""
+        self._begin()
+        self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    def alarms(self) -> tuple[AlarmMember, ...]:
+        """The raised alarms, ordered by member and type."""
+        cur = self._db.execute("SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm")
+        return tuple(AlarmMember(m, AlarmType(a)) for m, a in cur)
+
+    def set_alarm(self, member: AlarmMember, raised: bool) -> None:
+        """Raise or clear one alarm."""
+        self._begin()
+        if raised:
+            self._db.execute("INSERT OR IGNORE INTO alarm VALUES (?, ?)",
+                             (member.member_id, member.alarm.value))
+        else:
+            self._db.execute("DELETE FROM alarm WHERE member_id = ? AND alarm = ?",
+                             (member.member_id, member.alarm.value))
+
+    def _pragma(self, name: str) -> int:
+        return int(self._db.execute(f"PRAGMA {name}").fetchone()[0])
+
+    def size(self) -> int:
+        """Size of the database file in bytes (etcd's ``dbSize``)."""
+        return self._pragma("page_count") * self._pragma("page_size")
+
+    def size_in_use(self) -> int:
+        """Bytes of the file holding live pages (etcd's ``dbSizeInUse``)."""
+        return (self._pragma("page_count") - self._pragma("freelist_count")) * self._pragma(
+            "page_size")
+
+    def defragment(self) -> None:
+        """Rewrite the database without its free pages (``VACUUM``)."""
+        self.commit()
+        self._db.execute("VACUUM")

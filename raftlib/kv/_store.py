@@ -1,0 +1,515 @@
+"""The MVCC store: a deterministic state machine, ``apply(request) -> response``, with etcd 3.4's
+revision rules (``mvcc/kvstore*.go``, ``etcdserver/apply.go``, ``etcdserver/quota.go``).
+
+There is no clock and no thread: compaction happens inside the request that asks for it, and
+watchers are served by :class:`raftlib.kv.WatchHub` when the caller asks. The same sequence of
+requests on the same store gives the same responses, sizes included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from raftlib.kv._backend import SqliteBackend
+from raftlib.kv._errors import (
+    ErrCompacted,
+    ErrDuplicateKey,
+    ErrEmptyKey,
+    ErrFutureRev,
+    ErrKeyNotFound,
+    ErrLeaseProvided,
+    ErrNoSpace,
+    ErrTooManyOps,
+    ErrValueProvided,
+)
+from raftlib.kv._index import Revision, TreeIndex
+from raftlib.kv._types import (
+    AlarmAction,
+    AlarmMember,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    CompactionRequest,
+    CompactionResponse,
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DefragmentRequest,
+    DefragmentResponse,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    Event,
+    KeyValue,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    Request,
+    RequestOp,
+    Response,
+    ResponseOp,
+    SortOrder,
+    SortTarget,
+    StatusResponse,
+    TxnRequest,
+    TxnResponse,
+)
+
+if TYPE_CHECKING:
+    from raftlib.kv._watch import WatchHub
+
+__all__ = ["DEFAULT_QUOTA_BYTES", "KV_OVERHEAD", "MAX_TXN_OPS", "MVCCStore"]
+
+#: etcd's default ``--quota-backend-bytes``: 2 GiB.
+DEFAULT_QUOTA_BYTES = 2 * 1024**3
+#: Bytes etcd's quota adds to every put's key and value length (``kvOverhead``).
+KV_OVERHEAD = 256
+#: Most operations in one txn branch (etcd's ``--max-txn-ops`` default).
+MAX_TXN_OPS = 128
+
+_INT_TARGETS = {
+    CompareTarget.VERSION: "version",
+    CompareTarget.CREATE: "create_revision",
+    CompareTarget.MOD: "mod_revision",
+    CompareTarget.LEASE: "lease",
+}
+_SORT_KEYS: dict[SortTarget, Callable[[KeyValue], bytes | int]] = {
+    SortTarget.KEY: lambda kv: kv.key,
+    SortTarget.VERSION: lambda kv: kv.version,
+    SortTarget.CREATE: lambda kv: kv.create_revision,
+    SortTarget.MOD: lambda kv: kv.mod_revision,
+    SortTarget.VALUE: lambda kv: kv.value,
+}
+
+
+def _put_cost(p: PutRequest) -> int:
+    return KV_OVERHEAD + len(p.key) + len(p.value)
+
+
+def _quota_cost(req: PutRequest | TxnRequest) -> int:
+    """etcd's ``backendQuota.Cost``: a put's size; a txn's costlier branch (its puts only)."""
+    if isinstance(req, PutRequest):
+        return _put_cost(req)
+    ok = sum(_put_cost(op) for op in req.success if isinstance(op, PutRequest))
+    ko = sum(_put_cost(op) for op in req.failure if isinstance(op, PutRequest))
+    return max(ok, ko)
+
+
+def _in_interval(point: bytes, key: bytes, end: bytes) -> bool:
+    """Whether ``point`` lies in ``key`` alone (``end`` empty) or in ``[key, end)`` taken
+    literally, as etcd's affine string intervals do: a from-key delete (``end == b"\0"``) is
+    an empty interval there, so it never conflicts with a put."""
+    if not end:
+        return point == key
+    return key <= point < end
+
+
+def _check_ops(ops: Sequence[RequestOp]) -> tuple[set[bytes], list[tuple[bytes, bytes]]]:
+    """etcd 3.4's ``checkIntervals``, rule for rule: reject a branch that puts a key twice or
+    puts a key that it deletes (nested txns included); return its puts and delete intervals."""
+    dels = [(op.key, op.range_end) for op in ops if isinstance(op, DeleteRangeRequest)]
+
+    def deleted(k: bytes) -> bool:
+        return any(_in_interval(k, a, b) for a, b in dels)
+
+    puts: set[bytes] = set()
+    for op in ops:
+        if not isinstance(op, TxnRequest):
+            continue
+        puts_then, dels_then = _check_ops(op.success)
+        puts_else, dels_else = _check_ops(op.failure)
+        for k in sorted(puts_then):
+            if k in puts or deleted(k):
+                raise ErrDuplicateKey()
+            puts.add(k)
+        for k in sorted(puts_else):
+            # The same key in both branches of one txn is fine: only one branch runs.
+            if (k in puts and k not in puts_then) or deleted(k):
+                raise ErrDuplicateKey()
+            puts.add(k)
+        dels += dels_then + dels_else
+    for op in ops:
+        if isinstance(op, PutRequest):
+            if op.key in puts or deleted(op.key):
+                raise ErrDuplicateKey()
+            puts.add(op.key)
+    return puts, dels
+
+
+def _validate(req: RequestOp) -> None:
+    """The checks etcd's gRPC layer makes before a request reaches Raft."""
+    if isinstance(req, PutRequest):
+        if not req.key:
+            raise ErrEmptyKey()
+        if req.ignore_value and req.value:
+            raise ErrValueProvided()
+        if req.ignore_lease and req.lease:
+            raise ErrLeaseProvided()
+    elif isinstance(req, RangeRequest | DeleteRangeRequest):
+        if not req.key:
+            raise ErrEmptyKey()
+    else:
+        if max(len(req.compare), len(req.success), len(req.failure)) > MAX_TXN_OPS:
+            raise ErrTooManyOps()
+        for op in (*req.success, *req.failure):
+            _validate(op)
+        _check_ops(req.success)
+        _check_ops(req.failure)
+
+
+@dataclass(slots=True)
+class _Path:
+    """The branches a txn takes, decided before it writes anything (etcd's ``txnPath``)."""
+
+    succeeded: bool
+    nested: list[_Path] = field(default_factory=list)
+
+
+class MVCCStore:
+    """An etcd 3.4-like multi-version key-value store over a :class:`SqliteBackend`.
+
+    ``path`` is the SQLite file (``":memory:"`` by default); reopening a file restores the data
+    and rebuilds the key index. ``quota_backend_bytes`` is etcd's ``--quota-backend-bytes``;
+    ``member_id`` names this member in alarms.
+    """
+
+    def __init__(self, path: str = ":memory:", *, quota_backend_bytes: int = DEFAULT_QUOTA_BYTES,
+                 member_id: int = 1) -> None:
+        self.quota_backend_bytes = quota_backend_bytes
+        self.member_id = member_id
+        self._backend = SqliteBackend(path)
+        self._index = TreeIndex()
+        self._rev = self._backend.get_meta("current_rev", 1)
+        self._compact_rev = self._backend.get_meta("compact_rev", -1)
+        for rev, kv, tomb in self._backend.rows():
+            if tomb:
+                self._index.tombstone(kv.key, rev)
+            else:
+                self._index.put(kv.key, rev)
+        self._hub: WatchHub | None = None
+        # State of the write being applied: its main revision, sub counter and events.
+        self._sub = 0
+        self._events: list[Event] = []
+
+    # ----------------------------------------------------------------- public surface
+
+    @property
+    def revision(self) -> int:
+        """The current revision (1 on an empty store)."""
+        return self._rev
+
+    @property
+    def compact_revision(self) -> int:
+        """The revision of the last compaction, -1 if none."""
+        return self._compact_rev
+
+    @property
+    def backend(self) -> SqliteBackend:
+        """The SQLite backend (sizes, raw revisions)."""
+        return self._backend
+
+    @property
+    def watch_hub(self) -> WatchHub:
+        """The store's watch hub, created on first use."""
+        if self._hub is None:
+            from raftlib.kv._watch import WatchHub
+
+            self._hub = WatchHub(self)
+        return self._hub
+
+    def close(self) -> None:
+        """Close the backend."""
+        self._backend.close()
+
+    def status(self) -> StatusResponse:
+        """Revisions and backend sizes (etcd's maintenance status)."""
+        return StatusResponse(self._rev, self._compact_rev, self._backend.size(),
+                              self._backend.size_in_use(), self.quota_backend_bytes)
+
+    def apply(self, req: Request) -> Response:
+        """Apply one request and return its response; raise a :class:`KVError` on failure,
+        in which case the store is unchanged (except that a failed quota check raises the
+        NOSPACE alarm, as in etcd)."""
+        if isinstance(req, RangeRequest):
+            _validate(req)
+            return self._range(req, self._rev)
+        if isinstance(req, PutRequest | TxnRequest):
+            self._check_quota(req)
+        if isinstance(req, PutRequest | DeleteRangeRequest | TxnRequest):
+            _validate(req)
+            return self._write(req)
+        if isinstance(req, CompactionRequest):
+            return self._compact(req.revision)
+        if isinstance(req, AlarmRequest):
+            return self._alarm(req)
+        self._backend.defragment()
+        return DefragmentResponse(self._rev)
+
+    # Convenience wrappers, typed by request.
+
+    def put(self, key: bytes, value: bytes = b"", *, lease: int = 0, prev_kv: bool = False,
+            ignore_value: bool = False, ignore_lease: bool = False) -> PutResponse:
+        """Apply a :class:`PutRequest`."""
+        r = self.apply(PutRequest(key, value, lease, prev_kv, ignore_value, ignore_lease))
+        assert isinstance(r, PutResponse)
+        return r
+
+    def range(self, key: bytes, range_end: bytes = b"", *, limit: int = 0, revision: int = 0,
+              sort_order: SortOrder = SortOrder.NONE, sort_target: SortTarget = SortTarget.KEY,
+              keys_only: bool = False, count_only: bool = False) -> RangeResponse:
+        """Apply a :class:`RangeRequest`."""
+        r = self.apply(RangeRequest(key, range_end, limit, revision, sort_order, sort_target,
+                                    keys_only, count_only))
+        assert isinstance(r, RangeResponse)
+        return r
+
+    def delete_range(self, key: bytes, range_end: bytes = b"", *,
+                     prev_kv: bool = False) -> DeleteRangeResponse:
+        """Apply a :class:`DeleteRangeRequest`."""
+        r = self.apply(DeleteRangeRequest(key, range_end, prev_kv))
+        assert isinstance(r, DeleteRangeResponse)
+        return r
+
+    def txn(self, compare: Sequence[Compare] = (), success: Sequence[RequestOp] = (),
+            failure: Sequence[RequestOp] = ()) -> TxnResponse:
+        """Apply a :class:`TxnRequest`."""
+        r = self.apply(TxnRequest(tuple(compare), tuple(success), tuple(failure)))
+        assert isinstance(r, TxnResponse)
+        return r
+
+    def compact(self, revision: int) -> CompactionResponse:
+        """Apply a :class:`CompactionRequest`."""
+        r = self.apply(CompactionRequest(revision))
+        assert isinstance(r, CompactionResponse)
+        return r
+
+    def defragment(self) -> DefragmentResponse:
+        """Apply a :class:`DefragmentRequest`."""
+        r = self.apply(DefragmentRequest())
+        assert isinstance(r, DefragmentResponse)
+        return r
+
+    def alarms(self) -> tuple[AlarmMember, ...]:
+        """The raised alarms (``etcdctl alarm list``)."""
+        r = self.apply(AlarmRequest(AlarmAction.GET))
+        assert isinstance(r, AlarmResponse)
+        return r.alarms
+
+    def disarm(self) -> tuple[AlarmMember, ...]:
+        """Deactivate every raised alarm (``etcdctl alarm disarm``); return those disarmed."""
+        out: list[AlarmMember] = []
+        for m in self.alarms():
+            r = self.apply(AlarmRequest(AlarmAction.DEACTIVATE, m.member_id, m.alarm))
+            assert isinstance(r, AlarmResponse)
+            out += r.alarms
+        return tuple(out)
+
+    def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
+        """The version of ``key`` visible at ``revision``, None if absent (no bounds check)."""
+        ki = self._index.key_index(key)
+        rev = None if ki is None else ki.get(revision)
+        return None if rev is None else self._backend.get(rev)
+
+    # ----------------------------------------------------------------- reads
+
+    def _range(self, req: RangeRequest, cur_rev: int) -> RangeResponse:
+        at = self._check_rev(req.revision, cur_rev)
+        revs = self._index.revisions(req.key, req.range_end, at)
+        count = len(revs)
+        if req.count_only:
+            return RangeResponse(cur_rev, (), False, count)
+        # As etcd: only an explicit sort order reads the whole range before sorting; otherwise
+        # limit+1 keys are read in key order (the extra one sets `more`) and then sorted, so
+        # NONE with a target other than KEY sorts only that prefix of the range.
+        whole = req.sort_order is not SortOrder.NONE or req.limit <= 0
+        kvs = [self._backend.get(rev) for _, rev in (revs if whole else revs[: req.limit + 1])]
+        order = req.sort_order
+        if req.sort_target is not SortTarget.KEY and order is SortOrder.NONE:
+            order = SortOrder.ASCEND
+        if order is not SortOrder.NONE:
+            kvs.sort(key=_SORT_KEYS[req.sort_target], reverse=order is SortOrder.DESCEND)
+        more = False
+        if 0 < req.limit < len(kvs):
+            kvs = kvs[: req.limit]
+            more = True
+        if req.keys_only:
+            kvs = [KeyValue(kv.key, kv.create_revision, kv.mod_revision, kv.version, b"",
+                            kv.lease) for kv in kvs]
+        return RangeResponse(cur_rev, tuple(kvs), more, count)
+
+    def _check_rev(self, revision: int, cur_rev: int) -> int:
+        if revision > cur_rev:
+            raise ErrFutureRev()
+        at = cur_rev if revision <= 0 else revision
+        if at < self._compact_rev:
+            raise ErrCompacted()
+        return at
+
+    def _visible(self, key: bytes, range_end: bytes, at: int) -> list[KeyValue]:
+        return [self._backend.get(rev) for _, rev in self._index.revisions(key, range_end, at)]
+
+    def _compare(self, c: Compare) -> bool:
+        kvs = self._visible(c.key, c.range_end, self._rev)
+        if not kvs:
+            if c.target is CompareTarget.VALUE:
+                return False  # etcd: a value compare on a missing key always fails
+            kvs = [KeyValue(c.key, 0, 0, 0, b"")]
+        return all(self._compare_kv(c, kv) for kv in kvs)
+
+    @staticmethod
+    def _compare_kv(c: Compare, kv: KeyValue) -> bool:
+        have: bytes | int
+        want: bytes | int
+        if c.target is CompareTarget.VALUE:
+            have, want = kv.value, c.value if isinstance(c.value, bytes) else b""
+        else:
+            have, want = getattr(kv, _INT_TARGETS[c.target]), c.value
+            if not isinstance(want, int):
+                want = 0
+        match c.result:
+            case CompareResult.EQUAL:
+                return have == want
+            case CompareResult.NOT_EQUAL:
+                return have != want
+            case CompareResult.GREATER:
+                return have > want  # type: ignore[operator]
+            case CompareResult.LESS:
+                return have < want  # type: ignore[operator]
+
+    # ----------------------------------------------------------------- writes
+
+    def _check_quota(self, req: PutRequest | TxnRequest) -> None:
+        cost = _quota_cost(req)
+        # etcd's gRPC quota interceptor: the write must fit, or NOSPACE is raised.
+        if self._backend.size() + cost >= self.quota_backend_bytes:
+            self._backend.set_alarm(AlarmMember(self.member_id, AlarmType.NOSPACE), True)
+            self._backend.commit()
+            raise ErrNoSpace()
+        # etcd's capped applier while NOSPACE is raised: no puts at all.
+        if cost > 0 and any(a.alarm is AlarmType.NOSPACE for a in self._backend.alarms()):
+            raise ErrNoSpace()
+
+    def _plan(self, t: TxnRequest) -> _Path:
+        """Decide every branch of ``t`` on the state before it, and check the puts and reads
+        of those branches as etcd's ``checkRequests`` does, so that a failing txn writes
+        nothing."""
+        ok = all(self._compare(c) for c in t.compare)
+        path = _Path(ok)
+        for op in t.success if ok else t.failure:
+            if isinstance(op, TxnRequest):
+                path.nested.append(self._plan(op))
+            elif (isinstance(op, PutRequest) and (op.ignore_value or op.ignore_lease)
+                  and self.kv_at(op.key, self._rev) is None):
+                raise ErrKeyNotFound()
+            elif isinstance(op, RangeRequest):
+                self._check_rev(op.revision, self._rev)
+        return path
+
+    def _write(self, req: PutRequest | DeleteRangeRequest | TxnRequest) -> ResponseOp:
+        if (isinstance(req, PutRequest) and (req.ignore_value or req.ignore_lease)
+                and self.kv_at(req.key, self._rev) is None):
+            raise ErrKeyNotFound()
+        path = self._plan(req) if isinstance(req, TxnRequest) else None
+        self._sub = 0
+        self._events = []
+        try:
+            resp: ResponseOp
+            if isinstance(req, TxnRequest):
+                assert path is not None
+                resp = self._txn(req, path, nested=False)
+            else:
+                resp = self._op(req)
+            if self._sub:
+                self._rev += 1
+                self._backend.set_meta("current_rev", self._rev)
+            self._backend.commit()
+        except BaseException:
+            self._backend.rollback()
+            raise
+        if isinstance(req, TxnRequest):
+            resp = TxnResponse(self._rev, resp.succeeded, resp.responses)  # type: ignore[union-attr]
+        if self._events and self._hub is not None:
+            self._hub.notify(self._rev, tuple(self._events))
+        return resp
+
+    def _read_rev(self) -> int:
+        """The revision reads inside a write see: the pending one once it has changed."""
+        return self._rev + 1 if self._sub else self._rev
+
+    def _txn(self, t: TxnRequest, path: _Path, nested: bool) -> TxnResponse:
+        out: list[ResponseOp] = []
+        inner = iter(path.nested)
+        for op in t.success if path.succeeded else t.failure:
+            if isinstance(op, TxnRequest):
+                out.append(self._txn(op, next(inner), nested=True))
+            else:
+                out.append(self._op(op))
+        # etcd leaves a nested txn's header empty; the outer one is set by the caller.
+        return TxnResponse(0, path.succeeded, tuple(out))
+
+    def _op(self, op: PutRequest | RangeRequest | DeleteRangeRequest) -> ResponseOp:
+        if isinstance(op, RangeRequest):
+            return self._range(op, self._read_rev())
+        if isinstance(op, PutRequest):
+            return self._put(op)
+        return self._delete(op)
+
+    def _next_rev(self) -> Revision:
+        rev = (self._rev + 1, self._sub)
+        self._sub += 1
+        return rev
+
+    def _put(self, p: PutRequest) -> PutResponse:
+        prev = self.kv_at(p.key, self._read_rev())
+        value = prev.value if p.ignore_value and prev is not None else p.value
+        lease = prev.lease if p.ignore_lease and prev is not None else p.lease
+        rev = self._next_rev()
+        create = rev[0] if prev is None else prev.create_revision
+        version = 1 if prev is None else prev.version + 1
+        kv = KeyValue(p.key, create, rev[0], version, value, lease)
+        self._backend.put(rev, kv)
+        self._index.put(p.key, rev)
+        self._events.append(Event("PUT", kv, prev))
+        return PutResponse(rev[0], prev if p.prev_kv else None)
+
+    def _delete(self, d: DeleteRangeRequest) -> DeleteRangeResponse:
+        victims = self._visible(d.key, d.range_end, self._read_rev())
+        for prev in victims:
+            rev = self._next_rev()
+            tomb = KeyValue(prev.key, 0, rev[0], 0, b"")
+            self._backend.put(rev, tomb, tombstone=True)
+            self._index.tombstone(prev.key, rev)
+            self._events.append(Event("DELETE", tomb, prev))
+        return DeleteRangeResponse(self._read_rev(), len(victims),
+                                   tuple(victims) if d.prev_kv else ())
+
+    # ----------------------------------------------------------------- maintenance
+
+    def _compact(self, revision: int) -> CompactionResponse:
+        if revision <= self._compact_rev:
+            raise ErrCompacted()
+        if revision > self._rev:
+            raise ErrFutureRev()
+        keep = self._index.compact(revision)
+        try:
+            self._backend.delete_compacted(revision, keep)
+            self._backend.set_meta("compact_rev", revision)
+            self._backend.commit()
+        except BaseException:
+            self._backend.rollback()
+            raise
+        self._compact_rev = revision
+        return CompactionResponse(self._rev)
+
+    def _alarm(self, req: AlarmRequest) -> AlarmResponse:
+        if req.action is AlarmAction.GET:
+            return AlarmResponse(self._rev, self._backend.alarms())
+        member = AlarmMember(req.member_id, req.alarm)
+        raised = member in self._backend.alarms()
+        activate = req.action is AlarmAction.ACTIVATE
+        self._backend.set_alarm(member, activate)
+        self._backend.commit()
+        # etcd answers with the alarm it changed; disarming one not raised answers nothing.
+        return AlarmResponse(self._rev, (member,) if activate or raised else ())

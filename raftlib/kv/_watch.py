@@ -1,0 +1,321 @@
+"""The watch hub: watchers of a key, a range or a prefix, after etcd's ``watchable_store.go``.
+
+A watcher that starts at a past revision is *unsynced*: :meth:`WatchHub.sync` replays its
+history from the backend and then moves it to the *synced* group, which receives live events as
+the store applies writes. Live delivery therefore never waits for a historical or slow watcher.
+Synced watchers are indexed by key (a dict), by prefix (a dict probed with every prefix of the
+event's key) and, for other ranges, by an interval treap, so one event costs time in proportion
+to the watchers it matches (and the length of its key), not to the number of watchers.
+
+Every response holds the events of exactly one revision, so a revision is never split.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from raftlib.kv._errors import ErrCompacted
+from raftlib.kv._types import Event, KeyValue, prefix_end
+
+if TYPE_CHECKING:
+    from raftlib.kv._store import MVCCStore
+
+__all__ = ["MAX_WATCHERS_PER_SYNC", "WatchFilter", "WatchHub", "WatchResponse", "Watcher"]
+
+#: Unsynced watchers caught up by one :meth:`WatchHub.sync` call (etcd's
+#: ``maxWatchersPerSync``).
+MAX_WATCHERS_PER_SYNC = 512
+
+#: A watch filter: "NOPUT" drops put events, "NODELETE" drops delete events.
+WatchFilter = str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchResponse:
+    """What a watcher receives: the events of one revision, or its cancellation.
+
+    A watcher cancelled because its start revision was compacted gets ``canceled=True`` and
+    ``compact_revision`` set, as in etcd.
+    """
+
+    watch_id: int
+    header_revision: int
+    events: tuple[Event, ...] = ()
+    compact_revision: int = 0
+    canceled: bool = False
+
+
+class Watcher:
+    """One watch: its range, options, next revision to deliver, and pending responses."""
+
+    __slots__ = ("canceled", "filters", "id", "key", "next_rev", "prev_kv", "range_end",
+                 "responses")
+
+    def __init__(self, watch_id: int, key: bytes, range_end: bytes, next_rev: int,
+                 prev_kv: bool, filters: frozenset[WatchFilter]) -> None:
+        self.id = watch_id
+        self.key = key
+        self.range_end = range_end
+        self.next_rev = next_rev
+        self.prev_kv = prev_kv
+        self.filters = filters
+        self.canceled = False
+        self.responses: deque[WatchResponse] = deque()
+
+    def take(self) -> list[WatchResponse]:
+        """Remove and return the responses delivered so far."""
+        out = list(self.responses)
+        self.responses.clear()
+        return out
+
+    def _deliver(self, rev: int, events: list[Event]) -> None:
+        kept = tuple(
+            e if self.prev_kv or e.prev_kv is None else replace(e, prev_kv=None)
+            for e in events
+            if not (e.type == "PUT" and "NOPUT" in self.filters)
+            and not (e.type == "DELETE" and "NODELETE" in self.filters)
+        )
+        if kept:  # etcd sends nothing when filters removed every event
+            self.responses.append(WatchResponse(self.id, rev, kept))
+        self.next_rev = rev + 1
+
+
+# An end key that sorts after every key: (1, b"") for "no end", (0, end) otherwise.
+_End = tuple[int, bytes]
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a deterministic, well-spread treap priority for an id."""
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+class _Node:
+    __slots__ = ("end", "left", "max_end", "prio", "right", "start", "wid")
+
+    def __init__(self, start: bytes, end: _End, wid: int) -> None:
+        self.start = start
+        self.end = end
+        self.wid = wid
+        self.prio = _mix(wid)
+        self.left: _Node | None = None
+        self.right: _Node | None = None
+        self.max_end = end
+
+
+def _fix(n: _Node) -> _Node:
+    m = n.end
+    if n.left is not None and n.left.max_end > m:
+        m = n.left.max_end
+    if n.right is not None and n.right.max_end > m:
+        m = n.right.max_end
+    n.max_end = m
+    return n
+
+
+def _split(n: _Node | None, k: tuple[bytes, int]) -> tuple[_Node | None, _Node | None]:
+    """Split into nodes ordered before ``k`` and the rest."""
+    if n is None:
+        return None, None
+    if (n.start, n.wid) < k:
+        n.right, right = _split(n.right, k)
+        return _fix(n), right
+    left, n.left = _split(n.left, k)
+    return left, _fix(n)
+
+
+def _merge(a: _Node | None, b: _Node | None) -> _Node | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a.prio > b.prio:
+        a.right = _merge(a.right, b)
+        return _fix(a)
+    b.left = _merge(a, b.left)
+    return _fix(b)
+
+
+class _IntervalTreap:
+    """Intervals ``[start, end)`` with stabbing queries, as a treap ordered by start and
+    augmented with the largest end of each subtree: O(log n) updates, O(log n + matches)
+    expected queries."""
+
+    def __init__(self) -> None:
+        self._root: _Node | None = None
+
+    def insert(self, start: bytes, end: _End, wid: int) -> None:
+        left, right = _split(self._root, (start, wid))
+        self._root = _merge(_merge(left, _Node(start, end, wid)), right)
+
+    def remove(self, start: bytes, wid: int) -> None:
+        left, rest = _split(self._root, (start, wid))
+        _, right = _split(rest, (start, wid + 1))
+        self._root = _merge(left, right)
+
+    def stab(self, key: bytes, out: list[int]) -> None:
+        """Append the ids of the intervals holding ``key``."""
+        point = (0, key)
+        stack: list[_Node] = []
+        n = self._root
+        while True:
+            # Walk down the left spine of subtrees that may hold the point; right subtrees
+            # only qualify below a node starting at or before it.
+            while n is not None and n.max_end > point:
+                if n.start <= key:
+                    if point < n.end:
+                        out.append(n.wid)
+                    r = n.right
+                    if r is not None and r.max_end > point:
+                        stack.append(r)
+                n = n.left
+            if not stack:
+                return
+            n = stack.pop()
+
+
+class WatchHub:
+    """Watchers of one :class:`MVCCStore`, fed by the store after every write."""
+
+    def __init__(self, store: MVCCStore) -> None:
+        self._store = store
+        self._next_id = 0
+        self._watchers: dict[int, Watcher] = {}
+        self._unsynced: dict[int, Watcher] = {}
+        # Indexes of the synced group.
+        self._by_key: dict[bytes, dict[int, Watcher]] = {}
+        self._by_prefix: dict[bytes, dict[int, Watcher]] = {}
+        self._ranges = _IntervalTreap()
+
+    def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
+              prev_kv: bool = False, filters: frozenset[WatchFilter] = frozenset()) -> Watcher:
+        """Watch ``key`` or ``[key, range_end)`` (``b"\\0"``: every key from ``key`` on) from
+        ``start_revision`` (0: the next revision). A past start makes the watcher unsynced
+        until :meth:`sync` replays its history."""
+        w = Watcher(self._next_id, key, range_end,
+                    start_revision if start_revision > 0 else self._store.revision + 1,
+                    prev_kv, frozenset(filters))
+        self._next_id += 1
+        self._watchers[w.id] = w
+        if w.next_rev <= self._store.revision:
+            self._unsynced[w.id] = w
+        else:
+            self._add_synced(w)
+        return w
+
+    def cancel(self, watch_id: int) -> None:
+        """Stop a watcher; it receives a final ``canceled`` response."""
+        w = self._watchers.pop(watch_id, None)
+        if w is None:
+            return
+        self._unlink(w)
+        w.canceled = True
+        w.responses.append(WatchResponse(w.id, self._store.revision, canceled=True))
+
+    @property
+    def unsynced(self) -> int:
+        """Number of watchers still catching up."""
+        return len(self._unsynced)
+
+    def watcher(self, watch_id: int) -> Watcher | None:
+        """The live watcher with this id, if any."""
+        return self._watchers.get(watch_id)
+
+    def _add_synced(self, w: Watcher) -> None:
+        if not w.range_end:
+            self._by_key.setdefault(w.key, {})[w.id] = w
+        elif w.range_end == prefix_end(w.key):
+            self._by_prefix.setdefault(w.key, {})[w.id] = w
+        else:
+            end: _End = (1, b"") if w.range_end == b"\0" else (0, w.range_end)
+            self._ranges.insert(w.key, end, w.id)
+
+    def _unlink(self, w: Watcher) -> None:
+        if self._unsynced.pop(w.id, None) is not None:
+            return
+        if not w.range_end:
+            group = self._by_key[w.key]
+        elif w.range_end == prefix_end(w.key):
+            group = self._by_prefix[w.key]
+        else:
+            self._ranges.remove(w.key, w.id)
+            return
+        del group[w.id]
+        if not group:
+            index = self._by_key if not w.range_end else self._by_prefix
+            del index[w.key]
+
+    def _matching(self, key: bytes, out: list[int]) -> None:
+        group = self._by_key.get(key)
+        if group:
+            out.extend(group)
+        for i in range(len(key) + 1):
+            group = self._by_prefix.get(key[:i])
+            if group:
+                out.extend(group)
+        self._ranges.stab(key, out)
+
+    def notify(self, revision: int, events: tuple[Event, ...]) -> None:
+        """Deliver the events of one revision to the synced watchers that match them
+        (called by the store after each write)."""
+        batches: dict[int, list[Event]] = {}
+        ids: list[int] = []
+        for ev in events:
+            ids.clear()
+            self._matching(ev.kv.key, ids)
+            for wid in ids:
+                batches.setdefault(wid, []).append(ev)
+        for wid in sorted(batches):
+            w = self._watchers[wid]
+            if w.next_rev <= revision:
+                w._deliver(revision, batches[wid])
+
+    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC) -> int:
+        """Catch up to ``max_watchers`` unsynced watchers (lowest ids first) from the backend
+        and move them to the synced group; return how many are still unsynced.
+
+        A watcher whose start revision is below the compacted revision is cancelled with
+        ``compact_revision`` set instead, as etcd does.
+        """
+        store = self._store
+        chosen = sorted(self._unsynced)[:max_watchers]
+        for wid in chosen:
+            w = self._unsynced.pop(wid)
+            if w.next_rev < store.compact_revision:
+                del self._watchers[wid]
+                w.canceled = True
+                w.responses.append(WatchResponse(wid, store.revision,
+                                                 compact_revision=store.compact_revision,
+                                                 canceled=True))
+                continue
+            pending: list[Event] = []
+            pending_rev = 0
+            for rev, kv, tomb in store.backend.rows(w.next_rev, store.revision,
+                                                    w.key, w.range_end):
+                if rev[0] != pending_rev and pending:
+                    w._deliver(pending_rev, pending)
+                    pending = []
+                pending_rev = rev[0]
+                pending.append(self._history_event(kv, tomb, w.prev_kv))
+            if pending:
+                w._deliver(pending_rev, pending)
+            w.next_rev = store.revision + 1
+            self._add_synced(w)
+        return len(self._unsynced)
+
+    def _history_event(self, kv: KeyValue, tomb: bool, want_prev: bool) -> Event:
+        prev = None
+        if want_prev:
+            # As etcd's watch server: the key at the revision before, if still readable.
+            try:
+                r = self._store.range(kv.key, revision=kv.mod_revision - 1)
+                prev = r.kvs[0] if r.kvs else None
+            except ErrCompacted:
+                prev = None
+        if tomb:
+            return Event("DELETE", KeyValue(kv.key, 0, kv.mod_revision, 0, b""), prev)
+        return Event("PUT", kv, prev)

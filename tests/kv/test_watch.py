@@ -1,0 +1,253 @@
+"""The watch hub, and the watch checker (including planted bugs it must catch)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from raftlib.check.watch import WatchSpec, check_watch, history_from_store
+from raftlib.kv import (
+    DeleteRangeRequest,
+    Event,
+    KeyValue,
+    MVCCStore,
+    PutRequest,
+    WatchHub,
+    WatchResponse,
+    prefix_end,
+)
+from raftlib.kv._watch import _IntervalTreap
+
+
+def _writes(s: MVCCStore) -> None:
+    s.put(b"a", b"1")  # 2
+    s.put(b"ab", b"1")  # 3
+    s.txn([], [PutRequest(b"a", b"2"), PutRequest(b"b", b"1")])  # 4
+    s.delete_range(b"a", b"b")  # 5: deletes a and ab
+    s.put(b"c", b"1")  # 6
+
+
+def test_live_events_key_prefix_range_from_key() -> None:
+    s = MVCCStore()
+    hub = s.watch_hub
+    w_key = hub.watch(b"a")
+    w_prefix = hub.watch(b"a", prefix_end(b"a"), prev_kv=True)
+    w_range = hub.watch(b"ab", b"c", filters=frozenset({"NODELETE"}))
+    w_from = hub.watch(b"b", b"\0", filters=frozenset({"NOPUT"}))
+    _writes(s)
+    revs = lambda w: [[(e.type, e.kv.key) for e in r.events] for r in w.take()]  # noqa: E731
+    assert revs(w_key) == [[("PUT", b"a")], [("PUT", b"a")], [("DELETE", b"a")]]
+    got = w_prefix.take()
+    assert [r.header_revision for r in got] == [2, 3, 4, 5]
+    assert [(e.type, e.kv.key) for e in got[3].events] == [("DELETE", b"a"), ("DELETE", b"ab")]
+    assert got[3].events[0].prev_kv == KeyValue(b"a", 2, 4, 2, b"2")
+    assert got[3].events[0].kv == KeyValue(b"a", 0, 5, 0, b"")
+    assert revs(w_range) == [[("PUT", b"ab")], [("PUT", b"b")]]
+    assert revs(w_from) == []
+    assert w_key.take() == []
+
+
+def test_history_replay_then_live_and_prev_kv() -> None:
+    s = MVCCStore()
+    _writes(s)
+    hub = s.watch_hub
+    w = hub.watch(b"a", start_revision=3, prev_kv=True)
+    assert hub.unsynced == 1 and w.take() == []
+    s.put(b"a", b"3")  # 7: not delivered yet, the watcher is unsynced
+    assert w.take() == []
+    assert hub.sync() == 0
+    s.put(b"a", b"4")  # 8: live
+    got = w.take()
+    assert [r.header_revision for r in got] == [4, 5, 7, 8]
+    assert got[0].events[0].prev_kv == KeyValue(b"a", 2, 2, 1, b"1")
+    assert got[2].events[0].prev_kv is None  # re-created after the delete at 5
+    hist = history_from_store(s)
+    assert check_watch(hist, WatchSpec(b"a", start_revision=3, prev_kv=True), got,
+                       synced_through=s.revision).ok
+
+
+def test_unsynced_watchers_do_not_hold_up_synced_ones() -> None:
+    s = MVCCStore()
+    for i in range(50):
+        s.put(b"k", str(i).encode())
+    hub = s.watch_hub
+    slow = [hub.watch(b"k", start_revision=2) for _ in range(3)]
+    live = hub.watch(b"k")
+    s.put(b"k", b"new")
+    assert [r.header_revision for r in live.take()] == [s.revision]
+    assert all(w.take() == [] for w in slow)
+    assert hub.sync(max_watchers=2) == 1  # one sync step catches up two of them
+    assert [len(w.take()) for w in slow] == [51, 51, 0]
+    hub.sync()
+    assert len(slow[2].take()) == 51
+
+
+def test_watch_below_compaction_is_cancelled() -> None:
+    s = MVCCStore()
+    for i in range(5):
+        s.put(b"k", str(i).encode())  # 2..6
+    s.compact(4)
+    hub = s.watch_hub
+    early, at = hub.watch(b"k", start_revision=3), hub.watch(b"k", start_revision=4)
+    hub.sync()
+    assert early.take() == [WatchResponse(early.id, 6, compact_revision=4, canceled=True)]
+    assert [r.header_revision for r in at.take()] == [4, 5, 6]
+    assert hub.watcher(early.id) is None
+    s.put(b"k", b"x")
+    assert early.take() == []
+
+
+def test_cancel() -> None:
+    s = MVCCStore()
+    hub = s.watch_hub
+    w = hub.watch(b"a", b"c")
+    other = hub.watch(b"a", b"c")
+    hub.cancel(w.id)
+    s.put(b"b", b"1")
+    assert w.take() == [WatchResponse(w.id, 1, canceled=True)]
+    assert len(other.take()) == 1
+
+
+def test_interval_treap_against_brute_force() -> None:
+    rnd = random.Random(7)
+    treap = _IntervalTreap()
+    live: dict[int, tuple[bytes, tuple[int, bytes]]] = {}
+    alphabet = [bytes([c]) for c in b"abcde"]
+    for step in range(3000):
+        if live and rnd.random() < 0.4:
+            wid = rnd.choice(sorted(live))
+            treap.remove(live.pop(wid)[0], wid)
+        else:
+            a = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
+            end = (1, b"") if rnd.random() < 0.2 else (0, a + rnd.choice(alphabet))
+            treap.insert(a, end, step)
+            live[step] = (a, end)
+        probe = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
+        out: list[int] = []
+        treap.stab(probe, out)
+        want = [w for w, (a, e) in live.items() if a <= probe and (0, probe) < e]
+        assert sorted(out) == sorted(want)
+
+
+def test_random_watchers_satisfy_the_guarantees() -> None:
+    """Many watchers of every shape, created at random times and revisions, checked by the
+    watch checker against the full history."""
+    rnd = random.Random(11)
+    s = MVCCStore()
+    hub = s.watch_hub
+    keys = [b"a", b"ab", b"abc", b"b", b"ba", b"c", b"\xff"]
+    watchers = []
+    for _ in range(300):
+        r = rnd.random()
+        if r < 0.5:
+            s.put(rnd.choice(keys), bytes([rnd.randint(0, 255)]))
+        elif r < 0.6:
+            s.delete_range(rnd.choice(keys), rnd.choice([b"", b"\0", b"b"]))
+        elif r < 0.7:
+            s.txn([], [PutRequest(k, b"t") for k in rnd.sample(keys, 2)]
+                  + [DeleteRangeRequest(b"zz")])
+        elif r < 0.85:
+            k = rnd.choice(keys)
+            end = rnd.choice([b"", prefix_end(k), b"\0", b"c", k + b"\0"])
+            start = rnd.choice([0, rnd.randint(1, s.revision + 2)])
+            filters = rnd.choice([frozenset(), frozenset({"NOPUT"}), frozenset({"NODELETE"})])
+            prev = rnd.random() < 0.5
+            w = hub.watch(k, end, start_revision=start, prev_kv=prev, filters=filters)
+            spec = WatchSpec(k, end, start if start > 0 else s.revision + 1, prev, filters)
+            watchers.append((w, spec))
+        else:
+            hub.sync(max_watchers=rnd.randint(1, 5))
+    hub.sync(max_watchers=10_000)
+    hist = history_from_store(s)
+    total = 0
+    for w, spec in watchers:
+        got = w.take()
+        total += sum(len(r.events) for r in got)
+        v = check_watch(hist, spec, got, synced_through=s.revision)
+        assert v.ok, (spec, v.violations[:3])
+    assert total > 1000
+
+
+# ------------------------------------------------------------------ planted bugs
+
+
+class _DroppingHub(WatchHub):
+    """A broken hub that loses the live events of every fifth revision."""
+
+    def notify(self, revision: int, events: tuple[Event, ...]) -> None:
+        if revision % 5:
+            super().notify(revision, events)
+
+
+def _recorded(hub_cls: type[WatchHub] = WatchHub) -> tuple[MVCCStore, list[WatchResponse]]:
+    s = MVCCStore()
+    s._hub = hub_cls(s)
+    w = s.watch_hub.watch(b"k", b"l")
+    for i in range(20):
+        s.txn([], [PutRequest(b"k1", b"%d" % i), PutRequest(b"k2", b"%d" % i)])
+    return s, w.take()
+
+
+def test_checker_passes_the_real_hub() -> None:
+    s, got = _recorded()
+    assert check_watch(history_from_store(s), WatchSpec(b"k", b"l", 2), got,
+                       synced_through=s.revision).ok
+
+
+def test_checker_catches_a_hub_that_drops_events() -> None:
+    s, got = _recorded(_DroppingHub)
+    v = check_watch(history_from_store(s), WatchSpec(b"k", b"l", 2), got,
+                    synced_through=s.revision)
+    assert {x.guarantee for x in v.violations} == {"reliable"}
+    assert [x.revision for x in v.violations] == [5, 10, 15, 20]
+
+
+def test_checker_catches_mutated_streams() -> None:
+    s, got = _recorded()
+    hist = history_from_store(s)
+    spec = WatchSpec(b"k", b"l", 2)
+
+    def broken(responses: list[WatchResponse]) -> set[str]:
+        v = check_watch(hist, spec, responses, synced_through=s.revision)
+        return {x.guarantee for x in v.violations}
+
+    assert broken([*got[:3], got[2], *got[3:]]) == {"unique", "atomic"}  # duplicated
+    assert "ordered" in broken([got[1], got[0], *got[2:]])  # swapped
+    first = got[0].events
+    split = [replace(got[0], events=first[:1]), replace(got[0], events=first[1:])]
+    assert broken(split + got[1:]) == {"atomic"}  # one revision in two responses
+    half = [replace(got[0], events=got[0].events[:1]), *got[1:]]
+    assert broken(half) == {"atomic"}  # half a revision lost
+    wrong = replace(got[0], events=(replace(got[0].events[0], kv=replace(
+        got[0].events[0].kv, value=b"forged")), got[0].events[1]))
+    assert "valid" in broken([wrong, *got[1:]])
+    assert broken(got[:-1]) == {"reliable"}  # the last revision never arrived
+    assert broken([WatchResponse(0, 21, compact_revision=3, canceled=True)]) >= {"resumable"}
+
+
+def test_watch_from_a_future_revision_waits_for_it() -> None:
+    s = MVCCStore()
+    w = s.watch_hub.watch(b"k", start_revision=4)  # the store is at 1
+    for v in (b"1", b"2", b"3", b"4"):
+        s.put(b"k", v)  # revisions 2..5
+    assert [r.header_revision for r in w.take()] == [4, 5]
+
+
+def test_resuming_after_cancel_loses_and_repeats_nothing() -> None:
+    s = MVCCStore()
+    hub = s.watch_hub
+    w = hub.watch(b"k", prefix_end(b"k"))
+    for i in range(10):
+        s.put(b"k%d" % (i % 3), b"%d" % i)
+    first = w.take()
+    hub.cancel(w.id)
+    for i in range(10, 20):
+        s.put(b"k%d" % (i % 3), b"%d" % i)  # missed while disconnected
+    last = max(e.kv.mod_revision for r in first for e in r.events)
+    again = hub.watch(b"k", prefix_end(b"k"), start_revision=last + 1)
+    hub.sync()
+    s.put(b"k0", b"live")
+    stream = [r for r in first + w.take() + again.take() if not r.canceled]
+    v = check_watch(history_from_store(s), WatchSpec(b"k", prefix_end(b"k"), 2), stream,
+                    synced_through=s.revision)
+    assert v.ok and sum(len(r.events) for r in stream) == 21
