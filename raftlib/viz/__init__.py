@@ -9,10 +9,30 @@ In a chapter, the last expression of a cell is shown::
     )
     timeline(frames_a)
 
-Both work in the static book (no kernel) and in JupyterLab (trusted notebook).
+Both work in the static book (no kernel) and in JupyterLab (trusted notebook). With a kernel,
+``ClusterPanel(Simulation(5, seed=1))`` drives a simulation with buttons and
+``RevisionScrubber(store)`` slides through an MVCC store's revisions; ``record(sim, ms)`` and
+``keyspace_frames(store)`` give the same pictures as frames for the static book.
 """
 
 from raftlib.viz._figures import log_grid, timeline
+from raftlib.viz._panels import (
+    ClusterPanel,
+    Recorder,
+    RevisionScrubber,
+    keyspace_frames,
+    record,
+)
 from raftlib.viz._player import Frame, TracePlayer
 
-__all__ = ["Frame", "TracePlayer", "log_grid", "timeline"]
+__all__ = [
+    "ClusterPanel",
+    "Frame",
+    "Recorder",
+    "RevisionScrubber",
+    "TracePlayer",
+    "keyspace_frames",
+    "log_grid",
+    "record",
+    "timeline",
+]

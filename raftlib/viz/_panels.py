@@ -1,0 +1,679 @@
+"""Live control panels for JupyterLab (they need a kernel): a cluster and a revision scrubber.
+
+``ClusterPanel(sim)`` drives a :class:`raftlib.sim.Simulation` with buttons (crash, restart,
+pause, resume, isolate, partition, heal, propose, advance time) and shows the run so far in a
+:class:`~raftlib.viz.TracePlayer` positioned at the latest frame. ``RevisionScrubber(store)``
+slides over the revisions of a :class:`raftlib.kv.MVCCStore`. For the static book, the same
+pictures come from :func:`record` and :func:`keyspace_frames`, played with no kernel.
+
+Every text the panels show is a function of the simulation or store alone (no wall clock, no
+random ids), so a notebook that displays a panel has the same outputs on every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from raftlib.viz._player import TracePlayer
+
+if TYPE_CHECKING:  # only for annotations: importing raftlib.viz must not need sim or kv
+    from raftlib.kv import MVCCStore
+    from raftlib.sim import Simulation
+
+__all__ = ["ClusterPanel", "Recorder", "RevisionScrubber", "keyspace_frames", "record"]
+
+Record = Mapping[str, Any]
+
+# Records that change nothing a frame shows: a tick only matters through what it causes (a send
+# or a state change), which has its own record.
+_QUIET = frozenset({"tick"})
+# Most telling first: a frame label lists the most important things that happened at its instant.
+_RANK = {
+    "crash": 0, "restart": 0, "pause": 0, "resume": 0, "partition": 0, "heal": 0, "cut": 0,
+    "panic": 0, "propose": 1, "state": 2, "apply": 3, "drop": 4, "deliver": 5, "send": 6,
+    "persist": 7,
+}
+_LABEL_PARTS = 3
+
+
+def describe(rec: Record) -> str:
+    """One trace record of the simulator in words, e.g. ``"3 becomes leader (term 2)"``."""
+    ev = rec.get("ev")
+    who = rec.get("id")
+    if ev == "state":
+        role, lead = rec.get("role"), rec.get("lead")
+        if role == "follower":
+            return (f"{who} follows {lead} (term {rec.get('term')})" if lead
+                    else f"{who} is follower at term {rec.get('term')}")
+        return f"{who} becomes {role} (term {rec.get('term')})"
+    if ev in ("send", "deliver"):
+        verb = "sends" if ev == "send" else "delivered"
+        return f"{rec.get('from')}→{rec.get('to')} {rec.get('type')} {verb}"
+    if ev == "drop":
+        return f"{rec.get('from')}→{rec.get('to')} dropped ({rec.get('why')})"
+    if ev == "apply":
+        return f"{who} applies index {rec.get('index')}"
+    if ev == "persist":
+        what = [f"{rec.get('entries')} entries"] if rec.get("entries") else []
+        what += ["term/vote/commit"] if rec.get("hs") else []
+        what += [f"snapshot at {rec.get('snap')}"] if rec.get("snap") is not None else []
+        return f"{who} persists {' and '.join(what) or 'nothing'}"
+    if ev == "propose":
+        lead = rec.get("leader")
+        target = "no leader" if lead is None else f"leader {lead}"
+        return f"client proposes p{rec.get('handle')} to {target}"
+    if ev == "partition":
+        return "partition " + " | ".join(",".join(map(str, g)) for g in rec.get("groups") or ())
+    if ev == "cut":
+        return f"link {rec.get('from')}→{rec.get('to')} cut"
+    if ev == "heal":
+        return "network healed"
+    if ev == "panic":
+        return f"{who} panics: {rec.get('error')}"
+    if ev in ("crash", "restart"):
+        return f"{who} {'crashes' if ev == 'crash' else 'restarts'}"
+    if ev in ("pause", "resume"):
+        return f"{who} {ev}d"
+    return str(ev)
+
+
+def _merged(records: Sequence[Record]) -> list[tuple[int, str]]:
+    """(rank, text) of each distinct happening; one message type sent by one member to several
+    peers at once reads as one line (``3→1,2,4,5 MsgVote sends``), as do deliveries and applies.
+    """
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    order: list[tuple[Any, ...]] = []
+    for i, rec in enumerate(records):
+        ev = rec.get("ev")
+        key: tuple[Any, ...]
+        if ev in ("send", "deliver"):
+            key, who = (ev, rec.get("from"), rec.get("type")), rec.get("to")
+        elif ev == "apply":
+            key, who = (ev, rec.get("index")), rec.get("id")
+        else:
+            key, who = ("one", i), None
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        if who is not None and who not in groups[key]:
+            groups[key].append(who)
+    out = []
+    for key in order:
+        ev, who = key[0], groups[key]
+        if ev in ("send", "deliver"):
+            verb = "sends" if ev == "send" else "delivered"
+            text = f"{key[1]}→{','.join(map(str, who))} {key[2]} {verb}"
+        elif ev == "apply":
+            text = f"{','.join(map(str, who))} appl{'y' if len(who) > 1 else 'ies'} index {key[1]}"
+        else:
+            rec = records[key[1]]
+            ev, text = rec.get("ev"), describe(rec)
+        out.append((_RANK.get(str(ev), 8), text))
+    return out
+
+
+def _label(records: Sequence[Record]) -> str:
+    """A short frame label: the most important distinct happenings, then how many more."""
+    seen: list[str] = []
+    for _rank, text in sorted(_merged(records), key=lambda rt: rt[0]):  # stable: keeps order
+        if text not in seen:
+            seen.append(text)
+    shown = "; ".join(seen[:_LABEL_PARTS])
+    more = len(seen) - _LABEL_PARTS
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+class Recorder:
+    """Turns a running :class:`~raftlib.sim.Simulation` into player frames.
+
+    With ``every_ms=None`` it takes one frame per virtual instant at which something other than
+    a tick happened (several events at the same millisecond share a frame, labelled with the
+    most important of them); with ``every_ms=k`` one frame every ``k`` virtual ms. ``snap``
+    adds a frame for an action made from outside (crash, partition, ...). At most
+    ``max_frames`` are kept, the oldest dropped first, so a long session stays quick to show.
+
+    The simulator offers no way to detach an observer: a recorder stays subscribed for the
+    simulation's lifetime and only notes what happens between its own frames.
+    """
+
+    def __init__(self, sim: Simulation, *, every_ms: int | None = None,
+                 max_frames: int = 1000) -> None:
+        if every_ms is not None and every_ms <= 0:
+            raise ValueError("every_ms must be positive")
+        self.sim = sim
+        self.every_ms = every_ms
+        self.max_frames = max_frames
+        self.frames: list[dict[str, Any]] = []
+        self.dropped = 0  # frames dropped from the front by max_frames
+        self._pending: list[Record] = []
+        self._merge_t: int | None = None  # instant of the last frame that may still absorb events
+        self._merge_records: list[Record] = []
+        sim.observe(self._on_record)
+
+    def _on_record(self, rec: Record) -> None:
+        if rec.get("ev") not in _QUIET and len(self._pending) < 10_000:
+            # Bounded: a long run outside the recorder only needs a summary, not every record.
+            self._pending.append(rec)
+
+    def _append(self, event: str) -> None:
+        frame = dict(self.sim.frame())
+        frame["event"] = event
+        self.frames.append(frame)
+        if len(self.frames) > self.max_frames:
+            cut = len(self.frames) - self.max_frames
+            del self.frames[:cut]
+            self.dropped += cut
+
+    def snap(self, event: str) -> dict[str, Any]:
+        """A frame of the cluster now, labelled ``event`` (what the action did)."""
+        self._pending.clear()
+        self._merge_t = None
+        self._append(event)
+        return self.frames[-1]
+
+    def catch_up(self) -> bool:
+        """Take a frame for changes made to the simulation outside this recorder, if any."""
+        if not self._pending:
+            return False
+        recs, self._pending = self._pending, []
+        self._merge_t = None
+        self._append("outside the panel: " + _label(recs))
+        return True
+
+    def _after_event(self) -> bool:
+        # Called by Simulation.run_until after every event; never stops the run.
+        if not self._pending:
+            return False
+        now = self.sim.now
+        if self._merge_t == now and self.frames:
+            # Same instant as the previous frame: it becomes the state after all of them.
+            self.frames.pop()
+            self._merge_records.extend(self._pending)
+        else:
+            self._merge_records = list(self._pending)
+        self._pending = []
+        self._merge_t = now
+        self._append(_label(self._merge_records))
+        return False
+
+    def run_for(self, ms: int) -> int:
+        """Advance the simulation ``ms`` virtual ms, recording; returns the frames added."""
+        if ms < 0:
+            raise ValueError("cannot advance by a negative time")
+        before = len(self.frames) + self.dropped
+        self.catch_up()
+        sim = self.sim
+        end = sim.now + ms
+        if self.every_ms is None:
+            sim.run_until(self._after_event, ms)
+        else:
+            while sim.now < end:
+                sim.run_for(min(self.every_ms, end - sim.now))
+                recs, self._pending = self._pending, []
+                self._append(_label(recs) if recs else "quiet")
+        self._merge_t = None
+        return len(self.frames) + self.dropped - before
+
+
+def record(sim: Simulation, run_ms: int, every_ms: int | None = None,
+           *, first: str = "start") -> list[dict[str, Any]]:
+    """Frames of ``sim`` now (labelled ``first``) and while it runs ``run_ms`` virtual ms.
+
+    One frame per instant with activity, or every ``every_ms`` ms (see :class:`Recorder`).
+    For the static book: ``TracePlayer(record(Simulation(5, seed=1), 3000))``.
+    """
+    rec = Recorder(sim, every_ms=every_ms, max_frames=10**9)
+    rec.snap(first)
+    rec.run_for(run_ms)
+    return rec.frames
+
+
+def parse_groups(text: str, members: Iterable[int]) -> list[list[int]]:
+    """``"1,2 | 3,4,5"`` (an ``n`` before an id is allowed) -> ``[[1, 2], [3, 4, 5]]``.
+
+    Raises ``ValueError`` with a message for the reader on unknown or repeated members.
+    """
+    known = set(members)
+    groups: list[list[int]] = []
+    seen: set[int] = set()
+    for part in text.split("|"):
+        group = []
+        for token in re.split(r"[\s,;]+", part.strip()):
+            if not token:
+                continue
+            match = re.fullmatch(r"[nN]?(\d+)", token)
+            if match is None:
+                raise ValueError(f"not a member id: {token!r}")
+            mid = int(match.group(1))
+            if mid not in known:
+                raise ValueError(f"no member {mid} (members: {sorted(known)})")
+            if mid in seen:
+                raise ValueError(f"member {mid} is in two groups")
+            seen.add(mid)
+            group.append(mid)
+        if group:
+            groups.append(group)
+    if len(groups) < 2:
+        raise ValueError('give at least two groups separated by "|", e.g. "1,2 | 3,4,5"')
+    return groups
+
+
+def _show_widget(widget: Any, text: str, **kwargs: Any) -> Any:
+    """The widget's view, with a short, deterministic ``text/plain`` instead of its repr."""
+    show = getattr(widget, "_repr_mimebundle_", None)  # None once the widget is closed
+    bundle = show(**kwargs) if show is not None else None
+    if isinstance(bundle, tuple):
+        data, meta = bundle
+        return {**data, "text/plain": text}, meta
+    return {**(bundle or {}), "text/plain": text}
+
+
+def _player_html(player: TracePlayer) -> str:
+    """The player's HTML, plus a script that moves it to its last frame once mounted.
+
+    The player always starts at frame 0; it jumps to the end on the End key, so the script
+    sends it one (retrying until the player has mounted, as it may mount later than this runs).
+    """
+    out = player.to_html()
+    match = re.search(r'data-rv-root="(rv-[0-9a-f]+)"', out)
+    if match is None:
+        return out
+    uid = match.group(1)
+    return out + (
+        "\n<script>(function go(n) {"
+        f'var r = document.querySelector(\'[data-rv-root="{uid}"][data-ready]\');'
+        "if (!r) { if (n < 50) setTimeout(function () { go(n + 1); }, 100); return; }"
+        'r.dispatchEvent(new KeyboardEvent("keydown", {key: "End", bubbles: true}));'
+        "})(0);</script>"
+    )
+
+
+class ClusterPanel:
+    """An ipywidgets panel that drives a :class:`~raftlib.sim.Simulation` live (needs a kernel).
+
+    Per member: crash, restart, pause, resume and isolate buttons (those that do not apply are
+    disabled). Network: a partition text such as ``"1,2 | 3,4,5"`` with Partition, and Heal.
+    Client and clock: Propose write, and Advance 100 / 500 / 2000 virtual ms (``advance_ms``).
+    Below: a one-line status (time, leader, term, partition, role/term/commit per member), a
+    trace player of everything recorded so far, positioned at the latest frame so the reader
+    can scrub back, and a log of actions.
+
+    Each action is also a method (``crash(1)``, ``partition([[1, 2], [3, 4, 5]])``,
+    ``propose()``, ``advance(500)``, ...) returning the line it adds to the log; a refused
+    action (crash a crashed member, a malformed partition) is logged, never raised. Recording:
+    see :class:`Recorder` (``every_ms``, ``max_frames``). Evaluate the panel to show it.
+    """
+
+    def __init__(
+        self,
+        sim: Simulation,
+        *,
+        advance_ms: Sequence[int] = (100, 500, 2000),
+        every_ms: int | None = None,
+        max_frames: int = 1000,
+        title: str = "Cluster",
+    ) -> None:
+        import ipywidgets as w  # imported here: raftlib.viz itself must work without ipywidgets
+
+        self.sim = sim
+        self.title = title
+        self.recorder = Recorder(sim, every_ms=every_ms, max_frames=max_frames)
+        self.actions: list[str] = []
+        self._reported: set[int] = set()  # proposal handles already logged as committed
+        self.ids = sorted(sim.members)
+
+        def button(label: str, action: Callable[[], object], tip: str) -> Any:
+            b = w.Button(description=label, tooltip=tip,
+                         layout=w.Layout(width="auto", min_width="72px"))
+            b.on_click(lambda _b: action())
+            return b
+
+        self.member_buttons: dict[tuple[str, int], Any] = {}
+        rows = []
+        for mid in self.ids:
+            for kind in ("crash", "restart", "pause", "resume", "isolate"):
+                act = getattr(self, kind)
+                self.member_buttons[(kind, mid)] = button(
+                    kind, functools.partial(act, mid), f"{kind} member {mid}")
+            rows.append(w.HBox([
+                w.HTML(f"<b>member {mid}</b>", layout=w.Layout(width="80px")),
+                *(self.member_buttons[(k, mid)]
+                  for k in ("crash", "restart", "pause", "resume", "isolate")),
+            ]))
+        self.partition_text = w.Text(
+            value=_default_split(self.ids), description="groups", placeholder="1,2 | 3,4,5",
+            layout=w.Layout(width="220px"))
+        self.partition_button = button("Partition", self.partition_from_text,
+                                       "split the network into the groups")
+        self.heal_button = button("Heal", self.heal, "remove every partition")
+        self.propose_button = button("Propose write", self.propose,
+                                     "a client submits a write to the current leader")
+        self.advance_buttons = {
+            ms: button(f"+{ms} ms", functools.partial(self.advance, ms),
+                       f"advance virtual time by {ms} ms")
+            for ms in advance_ms
+        }
+        self.status = w.HTML()
+        self.view = w.Output()
+        self.log = w.HTML()
+        self.widget = w.VBox([
+            w.HTML(f"<b>{html.escape(title)}</b> · seed {sim.seed} · {len(self.ids)} members"),
+            *rows,
+            w.HBox([self.partition_text, self.partition_button, self.heal_button]),
+            w.HBox([self.propose_button, w.HTML("&nbsp;advance:&nbsp;"),
+                    *self.advance_buttons.values()]),
+            self.status,
+            self.view,
+            self.log,
+        ])
+        self.recorder.catch_up()
+        self.recorder.snap(f"panel opened at t={sim.now} ms")
+        self._finish(f"panel opened at t={sim.now} ms")
+
+    # ----------------------------------------------------------------- actions
+
+    def _do(self, refusal: str | None, line: str, op: Callable[[], object]) -> str:
+        """Run ``op`` (unless refused), log ``line``, take a frame and refresh the view."""
+        # Changes made to the simulation since the last action (a cell calling sim.run_for)
+        # get their own frame first, so this action's frame shows only its own effect.
+        self.recorder.catch_up()
+        if refusal is not None:
+            return self._finish("refused: " + refusal)
+        op()
+        self.recorder.snap(line)
+        return self._finish(line)
+
+    def _finish(self, line: str) -> str:
+        self._log(f"t={self.sim.now} ms: {line}")
+        for p in self.sim.proposals:
+            if p.committed_at is not None and p.handle not in self._reported:
+                self._reported.add(p.handle)
+                self._log(f"t={p.committed_at} ms: p{p.handle} committed at index {p.index}")
+        self._refresh()
+        return line
+
+    def _log(self, line: str) -> None:
+        self.actions.append(line)
+
+    def _member(self, mid: int, ok: Callable[[Any], bool], why: str) -> str | None:
+        m = self.sim.members.get(mid)
+        if m is None:
+            return f"no member {mid}"
+        return None if ok(m) else f"member {mid} is {why}"
+
+    def crash(self, mid: int) -> str:
+        """Crash member ``mid`` (volatile state lost, storage kept)."""
+        return self._do(self._member(mid, lambda m: m.up, "already down"),
+                        f"crash {mid}", lambda: self.sim.crash(mid))
+
+    def restart(self, mid: int) -> str:
+        """Restart crashed member ``mid`` from its storage."""
+        return self._do(self._member(mid, lambda m: not m.up, "running"),
+                        f"restart {mid}", lambda: self.sim.restart(mid))
+
+    def pause(self, mid: int) -> str:
+        """Freeze member ``mid`` (like SIGSTOP): no ticks, incoming messages queue up."""
+        return self._do(self._member(mid, lambda m: m.up and not m.paused, "down or paused"),
+                        f"pause {mid}", lambda: self.sim.pause(mid))
+
+    def resume(self, mid: int) -> str:
+        """Unfreeze member ``mid``; it handles its queued messages at once."""
+        return self._do(self._member(mid, lambda m: m.paused, "not paused"),
+                        f"resume {mid}", lambda: self.sim.resume(mid))
+
+    def isolate(self, mid: int) -> str:
+        """Cut member ``mid`` off from every other member."""
+        return self._do(self._member(mid, lambda m: True, ""),
+                        f"isolate {mid}", lambda: self.sim.isolate(mid))
+
+    def partition(self, groups: Sequence[Sequence[int]]) -> str:
+        """Split the network into ``groups`` (members not listed end up alone)."""
+        return self._do(None, "partition " + _groups_text(groups),
+                        lambda: self.sim.partition([list(g) for g in groups]))
+
+    def partition_from_text(self) -> str:
+        """Partition by the groups typed in ``partition_text`` (``"1,2 | 3,4,5"``)."""
+        try:
+            groups = parse_groups(self.partition_text.value, self.ids)
+        except ValueError as exc:
+            return self._do(str(exc), "", lambda: None)
+        return self.partition(groups)
+
+    def heal(self) -> str:
+        """Remove every partition and cut link."""
+        return self._do(None, "heal", self.sim.heal)
+
+    def propose(self, data: bytes | None = None) -> str:
+        """A client submits ``data`` (default ``p<handle>``) to the current leader.
+
+        The log says where it went; a later line says when it committed.
+        """
+        self.recorder.catch_up()
+        lead = self.sim.leader()
+        handle = self.sim.propose(data)
+        p = self.sim.proposals[handle]
+        if lead is None:
+            line = f"propose p{handle}: no leader, it will never commit"
+        else:
+            where = "" if p.index is None else f" at index {p.index}"
+            line = f"propose p{handle} to leader {lead}{where}"
+        self.recorder.snap(line)
+        return self._finish(line)
+
+    def advance(self, ms: int) -> str:
+        """Let ``ms`` virtual milliseconds pass, recording what happens."""
+        if ms <= 0:
+            return self._do("advance by a positive number of ms", "", lambda: None)
+        start = self.sim.now
+        added = self.recorder.run_for(ms)
+        line = f"advance {ms} ms (t={start} → {self.sim.now}): {added} frames"
+        self.recorder.snap(line)
+        return self._finish(line)
+
+    # ----------------------------------------------------------------- views
+
+    def status_line(self) -> str:
+        """Time, leader and term, partition, and role/term/commit per member, in one line."""
+        sim = self.sim
+        lead = sim.leader()
+        st = sim.status()
+        head = f"t={sim.now} ms · " + (
+            "no leader" if lead is None else f"leader {lead} (term {st[lead].term})")
+        groups = sim.frame().get("partition")
+        net = " · partition " + _groups_text(groups) if groups else ""
+        parts = []
+        for mid, s in st.items():
+            role = "down" if not s.up else "paused" if s.paused else str(s.role)
+            parts.append(f"{mid}: {role} t{s.term} c{s.commit}")
+        return head + net + " · " + ", ".join(parts)
+
+    def player(self) -> TracePlayer:
+        """A player of every frame kept so far (the latest ``max_frames``)."""
+        rec = self.recorder
+        title = self.title + (f" (latest {len(rec.frames)} frames)" if rec.dropped else "")
+        return TracePlayer(rec.frames, title=title)
+
+    def _refresh(self) -> None:
+        sim = self.sim
+        for (kind, mid), b in self.member_buttons.items():
+            m = sim.members[mid]
+            b.disabled = {
+                "crash": not m.up, "restart": m.up, "pause": not m.up or m.paused,
+                "resume": not m.paused, "isolate": False,
+            }[kind]
+        self.status.value = f"<code>{html.escape(self.status_line())}</code>"
+        player = self.player()
+        # Set the outputs directly (not `with view: display(...)`): works the same from a button
+        # callback, a test with no IPython shell, and a cell, and replaces the old player at once.
+        self.view.outputs = ({
+            "output_type": "display_data",
+            "data": {"text/html": _player_html(player), "text/plain": repr(player)},
+            "metadata": {},
+        },)
+        recent = self.actions[-12:]
+        lines = "".join(f"<li>{html.escape(a)}</li>" for a in recent)
+        older = len(self.actions) - len(recent)
+        more = f"<div>… {older} earlier actions</div>" if older else ""
+        self.log.value = f"<div><b>actions</b>{more}<ol start='{older + 1}'>{lines}</ol></div>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Jupyter shows the panel's widget; its text form is ``repr(self)``."""
+        return _show_widget(self.widget, repr(self), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"ClusterPanel({self.title!r}, members={self.ids}, seed={self.sim.seed})"
+
+
+def _groups_text(groups: Iterable[Iterable[int]]) -> str:
+    return " | ".join(",".join(str(m) for m in g) for g in groups)
+
+
+def _default_split(ids: Sequence[int]) -> str:
+    # A minority | majority split: the first thing a reader will want to try.
+    k = len(ids) // 2
+    return _groups_text([ids[:k], ids[k:]]) if k else ""
+
+
+# --------------------------------------------------------------------- MVCC
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", errors="backslashreplace")
+
+
+def keyspace_at(store: MVCCStore, revision: int) -> tuple[list[dict[str, Any]], str | None]:
+    """The keys visible at ``revision`` as rows (key, value, create_revision, mod_revision,
+    version), or ``([], message)`` with etcd's error text when the revision cannot be read
+    (compacted, or in the future)."""
+    from raftlib.kv import KVError
+
+    try:
+        resp = store.range(b"\0", b"\0", revision=revision)  # every key: [\0, end of keyspace)
+    except KVError as exc:
+        return [], exc.message
+    return [
+        {"key": _text(kv.key), "value": _text(kv.value), "create_revision": kv.create_revision,
+         "mod_revision": kv.mod_revision, "version": kv.version}
+        for kv in resp.kvs
+    ], None
+
+
+def revision_events(store: MVCCStore, revision: int) -> list[str]:
+    """The changes made at ``revision``, e.g. ``["PUT a = 2", "DELETE b"]``.
+
+    Read from the stored versions: after a compaction, versions at or below the compacted
+    revision that were superseded are gone, so their events are not listed.
+    """
+    out = []
+    for _rev, kv, tomb in store.backend.rows(revision, revision):
+        out.append(f"DELETE {_text(kv.key)}" if tomb
+                   else f"PUT {_text(kv.key)} = {_text(kv.value)}")
+    return out
+
+
+def _kv_frame(store: MVCCStore, revision: int) -> dict[str, Any]:
+    keys, error = keyspace_at(store, revision)
+    kv: dict[str, Any] = {"revision": revision,
+                          "compact_revision": max(store.compact_revision, 0), "keys": keys}
+    if error is not None:
+        kv["error"] = error
+        event = f"revision {revision}: {error}"
+    else:
+        changes = revision_events(store, revision)
+        event = f"revision {revision}: " + (", ".join(changes) if changes else "no change")
+    return {"t": revision, "event": event, "kv": kv}
+
+
+def keyspace_frames(store: MVCCStore, revisions: Iterable[int] | None = None,
+                    ) -> list[dict[str, Any]]:
+    """``kv`` frames of ``store`` at each revision (default ``1..store.revision``), for
+    :class:`~raftlib.viz.TracePlayer`: the static book's version of :class:`RevisionScrubber`.
+
+    A frame's ``event`` lists the revision's changes; below the compacted revision the frame
+    carries no keys and ``kv["error"]`` holds etcd's compaction error.
+    """
+    revs = range(1, store.revision + 1) if revisions is None else revisions
+    return [_kv_frame(store, r) for r in revs]
+
+
+class RevisionScrubber:
+    """A slider over the revisions ``1..current`` of an :class:`~raftlib.kv.MVCCStore`.
+
+    At the chosen revision it shows the keyspace as a table (key, value, create_revision,
+    mod_revision, version), the events of that revision and, below the compacted revision,
+    etcd's error ``etcdserver: mvcc: required revision has been compacted``. The slider's
+    range follows the store when it is moved or ``refresh()`` is called. ``frames()`` gives
+    the same views as frames for the kernel-free player.
+    """
+
+    def __init__(self, store: MVCCStore, *, revision: int | None = None,
+                 title: str = "Revisions") -> None:
+        import ipywidgets as w
+
+        self.store = store
+        self.title = title
+        self.slider = w.IntSlider(
+            value=store.revision if revision is None else revision, min=1,
+            max=max(store.revision, 1), description="revision", continuous_update=True,
+            layout=w.Layout(width="420px"))
+        self.view = w.HTML()
+        self.widget = w.VBox([w.HTML(f"<b>{html.escape(title)}</b>"), self.slider, self.view])
+        self.slider.observe(lambda _change: self._render(), names="value")
+        self._render()
+
+    def refresh(self) -> None:
+        """Extend the slider to the store's current revision and redraw."""
+        self.slider.max = max(self.store.revision, 1)
+        self._render()
+
+    @property
+    def revision(self) -> int:
+        """The revision shown."""
+        return int(self.slider.value)
+
+    def show(self, revision: int) -> None:
+        """Move the slider to ``revision`` (clamped to the slider's range)."""
+        self.slider.max = max(self.store.revision, 1)
+        self.slider.value = revision
+
+    def html(self) -> str:
+        """The view at the current revision, as HTML (what the widget shows)."""
+        store, rev = self.store, self.revision
+        head = (f"<div>revision {rev} of {store.revision}"
+                f" · compacted at {max(store.compact_revision, 0)}</div>")
+        keys, error = keyspace_at(store, rev)
+        if error is not None:
+            return head + f"<div class='rv-error' style='color:#b00020'>{html.escape(error)}</div>"
+        changes = revision_events(store, rev)
+        events = ("<div>events: " + html.escape(", ".join(changes)) + "</div>" if changes
+                  else "<div>events: none</div>")
+        cols = ("key", "value", "create_revision", "mod_revision", "version")
+        if not keys:
+            return head + events + "<div>no keys</div>"
+        header = "".join(f"<th>{c}</th>" for c in cols)
+        body = "".join(
+            "<tr" + (" style='font-weight:bold'" if k["mod_revision"] == rev else "") + ">"
+            + "".join(f"<td>{html.escape(str(k[c]))}</td>" for c in cols) + "</tr>"
+            for k in keys)
+        table = f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+        return head + events + table
+
+    def _render(self) -> None:
+        if self.store.revision > self.slider.max:
+            self.slider.max = self.store.revision
+        self.view.value = self.html()
+
+    def frames(self) -> list[dict[str, Any]]:
+        """:func:`keyspace_frames` of the store: every revision from 1 to the current one."""
+        return keyspace_frames(self.store)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Jupyter shows the scrubber's widget; its text form is ``repr(self)``."""
+        return _show_widget(self.widget, repr(self), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"RevisionScrubber({self.title!r}, revisions=1..{self.store.revision})"
