@@ -272,26 +272,6 @@ def _show_widget(widget: Any, text: str, **kwargs: Any) -> Any:
     return {**(bundle or {}), "text/plain": text}
 
 
-def _player_html(player: TracePlayer) -> str:
-    """The player's HTML, plus a script that moves it to its last frame once mounted.
-
-    The player always starts at frame 0; it jumps to the end on the End key, so the script
-    sends it one (retrying until the player has mounted, as it may mount later than this runs).
-    """
-    out = player.to_html()
-    match = re.search(r'data-rv-root="(rv-[0-9a-f]+)"', out)
-    if match is None:
-        return out
-    uid = match.group(1)
-    return out + (
-        "\n<script>(function go(n) {"
-        f'var r = document.querySelector(\'[data-rv-root="{uid}"][data-ready]\');'
-        "if (!r) { if (n < 50) setTimeout(function () { go(n + 1); }, 100); return; }"
-        'r.dispatchEvent(new KeyboardEvent("keydown", {key: "End", bubbles: true}));'
-        "})(0);</script>"
-    )
-
-
 class ClusterPanel:
     """An ipywidgets panel that drives a :class:`~raftlib.sim.Simulation` live (needs a kernel).
 
@@ -495,7 +475,7 @@ class ClusterPanel:
         """A player of every frame kept so far (the latest ``max_frames``)."""
         rec = self.recorder
         title = self.title + (f" (latest {len(rec.frames)} frames)" if rec.dropped else "")
-        return TracePlayer(rec.frames, title=title)
+        return TracePlayer(rec.frames, title=title, start="last")
 
     def _refresh(self) -> None:
         sim = self.sim
@@ -511,7 +491,7 @@ class ClusterPanel:
         # callback, a test with no IPython shell, and a cell, and replaces the old player at once.
         self.view.outputs = ({
             "output_type": "display_data",
-            "data": {"text/html": _player_html(player), "text/plain": repr(player)},
+            "data": {"text/html": player.to_html(), "text/plain": repr(player)},
             "metadata": {},
         },)
         recent = self.actions[-12:]

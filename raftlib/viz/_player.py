@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Frame", "TracePlayer"]
 
@@ -37,7 +37,7 @@ TERM_COLORS = (
 ROLE_COLORS = {
     "leader": "#1f7a4d",
     "candidate": "#c8590a",
-    "precandidate": "#e0a040",
+    "pre_candidate": "#e0a040",
     "follower": "#3f6fb0",
     "learner": "#8a8f98",
 }
@@ -201,7 +201,7 @@ class TracePlayer:
     carry ``kv``.
 
     Attributes: ``title``; ``branches`` (label -> frames, in selector order); ``default`` (the
-    label shown first).
+    label shown first); ``start``, ``"first"`` or ``"last"``: the frame the player opens on.
     """
 
     def __init__(
@@ -211,6 +211,7 @@ class TracePlayer:
         title: str = "Trace",
         branches: Mapping[str, Sequence[Frame]] | None = None,
         label: str = "as recorded",
+        start: Literal["first", "last"] = "first",
     ) -> None:
         choices = {label: frames, **(branches or {})}
         if len(choices) != 1 + len(branches or {}):
@@ -221,6 +222,7 @@ class TracePlayer:
         self.title = title
         self.branches: dict[str, Sequence[Frame]] = choices
         self.default = label
+        self.start = start
 
     @classmethod
     def from_branches(
@@ -229,6 +231,7 @@ class TracePlayer:
         *,
         default: str | None = None,
         title: str = "Trace",
+        start: Literal["first", "last"] = "first",
     ) -> TracePlayer:
         """A player offering each ``label -> frames`` branch, starting on ``default`` (or the
         first one). The selector lists branches in the mapping's order."""
@@ -237,7 +240,7 @@ class TracePlayer:
         chosen = next(iter(branches)) if default is None else default
         if chosen not in branches:
             raise ValueError(f"default branch {chosen!r} is not among {list(branches)}")
-        player = cls(branches[chosen], title=title, label=chosen,
+        player = cls(branches[chosen], title=title, label=chosen, start=start,
                      branches={k: v for k, v in branches.items() if k != chosen})
         player.branches = dict(branches)  # keep the caller's order in the selector
         return player
@@ -261,6 +264,7 @@ class TracePlayer:
             **encoder.tables,
             "branches": encoded,
             "default": labels.index(self.default),
+            "start": self.start,
             "palette": {"terms": list(TERM_COLORS), "roles": ROLE_COLORS},
         }
 

@@ -38,7 +38,7 @@ class FakeCluster:
         m = self.members[leader]
         term = m["term"] + 1
         voters = [i for i in self.up() if i != leader and self.reachable(leader, i)]
-        m.update(role="precandidate")
+        m.update(role="pre_candidate")
         self.snap(f"{leader} election timeout: pre-vote", 900,
                   tuple(msg(leader, i, "MsgPreVote", term) for i in voters))
         m.update(role="candidate", term=term, vote=leader)

@@ -25,6 +25,8 @@
   }
 
   function clamp(x, lo, hi) { return Math.max(lo, Math.min(hi, x)); }
+  // The core's role values are identifiers ("pre_candidate"); show them as words.
+  function roleName(role) { return String(role).replace("_", "-"); }
 
   function decoder(data) {
     var logs = new Array(data.logs.length);
@@ -182,11 +184,11 @@
     var kvBox = el("div", "rv-kv", root);
 
     var legend = el("div", "rv-legend", root);
-    ["leader", "follower", "candidate", "precandidate", "learner"].forEach(function (role) {
+    ["leader", "follower", "candidate", "pre_candidate", "learner"].forEach(function (role) {
       var item = el("span", "rv-legend-item", legend);
       var dot = el("span", "rv-dot", item);
       dot.style.background = pal.roles[role];
-      item.appendChild(document.createTextNode(role));
+      item.appendChild(document.createTextNode(roleName(role)));
     });
     el("span", "rv-legend-item", legend, "\u2715 crashed");
     el("span", "rv-legend-item", legend, "\u275A\u275A paused");
@@ -308,7 +310,7 @@
             "class": "rv-x" }, g);
         }
         var sub = svg("text", { y: R + 16, "class": "rv-sub" }, g);
-        sub.textContent = (m.up ? m.role : "crashed") + " \u00B7 t" + m.term;
+        sub.textContent = (m.up ? roleName(m.role) : "crashed") + " \u00B7 t" + m.term;
         if (m.paused) {
           var badge = svg("text", { x: R - 2, y: -R + 6, "class": "rv-badge" }, g);
           badge.textContent = "\u275A\u275A";
@@ -478,6 +480,7 @@
       drawKv(f);
     }
 
+    if (data.start === "last") st.i = frames().length - 1;
     render();
     // Log cells are sized to the player's width, which the page may change later.
     if (window.ResizeObserver) {
