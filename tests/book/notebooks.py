@@ -1,7 +1,8 @@
 """Executing the chapters the one way the tests and `make notebooks` both use.
 
-`python -m tests.book.notebooks` re-executes every chapter and stores its outputs in place;
-the notebook tests execute them again and compare with what is stored.
+`python -m tests.book.notebooks [PATH ...]` re-executes every chapter (or the ones named) and
+stores its outputs in place; the notebook tests execute them again and compare with what is
+stored.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ def regression_fixture(force_regen: bool = False):  # type: ignore[no-untyped-de
     )
 
 
-def main() -> int:
-    """Re-execute every chapter and store its outputs; a cell that raises stops the run."""
+def main(argv: list[str]) -> int:
+    """Re-execute the chapters and store their outputs; a cell that raises stops the run."""
     from pytest_notebook.nb_regression import NBRegressionError
 
     fixture = regression_fixture(force_regen=True)
-    paths = chapters()
+    paths = [Path(a).resolve() for a in argv] or chapters()
     for i, path in enumerate(paths, 1):
         print(f"[{i}/{len(paths)}] {path.relative_to(BOOK.parent)}: ", end="", flush=True)
         try:
@@ -65,4 +66,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
