@@ -23,16 +23,20 @@ from raftlib.viz._panels import (
     keyspace_frames,
     record,
 )
+from raftlib.viz._parts import PARTS, Part, part_map
 from raftlib.viz._player import Frame, TracePlayer
 
 __all__ = [
+    "PARTS",
     "ClusterPanel",
     "Frame",
+    "Part",
     "Recorder",
     "RevisionScrubber",
     "TracePlayer",
     "keyspace_frames",
     "log_grid",
+    "part_map",
     "record",
     "timeline",
 ]
