@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.book.browser import offline_page
+from tests.browser import offline_page
 from tests.conftest import BOOK_HTML
 
 pytestmark = pytest.mark.browser

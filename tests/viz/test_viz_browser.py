@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,16 +10,9 @@ import pytest
 import viz_frames as vf
 
 from raftlib.viz import TracePlayer
+from tests.browser import INSERT_LIKE_JUPYTERLAB, offline_page, serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOT = Path("/tmp/viz-player.png")
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the test output free of access logs."""
+SCREENSHOT = Path(__file__).resolve().parents[2] / "_build" / "screenshots" / "viz-player.png"
 
 
 @pytest.fixture
@@ -39,29 +29,8 @@ def page_url(tmp_path: Path) -> Iterator[str]:
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>players</title>'
         '</head><body style="margin:16px;background:#fff">' + body + "</body></html>",
         encoding="utf-8")
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-_JUPYTERLAB_STYLE_INSERT = """html => {
-    const host = document.createElement("div");
-    host.innerHTML = html;
-    for (const old of host.querySelectorAll("script")) {
-        const fresh = document.createElement("script");
-        for (const attr of old.attributes) fresh.setAttribute(attr.name, attr.value);
-        fresh.textContent = old.textContent;
-        old.replaceWith(fresh);
-    }
-    document.body.appendChild(host);
-}"""
+    with serve(tmp_path) as url:
+        yield f"{url}/index.html"
 
 
 def _members(root: Any) -> dict[str, tuple[str, str, str]]:
@@ -77,124 +46,102 @@ def _members(root: Any) -> dict[str, tuple[str, str, str]]:
 
 @pytest.mark.browser
 def test_players_in_chromium(page_url: str) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package to run this test")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    errors: list[str] = []
-    blocked: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1000, "height": 900})
+    with offline_page(1000, 900) as (page, log):
+        page.goto(page_url)
 
-            def route(r: Any) -> None:
-                if r.request.url.startswith("http://127.0.0.1:"):
-                    r.continue_()
-                else:
-                    blocked.append(r.request.url)
-                    r.abort()
+        roots = page.locator(".rv-player")
+        expect(roots).to_have_count(3)
+        a, b, kv = roots.nth(0), roots.nth(1), roots.nth(2)
+        for root in (a, b, kv):
+            expect(root).to_have_attribute("data-ready", "")
+            expect(root.locator(".rv-fallback")).to_have_count(0)
+        assert a.get_attribute("id") != b.get_attribute("id")
+        n_a = len(vf.crash_branches()["crash n1+n2"])
 
-            page.route("**/*", route)
-            page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
-            page.goto(page_url)
+        # Scrubbing: the slider moves the frame and what the members show.
+        start = _members(a)
+        assert set(start.values()) == {("follower", "1", "true")}
+        a.locator("input.rv-slider").fill("4")
+        expect(a).to_have_attribute("data-frame-index", "4")
+        assert _members(a)["n1"] == ("leader", "2", "true")
+        assert "n1 becomes leader" in a.locator(".rv-event").inner_text()
 
-            roots = page.locator(".rv-player")
-            expect(roots).to_have_count(3)
-            a, b, kv = roots.nth(0), roots.nth(1), roots.nth(2)
-            for root in (a, b, kv):
-                expect(root).to_have_attribute("data-ready", "")
-                expect(root.locator(".rv-fallback")).to_have_count(0)
-            assert a.get_attribute("id") != b.get_attribute("id")
-            n_a = len(vf.crash_branches()["crash n1+n2"])
+        # Step buttons and arrow keys.
+        a.get_by_role("button", name="Step forward one event").click()
+        expect(a).to_have_attribute("data-frame-index", "5")
+        a.get_by_role("button", name="Step back one event").click()
+        a.get_by_role("button", name="Step back one event").click()
+        expect(a).to_have_attribute("data-frame-index", "3")
+        assert _members(a)["n1"] == ("candidate", "2", "true")
+        a.focus()
+        page.keyboard.press("ArrowRight")
+        expect(a).to_have_attribute("data-frame-index", "4")
+        page.keyboard.press("ArrowLeft")
+        expect(a).to_have_attribute("data-frame-index", "3")
 
-            # Scrubbing: the slider moves the frame and what the members show.
-            start = _members(a)
-            assert set(start.values()) == {("follower", "1", "true")}
-            a.locator("input.rv-slider").fill("4")
-            expect(a).to_have_attribute("data-frame-index", "4")
-            assert _members(a)["n1"] == ("leader", "2", "true")
-            assert "n1 becomes leader" in a.locator(".rv-event").inner_text()
+        # Playing advances on its own, at the chosen speed; pausing stops it.
+        a.get_by_label("Playback speed").select_option("4")
+        a.get_by_role("button", name="Play").click()
+        page.wait_for_function(
+            "el => Number(el.getAttribute('data-frame-index')) >= 7", arg=a.element_handle(),
+            timeout=5000)
+        a.get_by_role("button", name="Pause").click()
+        paused_at = a.get_attribute("data-frame-index")
+        page.wait_for_timeout(400)
+        assert a.get_attribute("data-frame-index") == paused_at
 
-            # Step buttons and arrow keys.
-            a.get_by_role("button", name="Step forward one event").click()
-            expect(a).to_have_attribute("data-frame-index", "5")
-            a.get_by_role("button", name="Step back one event").click()
-            a.get_by_role("button", name="Step back one event").click()
-            expect(a).to_have_attribute("data-frame-index", "3")
-            assert _members(a)["n1"] == ("candidate", "2", "true")
-            a.focus()
-            page.keyboard.press("ArrowRight")
-            expect(a).to_have_attribute("data-frame-index", "4")
-            page.keyboard.press("ArrowLeft")
-            expect(a).to_have_attribute("data-frame-index", "3")
+        # Branches: the same moment ends differently.
+        a.focus()
+        page.keyboard.press("End")
+        expect(a).to_have_attribute("data-frame-index", str(n_a - 1))
+        end_1 = _members(a)
+        assert end_1["n1"][2] == "false" and end_1["n3"][0] == "leader"
+        a.get_by_role("radio", name="crash n3+n4").check()
+        expect(a).to_have_attribute("data-branch", "crash n3+n4")
+        page.keyboard.press("End")
+        end_2 = _members(a)
+        assert end_2["n1"] == ("leader", "2", "true") and end_2["n3"][2] == "false"
+        assert a.locator('g.rv-node[data-member="n5"]').get_attribute("data-paused") == "true"
 
-            # Playing advances on its own, at the chosen speed; pausing stops it.
-            a.get_by_label("Playback speed").select_option("4")
-            a.get_by_role("button", name="Play").click()
-            page.wait_for_function(
-                "el => Number(el.getAttribute('data-frame-index')) >= 7", arg=a.element_handle(),
-                timeout=5000)
-            a.get_by_role("button", name="Pause").click()
-            paused_at = a.get_attribute("data-frame-index")
-            page.wait_for_timeout(400)
-            assert a.get_attribute("data-frame-index") == paused_at
+        # Details on click: a member, then a message, then a log entry.
+        a.locator('g.rv-node[data-member="n2"]').click()
+        details = a.locator(".rv-details")
+        expect(details).to_contain_text("Member n2")
+        expect(details).to_contain_text("follower")
+        a.locator("input.rv-slider").fill("2")
+        a.locator(".rv-msg-item").first.click()
+        expect(details).to_contain_text("MsgVote n1 → n2")
+        a.locator("input.rv-slider").fill("8")
+        a.locator('.rv-log-row[data-member="n1"] .rv-cell').first.click()
+        expect(details).to_contain_text("Entry 1 of n1")
 
-            # Branches: the same moment ends differently.
-            a.focus()
-            page.keyboard.press("End")
-            expect(a).to_have_attribute("data-frame-index", str(n_a - 1))
-            end_1 = _members(a)
-            assert end_1["n1"][2] == "false" and end_1["n3"][0] == "leader"
-            a.get_by_role("radio", name="crash n3+n4").check()
-            expect(a).to_have_attribute("data-branch", "crash n3+n4")
-            page.keyboard.press("End")
-            end_2 = _members(a)
-            assert end_2["n1"] == ("leader", "2", "true") and end_2["n3"][2] == "false"
-            assert a.locator('g.rv-node[data-member="n5"]').get_attribute("data-paused") == "true"
+        # The other players did not move, and they work on their own.
+        expect(b).to_have_attribute("data-frame-index", "0")
+        expect(kv).to_have_attribute("data-frame-index", "0")
+        b.locator("input.rv-slider").fill("10")
+        expect(b).to_have_attribute("data-frame-index", "10")
+        expect(b.locator(".rv-cut")).to_have_count(1)
+        expect(a).to_have_attribute("data-frame-index", "8")
+        b.get_by_role("button", name="Step forward one event").click()
 
-            # Details on click: a member, then a message, then a log entry.
-            a.locator('g.rv-node[data-member="n2"]').click()
-            details = a.locator(".rv-details")
-            expect(details).to_contain_text("Member n2")
-            expect(details).to_contain_text("follower")
-            a.locator("input.rv-slider").fill("2")
-            a.locator(".rv-msg-item").first.click()
-            expect(details).to_contain_text("MsgVote n1 → n2")
-            a.locator("input.rv-slider").fill("8")
-            a.locator('.rv-log-row[data-member="n1"] .rv-cell').first.click()
-            expect(details).to_contain_text("Entry 1 of n1")
+        # The keyspace table follows the revision.
+        expect(kv.locator(".rv-table tbody tr")).to_have_count(1)
+        kv.locator("input.rv-slider").fill("2")
+        expect(kv.locator(".rv-section").last).to_contain_text("revision 4")
+        expect(kv.locator('tr[data-key="a"] td').nth(1)).to_have_text("2")
 
-            # The other players did not move, and they work on their own.
-            expect(b).to_have_attribute("data-frame-index", "0")
-            expect(kv).to_have_attribute("data-frame-index", "0")
-            b.locator("input.rv-slider").fill("10")
-            expect(b).to_have_attribute("data-frame-index", "10")
-            expect(b.locator(".rv-cut")).to_have_count(1)
-            expect(a).to_have_attribute("data-frame-index", "8")
-            b.get_by_role("button", name="Step forward one event").click()
+        # An output added later the way JupyterLab renders it: markup first (its scripts
+        # inert), then each script re-created; a second copy of the player code is harmless.
+        page.evaluate(INSERT_LIKE_JUPYTERLAB, TracePlayer(vf.election(3)).to_html())
+        late = page.locator(".rv-player").nth(3)
+        expect(late).to_have_attribute("data-ready", "")
+        late.get_by_role("button", name="Step forward one event").click()
+        expect(late).to_have_attribute("data-frame-index", "1")
+        expect(a).to_have_attribute("data-frame-index", "8")
 
-            # The keyspace table follows the revision.
-            expect(kv.locator(".rv-table tbody tr")).to_have_count(1)
-            kv.locator("input.rv-slider").fill("2")
-            expect(kv.locator(".rv-section").last).to_contain_text("revision 4")
-            expect(kv.locator('tr[data-key="a"] td').nth(1)).to_have_text("2")
-
-            # An output added later the way JupyterLab renders it: markup first (its scripts
-            # inert), then each script re-created; a second copy of the player code is harmless.
-            page.evaluate(_JUPYTERLAB_STYLE_INSERT, TracePlayer(vf.election(3)).to_html())
-            late = page.locator(".rv-player").nth(3)
-            expect(late).to_have_attribute("data-ready", "")
-            late.get_by_role("button", name="Step forward one event").click()
-            expect(late).to_have_attribute("data-frame-index", "1")
-            expect(a).to_have_attribute("data-frame-index", "8")
-
-            a.locator("input.rv-slider").fill("6")
-            a.locator('g.rv-node[data-member="n1"]').click()
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-        finally:
-            browser.close()
-    assert not errors, errors
-    assert not blocked, f"the page tried to reach the network: {blocked}"
+        a.locator("input.rv-slider").fill("6")
+        a.locator('g.rv-node[data-member="n1"]').click()
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert log.problems() == []

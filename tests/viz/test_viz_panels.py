@@ -22,6 +22,7 @@ from raftlib.viz._panels import (
     parse_groups,
     record,
 )
+from tests.browser import INSERT_LIKE_JUPYTERLAB, offline_page
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -228,51 +229,23 @@ def test_actions_answer_within_200_ms() -> None:
     assert statistics.median(took) < 0.2, took
 
 
-# The way JupyterLab renders an HTML output: markup first (scripts inert), then each script
-# re-created, so it runs.
-_INSERT_LIKE_JUPYTERLAB = """html => {
-    const host = document.createElement("div");
-    host.innerHTML = html;
-    for (const old of host.querySelectorAll("script")) {
-        const fresh = document.createElement("script");
-        for (const attr of old.attributes) fresh.setAttribute(attr.name, attr.value);
-        fresh.textContent = old.textContent;
-        old.replaceWith(fresh);
-    }
-    document.body.appendChild(host);
-}"""
-
-
 @pytest.mark.browser
 def test_player_opens_at_the_latest_frame_in_chromium() -> None:
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.fail(f"{chromium} is missing: install Debian's chromium package to run this test")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     panel = _panel()
     _elected(panel)
     panel.crash(1)
     last = len(panel.recorder.frames) - 1
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.route("**/*", lambda r: r.abort())  # nothing may come from the network
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.set_content("<!doctype html><html><body></body></html>")
-            page.evaluate(_INSERT_LIKE_JUPYTERLAB, _player_html(panel))
-            root = page.locator(".rv-player")
-            expect(root).to_have_attribute("data-frame-index", str(last))
-            expect(root.locator(".rv-event")).to_have_text("crash 1")
-            root.locator("input.rv-slider").fill("0")  # the reader can still scrub back
-            expect(root).to_have_attribute("data-frame-index", "0")
-        finally:
-            browser.close()
-    assert not errors, errors
+    with offline_page() as (page, log):
+        page.set_content("<!doctype html><html><body></body></html>")
+        page.evaluate(INSERT_LIKE_JUPYTERLAB, _player_html(panel))
+        root = page.locator(".rv-player")
+        expect(root).to_have_attribute("data-frame-index", str(last))
+        expect(root.locator(".rv-event")).to_have_text("crash 1")
+        root.locator("input.rv-slider").fill("0")  # the reader can still scrub back
+        expect(root).to_have_attribute("data-frame-index", "0")
+    assert log.problems() == []
 
 
 # --------------------------------------------------------------------- MVCC

@@ -1,0 +1,305 @@
+"""Raft safety invariants, checked online as a simulation runs, and at the end of a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from ..raft import Entry, Message, MessageType, Ready, Role, majority
+from ..sim import Proposal, Simulation
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A broken invariant: which ``rule``, what happened, who, where in the log and when.
+
+    ``t`` is the virtual time (ms), ``trace_pos`` the length of the trace at detection
+    (records before it led here; 0 with the trace off) and ``event`` the number of events
+    the simulation had processed (``Simulation.events``).
+    """
+
+    rule: str
+    message: str
+    members: tuple[int, ...]
+    index: int | None
+    term: int | None
+    t: int
+    trace_pos: int
+    event: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.rule}] t={self.t}ms event#{self.event} trace#{self.trace_pos} "
+            f"members={list(self.members)} index={self.index} term={self.term}: {self.message}"
+        )
+
+
+class SafetyViolation(AssertionError):
+    """Raised by a :class:`SafetyMonitor` in raising mode; carries the :class:`Violation`."""
+
+    def __init__(self, violation: Violation) -> None:
+        self.violation = violation
+        super().__init__(str(violation))
+
+
+RULES = (
+    "election_safety",
+    "election_quorum",
+    "vote_durable",
+    "term_provenance",
+    "leader_append_only",
+    "log_matching",
+    "leader_completeness",
+    "commit_rule",
+    "commit_quorum",
+    "committed_durable",
+    "apply_durable",
+    "state_machine_safety",
+    "node_panic",
+    "liveness",
+)
+"""Names of the rules a :class:`Violation` can report."""
+
+
+class SafetyMonitor:
+    """Checks Raft's safety properties after every event of a :class:`Simulation`.
+
+    Election safety (one leader per term, elected by a quorum of durable votes), terms only
+    born from a campaign (what PreVote guarantees), leader append-only and log matching on
+    persisted entries, leader completeness at election, the commit rule (a leader commits by
+    counting only entries of its own term, and only what a quorum stores durably), committed
+    entries never removed, entries applied only once durable, and state machine safety (the
+    same entry at each index everywhere, applied in order). Each check costs O(1) per entry
+    or message. By default the first violation raises :class:`SafetyViolation`.
+    """
+
+    def __init__(self, raise_on_violation: bool = True) -> None:
+        self.raise_on_violation = raise_on_violation
+        self.violations: list[Violation] = []
+        self._leaders: dict[int, int] = {}
+        self._campaigns: set[int] = set()
+        self._grants: dict[tuple[int, int], set[int]] = {}
+        self._entries: dict[tuple[int, int], bytes] = {}
+        self._committed: dict[int, int] = {}
+        self._commit_by_term: dict[int, int] = {}
+        self._applied_global: dict[int, tuple[int, bytes]] = {}
+        self._applied: dict[int, int] = {}
+        self._commit_seen: dict[int, int] = {}
+
+    def attach(self, sim: Simulation) -> SafetyMonitor:
+        """Watch ``sim`` from now on; returns ``self``."""
+        sim.attach(self)
+        for mid in sorted(sim.members):
+            self._applied[mid] = sim.members[mid].applied
+        return self
+
+    def _fail(
+        self, sim: Simulation, rule: str, message: str, members: tuple[int, ...],
+        index: int | None = None, term: int | None = None,
+    ) -> None:
+        v = Violation(rule, message, members, index, term, sim.now, len(sim.trace), sim.events)
+        self.violations.append(v)
+        if self.raise_on_violation:
+            raise SafetyViolation(v)
+
+    # ----------------------------------------------------------------- hooks
+
+    def on_state(self, sim: Simulation, member: int, old_term: int) -> None:
+        """Election safety, election quorum, term provenance, leader completeness."""
+        node = sim.members[member].node
+        assert node is not None
+        term, role = node.term, node.role
+        if term > old_term:
+            if role is Role.CANDIDATE or role is Role.LEADER:
+                self._campaigns.add(term)
+            elif term not in self._campaigns:
+                self._fail(sim, "term_provenance",
+                           f"member {member} moved to term {term} that nobody campaigned in",
+                           (member,), term=term)
+        if role is not Role.LEADER:
+            return
+        first = self._leaders.setdefault(term, member)
+        if first != member:
+            self._fail(sim, "election_safety", f"two leaders in term {term}",
+                       (first, member), term=term)
+        votes = self._grants.get((term, member), set()) | {member}
+        voters = node.voters
+        if len(votes & set(voters)) < majority(len(voters)):
+            self._fail(sim, "election_quorum",
+                       f"member {member} leads term {term} with votes {sorted(votes)} "
+                       f"of voters {list(voters)}", (member,), term=term)
+        # Entries committed in earlier terms must be in this leader's log (section 5.4).
+        c = max((i for t, i in self._commit_by_term.items() if t < term), default=0)
+        if c > node.log.snapshot().index and node.log.term(c) != self._committed.get(c):
+            self._fail(sim, "leader_completeness",
+                       f"leader {member} of term {term} lacks committed entry {c}",
+                       (member,), index=c, term=self._committed.get(c))
+
+    def on_send(self, sim: Simulation, msg: Message) -> None:
+        """Record vote grants; a vote must be durable before it is granted."""
+        if msg.type is MessageType.VOTE_RESP and not msg.reject:
+            self._grants.setdefault((msg.term, msg.to), set()).add(msg.frm)
+            hs = sim.members[msg.frm].storage.hard_state
+            # A durable later term also rules out voting again in msg.term.
+            if hs.term < msg.term or (hs.term == msg.term and hs.vote != msg.to):
+                self._fail(sim, "vote_durable",
+                           f"member {msg.frm} granted its term-{msg.term} vote to {msg.to} "
+                           f"before persisting it (durable: term {hs.term} vote {hs.vote})",
+                           (msg.frm, msg.to), term=msg.term)
+
+    def on_persist(self, sim: Simulation, member: int, rd: Ready, lost: Entry | None) -> None:
+        """Log matching, leader append-only, committed entries kept, commit rule and quorum."""
+        if lost is not None:
+            if rd.role is Role.LEADER:
+                self._fail(sim, "leader_append_only",
+                           f"leader {member} overwrote entry {lost.index}", (member,),
+                           lost.index, lost.term)
+            if self._committed.get(lost.index) == lost.term:
+                self._fail(sim, "committed_durable",
+                           f"member {member} removed committed entry {lost.index}",
+                           (member,), lost.index, lost.term)
+        seen = self._entries
+        for e in rd.entries:
+            data = seen.setdefault((e.index, e.term), e.data)
+            if data != e.data:
+                self._fail(sim, "log_matching",
+                           f"two different entries at index {e.index} in term {e.term}",
+                           (member,), e.index, e.term)
+        hs = rd.hard_state
+        if hs is not None and hs.commit > 0:
+            self._on_commit(sim, member, rd, hs.commit, hs.term)
+
+    def _on_commit(self, sim: Simulation, member: int, rd: Ready, commit: int, term: int) -> None:
+        m = sim.members[member]
+        st = m.storage
+        lo = max(st.first_index(), self._commit_seen.get(member, 0) + 1)
+        hi = min(commit, st.last_index())
+        self._commit_seen[member] = max(self._commit_seen.get(member, 0), hi)
+        for i in range(lo, hi + 1):
+            t = st.term(i)
+            known = self._committed.setdefault(i, t or 0)
+            if t is not None and known != t:
+                self._fail(sim, "state_machine_safety",
+                           f"member {member} committed term {t} at index {i}, others term "
+                           f"{known}", (member,), i, t)
+        if commit > self._commit_by_term.get(term, 0):
+            self._commit_by_term[term] = commit
+        if rd.role is not Role.LEADER or m.node is None:
+            return
+        ct = st.term(commit)
+        if ct is None:
+            return
+        if ct != term:
+            self._fail(sim, "commit_rule",
+                       f"leader {member} of term {term} committed index {commit} of term {ct} "
+                       f"by counting replicas", (member,), commit, ct)
+        voters = m.node.voters
+        have = [
+            v for v in voters
+            if v in sim.members and (
+                sim.members[v].storage.snapshot().index >= commit
+                or sim.members[v].storage.term(commit) == ct
+            )
+        ]
+        if len(have) < majority(len(voters)):
+            self._fail(sim, "commit_quorum",
+                       f"leader {member} committed index {commit} stored only on {have}",
+                       tuple(have), commit, ct)
+
+    def on_apply(self, sim: Simulation, member: int, entry: Entry) -> None:
+        """State machine safety, in-order application, applied entries durable."""
+        i = entry.index
+        prev = self._applied.get(member, 0)
+        if i != prev + 1:
+            self._fail(sim, "state_machine_safety",
+                       f"member {member} applied {i} after {prev}", (member,), i, entry.term)
+        self._applied[member] = i
+        got = self._applied_global.setdefault(i, (entry.term, entry.data))
+        if got != (entry.term, entry.data):
+            self._fail(sim, "state_machine_safety",
+                       f"member {member} applied term {entry.term} at index {i}, "
+                       f"another member applied term {got[0]}", (member,), i, entry.term)
+        st = sim.members[member].storage
+        if st.term(i) != entry.term and st.snapshot().index < i:
+            self._fail(sim, "apply_durable",
+                       f"member {member} applied entry {i} before persisting it",
+                       (member,), i, entry.term)
+        if self._committed.setdefault(i, entry.term) != entry.term:
+            self._fail(sim, "state_machine_safety",
+                       f"member {member} applied entry {i} of term {entry.term} but term "
+                       f"{self._committed[i]} was committed there", (member,), i, entry.term)
+
+    def on_restore(self, sim: Simulation, member: int, index: int) -> None:
+        """The state machine restarted from a snapshot at ``index``."""
+        self._applied[member] = index
+
+    def on_panic(self, sim: Simulation, member: int, error: Exception) -> None:
+        """A correct node never finds its own log corrupt."""
+        self._fail(sim, "node_panic", f"member {member} stopped: {error}", (member,))
+
+    # ----------------------------------------------------------------- end of run
+
+    def final_check(self, sim: Simulation) -> list[Violation]:
+        """Log matching across all durable logs, pairwise (O(members² × log length))."""
+        before = len(self.violations)
+        ids = sorted(sim.members)
+        for k, a in enumerate(ids):
+            for b in ids[k + 1 :]:
+                self._match_pair(sim, a, b)
+        return self.violations[before:]
+
+    def _match_pair(self, sim: Simulation, a: int, b: int) -> None:
+        sa, sb = sim.members[a].storage, sim.members[b].storage
+        lo = max(sa.first_index(), sb.first_index())
+        hi = min(sa.last_index(), sb.last_index())
+        top = next((i for i in range(hi, lo - 1, -1) if sa.term(i) == sb.term(i)), None)
+        if top is None:
+            return
+        ea, eb = sa.entries(lo, top + 1), sb.entries(lo, top + 1)
+        for x, y in zip(ea, eb, strict=True):
+            if x != y:
+                self._fail(sim, "log_matching",
+                           f"logs of {a} and {b} agree at {top} but differ at {x.index}",
+                           (a, b), x.index, x.term)
+                return
+
+
+def check_election_safety(trace: list[dict[str, object]]) -> list[Violation]:
+    """Offline check of a recorded trace: at most one leader per term."""
+    leaders: dict[object, object] = {}
+    out = []
+    for pos, rec in enumerate(trace):
+        if rec.get("ev") == "state" and rec.get("role") == Role.LEADER.value:
+            first = leaders.setdefault(rec["term"], rec["id"])
+            if first != rec["id"]:
+                t = rec["t"]
+                out.append(Violation(
+                    "election_safety", f"two leaders in term {rec['term']}",
+                    (int(str(first)), int(str(rec["id"]))), None, int(str(rec["term"])),
+                    int(str(t)), pos,
+                ))
+    return out
+
+
+def check_liveness(sim: Simulation, within_ms: int) -> Violation | None:
+    """Run ``sim`` until a leader commits a fresh proposal; a Violation if not within budget.
+
+    A proposal stranded on a deposed leader is retried after two maximal election timeouts.
+    """
+    end = sim.now + within_ms
+    retry = 2 * (sim.timing.election_timeout_ms + sim.timing.election_jitter_ms)
+    while sim.now < end:
+        if not sim.run_until(lambda: sim.leader() is not None, end - sim.now):
+            break
+        p = sim.proposals[sim.propose()]
+        if p.index is None:
+            sim.run_for(min(sim.timing.tick_ms, end - sim.now))
+            continue
+        if sim.run_until(partial(_committed, p), min(retry, end - sim.now)):
+            return None
+    return Violation("liveness", f"no proposal committed within {within_ms} ms", (),
+                     None, None, sim.now, len(sim.trace), sim.events)
+
+
+def _committed(p: Proposal) -> bool:
+    return p.committed_at is not None

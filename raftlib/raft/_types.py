@@ -1,0 +1,148 @@
+"""Value types of the Raft core: messages, entries, hard state, snapshots and the Ready batch."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+NONE = 0
+"""The node id that means "nobody" (no vote, no known leader). Real ids start at 1."""
+
+
+class MessageType(enum.StrEnum):
+    """Kinds of message exchanged between members (names follow etcd-io/raft's ``MsgXxx``)."""
+
+    APP = "MsgApp"
+    APP_RESP = "MsgAppResp"
+    VOTE = "MsgVote"
+    VOTE_RESP = "MsgVoteResp"
+    PRE_VOTE = "MsgPreVote"
+    PRE_VOTE_RESP = "MsgPreVoteResp"
+    HEARTBEAT = "MsgHeartbeat"
+    HEARTBEAT_RESP = "MsgHeartbeatResp"
+    SNAP = "MsgSnap"
+    TIMEOUT_NOW = "MsgTimeoutNow"
+
+
+class Role(enum.StrEnum):
+    """The role a node plays in its current term."""
+
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre_candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+class EntryType(enum.StrEnum):
+    """What a log entry carries: application data or a membership change."""
+
+    NORMAL = "normal"
+    CONF_CHANGE = "conf_change"
+
+
+class ConfChangeType(enum.StrEnum):
+    """Single-server membership changes (etcd's ConfChange v1)."""
+
+    ADD_VOTER = "add_voter"
+    ADD_LEARNER = "add_learner"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfChange:
+    """One membership change; adding an existing learner as a voter promotes it."""
+
+    type: ConfChangeType
+    node: int
+
+    def encode(self) -> bytes:
+        """The bytes stored in a ``CONF_CHANGE`` entry."""
+        return f"{self.type.value}:{self.node}".encode()
+
+    @staticmethod
+    def decode(data: bytes) -> ConfChange:
+        """Parse the payload of a ``CONF_CHANGE`` entry."""
+        kind, _, node = data.decode().partition(":")
+        return ConfChange(ConfChangeType(kind), int(node))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A log entry. Index and term are assigned by the leader that appends it."""
+
+    index: int
+    term: int
+    data: bytes = b""
+    type: EntryType = EntryType.NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """The state a node must persist before it sends the messages that depend on it."""
+
+    term: int = 0
+    vote: int = NONE
+    commit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConfState:
+    """Cluster membership: voting members and non-voting learners (sorted ids)."""
+
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Application state up to and including ``index``, with the membership at that point."""
+
+    index: int = 0
+    term: int = 0
+    conf: ConfState = ConfState()
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message between members.
+
+    ``index``/``log_term`` are the previous entry for ``APP``, the last entry for votes, and
+    the matched (or rejected) index for ``APP_RESP``. A rejecting ``APP_RESP`` carries a hint
+    (``reject_hint``, ``log_term``) so the leader can skip a whole conflicting term at once.
+    ``transfer`` marks a campaign started by leadership transfer: it overrides the lease.
+    """
+
+    type: MessageType
+    frm: int
+    to: int
+    term: int
+    log_term: int = 0
+    index: int = 0
+    entries: tuple[Entry, ...] = ()
+    commit: int = 0
+    reject: bool = False
+    reject_hint: int = 0
+    snapshot: Snapshot | None = None
+    transfer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A batch of work for the driver.
+
+    The driver must, in this order: apply ``committed`` (already durable), persist
+    ``snapshot``, ``entries`` and ``hard_state``, then send ``messages``, then call
+    ``Node.advance(ready)``. Messages may depend on the state persisted in the same batch.
+    ``must_sync`` (etcd's MustSync) is False when only the commit index changed: that write
+    need not be fsynced, since a lost commit index is learned again from the leader.
+    """
+
+    hard_state: HardState | None
+    entries: tuple[Entry, ...]
+    snapshot: Snapshot | None
+    committed: tuple[Entry, ...]
+    messages: tuple[Message, ...]
+    role: Role
+    leader: int
+    must_sync: bool = True

@@ -1,0 +1,711 @@
+"""A deterministic discrete-event simulation of a Raft cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import json
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..raft import (
+    ETCD,
+    ConfChange,
+    Config,
+    ConfState,
+    Entry,
+    EntryType,
+    MemoryStorage,
+    Message,
+    Node,
+    RaftError,
+    Ready,
+    Role,
+    Snapshot,
+    Timing,
+)
+
+_TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
+_FRAME_LOG = 8  # entries per member shown by frame()
+
+Record = dict[str, Any]
+"""One trace record: a JSON-serializable dict with at least ``t`` (ms) and ``ev`` (kind)."""
+
+
+class Monitor(Protocol):
+    """Hooks a checker implements to watch a simulation event by event (see raftlib.check)."""
+
+    def on_state(self, sim: Simulation, member: int, old_term: int) -> None:
+        """``member`` changed role, term or leader (its previous term is ``old_term``)."""
+
+    def on_send(self, sim: Simulation, msg: Message) -> None:
+        """``msg`` leaves its sender (after the sender persisted what it depends on)."""
+
+    def on_persist(self, sim: Simulation, member: int, rd: Ready, lost: Entry | None) -> None:
+        """``member`` made ``rd`` durable; ``lost`` is the first stored entry it overwrote."""
+
+    def on_apply(self, sim: Simulation, member: int, entry: Entry) -> None:
+        """``member`` applied ``entry`` to its state machine."""
+
+    def on_restore(self, sim: Simulation, member: int, index: int) -> None:
+        """``member``'s state machine was reset to a snapshot at ``index`` (restart/install)."""
+
+    def on_panic(self, sim: Simulation, member: int, error: Exception) -> None:
+        """``member`` stopped because its node raised ``error`` (it found its log corrupt)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatus:
+    """What ``Simulation.status()`` reports per member. ``role`` is ``None`` when down."""
+
+    role: Role | None
+    term: int
+    vote: int
+    commit: int
+    applied: int
+    last_index: int
+    leader: int
+    up: bool
+    paused: bool
+
+
+@dataclass(slots=True)
+class Proposal:
+    """A client proposal: ``index``/``committed_at`` stay ``None`` until known."""
+
+    handle: int
+    data: bytes
+    t: int
+    leader: int | None
+    index: int | None = None
+    committed_at: int | None = None
+
+
+class Member:
+    """Per-member driver state: the node, its durable storage and its state machine."""
+
+    __slots__ = (
+        "applied", "config", "digest", "epoch", "id", "inbox", "lead", "node", "paused",
+        "pending", "role", "storage", "sync_due", "term", "up",
+    )
+
+    def __init__(self, mid: int, config: Config, storage: MemoryStorage) -> None:
+        self.id = mid
+        self.config = config
+        self.storage = storage
+        self.node: Node | None = None
+        self.up = False
+        self.paused = False
+        self.epoch = 0
+        self.pending: Ready | None = None
+        self.sync_due = False
+        self.inbox: list[Message] = []
+        self.applied = 0
+        self.digest = b""
+        self.role: Role | None = None
+        self.term = 0
+        self.lead = 0
+
+
+class Simulation:
+    """A cluster of ``n`` members on a virtual network, driven by one seeded ``random.Random``.
+
+    Time is an integer number of virtual milliseconds. Network defaults: each message takes
+    ``delay_ms`` (uniform, inclusive), is lost with probability ``loss`` and duplicated with
+    probability ``dup``; random delays reorder messages. Each persist takes ``disk_ms``.
+    ``compact_every`` makes members snapshot their state machine every that many entries.
+    ``bugs`` enables failpoints on every member (see ``raftlib.raft.FAILPOINTS``).
+    Each member's state machine folds the entries it applies into ``members[id].digest``
+    (snapshots carry the digest). A member's Ready is handled as etcd's loop does: committed
+    entries are applied at once, then the writes take ``disk_ms`` (a crash in between may
+    lose them), then messages are sent. Same arguments, same trace, byte for byte.
+    """
+
+    def __init__(
+        self,
+        n: int = 5,
+        seed: int = 1,
+        timing: Timing = ETCD,
+        prevote: bool = True,
+        check_quorum: bool = True,
+        delay_ms: tuple[int, int] = (1, 5),
+        loss: float = 0.0,
+        dup: float = 0.0,
+        disk_ms: tuple[int, int] = (1, 2),
+        learners: int = 0,
+        compact_every: int | None = None,
+        max_msg_entries: int = 64,
+        bugs: Iterable[str] = (),
+        trace: bool = True,
+    ) -> None:
+        self.seed = seed
+        self.timing = timing
+        self.prevote = prevote
+        self.check_quorum = check_quorum
+        self.delay_ms = delay_ms
+        self.loss = loss
+        self.dup = dup
+        self.disk_ms = disk_ms
+        self.compact_every = compact_every
+        self.max_msg_entries = max_msg_entries
+        self.bugs = frozenset(bugs)
+        self.now = 0
+        self.rng = random.Random(seed)
+        self.trace: list[Record] = []
+        self._tracing = trace
+        self._recording = trace
+        self._observers: list[Callable[[Record], None]] = []
+        self.monitor: Monitor | None = None
+        self._heap: list[tuple[int, int, int, Any, int]] = []
+        self._seq = 0
+        self._in_flight: dict[int, Message] = {}
+        self._links: dict[tuple[int, int], tuple[tuple[int, int], float, float]] = {}
+        self._blocked: set[tuple[int, int]] = set()
+        self._groups: list[list[int]] | None = None
+        self.proposals: list[Proposal] = []
+        self._by_data: dict[bytes, Proposal] = {}
+        self.messages_sent = 0
+        self.events = 0
+        voters = tuple(range(1, n + 1))
+        conf = ConfState(voters, tuple(range(n + 1, n + learners + 1)))
+        self.members: dict[int, Member] = {}
+        for mid in voters + conf.learners:
+            self.members[mid] = Member(mid, self._config(mid), MemoryStorage(conf))
+        for mid in sorted(self.members):
+            self._boot(mid)
+
+    # ----------------------------------------------------------------- setup
+
+    def _config(self, mid: int) -> Config:
+        t = self.timing
+        return Config(
+            id=mid,
+            election_ticks=t.election_ticks,
+            heartbeat_ticks=t.heartbeat_ticks,
+            election_jitter_ticks=t.election_jitter_ticks,
+            prevote=self.prevote,
+            check_quorum=self.check_quorum,
+            max_msg_entries=self.max_msg_entries,
+            bugs=self.bugs,
+        )
+
+    def _boot(self, mid: int) -> None:
+        m = self.members[mid]
+        node = Node(m.config, m.storage, random.Random(self.rng.getrandbits(64)))
+        m.node = node
+        m.up = True
+        m.paused = False
+        m.sync_due = False
+        m.inbox = []
+        m.pending = None
+        snap = m.storage.snapshot()
+        m.applied = snap.index
+        m.digest = snap.data
+        m.role, m.term, m.lead = node.role, node.term, node.lead
+        if self.monitor is not None:
+            self.monitor.on_restore(self, mid, snap.index)
+        # A random phase keeps members from ticking in lockstep.
+        self._push(self.now + 1 + self.rng.randrange(self.timing.tick_ms), _TICK, mid, m.epoch)
+        self._after_input(m)
+
+    def attach(self, monitor: Monitor) -> None:
+        """Install ``monitor``; it sees every later event (attach before running)."""
+        self.monitor = monitor
+
+    def observe(self, callback: Callable[[Record], None]) -> None:
+        """Call ``callback`` with every trace record as it happens (even with ``trace=False``)."""
+        self._observers.append(callback)
+        self._recording = True
+
+    def set_link(
+        self,
+        a: int,
+        b: int,
+        delay_ms: tuple[int, int] | None = None,
+        loss: float | None = None,
+        dup: float | None = None,
+    ) -> None:
+        """Override delay, loss or duplication on the one-way link ``a -> b``."""
+        old = self._links.get((a, b), (self.delay_ms, self.loss, self.dup))
+        self._links[(a, b)] = (
+            delay_ms if delay_ms is not None else old[0],
+            loss if loss is not None else old[1],
+            dup if dup is not None else old[2],
+        )
+
+    # ----------------------------------------------------------------- events
+
+    def _push(self, t: int, kind: int, a: Any, b: int) -> int:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, kind, a, b))
+        return self._seq
+
+    def _emit(self, rec: Record) -> None:
+        if self._tracing:
+            self.trace.append(rec)
+        for cb in self._observers:
+            cb(rec)
+
+    def at(self, t: int, action: Callable[[], object]) -> None:
+        """Run ``action()`` at virtual time ``t`` (ms), in order with the other events."""
+        self._push(max(t, self.now), _CALL, action, 0)
+
+    def step(self) -> bool:
+        """Process the next event; False if nothing is scheduled."""
+        if not self._heap:
+            return False
+        t, seq, kind, a, b = heapq.heappop(self._heap)
+        self.now = t
+        self.events += 1
+        if kind == _DELIVER:
+            self._deliver(seq, a)
+        elif kind == _TICK:
+            self._tick(a, b)
+        elif kind == _SYNC:
+            m = self.members[a]
+            if m.epoch == b:
+                if m.paused:
+                    m.sync_due = True
+                else:
+                    self._sync(m)
+        else:
+            a()
+        return True
+
+    def run_for(self, ms: int) -> None:
+        """Process every event in the next ``ms`` milliseconds."""
+        end = self.now + ms
+        heap = self._heap
+        while heap and heap[0][0] <= end:
+            self.step()
+        self.now = end
+
+    def run_until(self, predicate: Callable[[], bool], timeout_ms: int) -> bool:
+        """Run until ``predicate()`` holds (checked after each event); False on timeout."""
+        end = self.now + timeout_ms
+        if predicate():
+            return True
+        heap = self._heap
+        while heap and heap[0][0] <= end:
+            self.step()
+            if predicate():
+                return True
+        self.now = end
+        return False
+
+    # ----------------------------------------------------------------- members
+
+    def _tick(self, mid: int, epoch: int) -> None:
+        m = self.members[mid]
+        if m.epoch != epoch:
+            return
+        self._push(self.now + self.timing.tick_ms, _TICK, mid, epoch)
+        if m.paused or m.node is None:
+            return
+        if self._recording:
+            self._emit({"t": self.now, "ev": "tick", "id": mid})
+        try:
+            m.node.tick()
+        except RaftError as exc:
+            self._panic(m, exc)
+            return
+        self._after_input(m)
+
+    def _after_input(self, m: Member) -> None:
+        node = m.node
+        assert node is not None
+        if node.role is not m.role or node.term != m.term or node.lead != m.lead:
+            old_term = m.term
+            m.role, m.term, m.lead = node.role, node.term, node.lead
+            if self._recording:
+                self._emit(
+                    {"t": self.now, "ev": "state", "id": m.id, "role": node.role.value,
+                     "term": node.term, "lead": node.lead}
+                )
+            if self.monitor is not None:
+                self.monitor.on_state(self, m.id, old_term)
+        while m.pending is None and node.has_ready():
+            rd = node.ready()
+            for e in rd.committed:
+                self._apply(m, e)
+            m.pending = rd
+            if rd.must_sync:
+                lo, hi = self.disk_ms
+                self._push(self.now + lo + int(self.rng.random() * (hi - lo + 1)), _SYNC, m.id,
+                           m.epoch)
+                return
+            self._sync(m)
+            if m.node is not node:
+                return
+
+    def _persist(self, m: Member, rd: Ready) -> None:
+        st = m.storage
+        lost = None
+        if rd.snapshot is not None:
+            st.apply_snapshot(rd.snapshot)
+        if rd.entries:
+            lost = st.append(rd.entries)
+        if rd.hard_state is not None:
+            st.hard_state = rd.hard_state
+        if self._recording and (rd.entries or rd.hard_state or rd.snapshot):
+            hs = rd.hard_state
+            self._emit(
+                {"t": self.now, "ev": "persist", "id": m.id, "entries": len(rd.entries),
+                 "last": rd.entries[-1].index if rd.entries else None,
+                 "hs": [hs.term, hs.vote, hs.commit] if hs else None,
+                 "snap": rd.snapshot.index if rd.snapshot else None}
+            )
+        if self.monitor is not None:
+            self.monitor.on_persist(self, m.id, rd, lost)
+
+    def _sync(self, m: Member) -> None:
+        rd = m.pending
+        node = m.node
+        assert rd is not None and node is not None
+        m.sync_due = False
+        self._persist(m, rd)
+        if rd.snapshot is not None:
+            m.applied = rd.snapshot.index
+            m.digest = rd.snapshot.data
+            if self.monitor is not None:
+                self.monitor.on_restore(self, m.id, rd.snapshot.index)
+        for msg in rd.messages:
+            self._send(msg)
+        node.advance(rd)
+        m.pending = None
+        every = self.compact_every
+        if every is not None and node.applied - m.storage.snapshot().index >= every:
+            with contextlib.suppress(RaftError):  # not persisted yet: compact later
+                node.compact(node.applied, m.digest)
+        self._after_input(m)
+
+    def _apply(self, m: Member, e: Entry) -> None:
+        m.applied = e.index
+        m.digest = hashlib.blake2b(m.digest + e.data, digest_size=8).digest()
+        if self._recording:
+            self._emit({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
+                        "term": e.term})
+        if self.monitor is not None:
+            self.monitor.on_apply(self, m.id, e)
+        p = self._by_data.get(e.data) if e.data else None
+        if p is not None and p.committed_at is None:
+            p.committed_at = self.now
+            p.index = e.index
+
+    # ----------------------------------------------------------------- network
+
+    def _send(self, msg: Message) -> None:
+        self.messages_sent += 1
+        if self.monitor is not None:
+            self.monitor.on_send(self, msg)
+        link = self._links.get((msg.frm, msg.to))
+        delay, loss, dup = link if link is not None else (self.delay_ms, self.loss, self.dup)
+        rec = self._recording
+        if rec:
+            self._emit(
+                {"t": self.now, "ev": "send", "from": msg.frm, "to": msg.to,
+                 "type": msg.type.value, "term": msg.term, "index": msg.index,
+                 "n": len(msg.entries), "commit": msg.commit, "reject": msg.reject}
+            )
+        rng = self.rng
+        if (msg.frm, msg.to) in self._blocked:
+            if rec:
+                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                            "why": "partition"})
+            return
+        if loss and rng.random() < loss:
+            if rec:
+                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                            "why": "loss"})
+            return
+        copies = 2 if dup and rng.random() < dup else 1
+        for _ in range(copies):
+            lo, hi = delay
+            seq = self._push(self.now + lo + int(rng.random() * (hi - lo + 1)), _DELIVER, msg, 0)
+            self._in_flight[seq] = msg
+
+    def _deliver(self, seq: int, msg: Message) -> None:
+        del self._in_flight[seq]
+        m = self.members.get(msg.to)
+        why = None
+        if m is None or not m.up:
+            why = "down"
+        elif (msg.frm, msg.to) in self._blocked:
+            why = "partition"
+        if why is not None:
+            if self._recording:
+                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                            "why": why})
+            return
+        assert m is not None
+        if m.paused:
+            m.inbox.append(msg)
+            return
+        self._step(m, msg)
+
+    def _step(self, m: Member, msg: Message) -> None:
+        if self._recording:
+            self._emit({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
+                        "type": msg.type.value, "term": msg.term})
+        assert m.node is not None
+        try:
+            m.node.step(msg)
+        except RaftError as exc:
+            self._panic(m, exc)
+            return
+        self._after_input(m)
+
+    def _panic(self, m: Member, exc: RaftError) -> None:
+        # A node that detects a corrupt log stops, as etcd panics; the member crashes.
+        self._emit({"t": self.now, "ev": "panic", "id": m.id, "error": str(exc)})
+        if self.monitor is not None:
+            self.monitor.on_panic(self, m.id, exc)
+        self.crash(m.id)
+
+    # ----------------------------------------------------------------- faults
+
+    def crash(self, mid: int, lose_unsynced: bool = False) -> None:
+        """Stop ``mid``: volatile state is lost, storage kept.
+
+        A write still waiting for fsync survives unless ``lose_unsynced``.
+        """
+        m = self.members[mid]
+        if not m.up:
+            return
+        if m.pending is not None and not lose_unsynced:
+            self._persist(m, m.pending)
+        m.node = None
+        m.up = False
+        m.paused = False
+        m.pending = None
+        m.inbox = []
+        m.epoch += 1
+        m.role = None
+        self._emit({"t": self.now, "ev": "crash", "id": mid, "lose_unsynced": lose_unsynced})
+
+    def restart(self, mid: int) -> None:
+        """Bring a crashed member back from its storage."""
+        m = self.members[mid]
+        if m.up:
+            return
+        self._emit({"t": self.now, "ev": "restart", "id": mid})
+        self._boot(mid)
+
+    def pause(self, mid: int) -> None:
+        """Freeze ``mid`` (like SIGSTOP): no ticks, incoming messages queue up."""
+        m = self.members[mid]
+        if m.up and not m.paused:
+            m.paused = True
+            self._emit({"t": self.now, "ev": "pause", "id": mid})
+
+    def resume(self, mid: int) -> None:
+        """Unfreeze ``mid``; it handles its queued messages at once."""
+        m = self.members[mid]
+        if not (m.up and m.paused):
+            return
+        m.paused = False
+        self._emit({"t": self.now, "ev": "resume", "id": mid})
+        if m.sync_due:
+            self._sync(m)
+        inbox, m.inbox = m.inbox, []
+        for msg in inbox:
+            if m.up and not m.paused:
+                self._step(m, msg)
+
+    def partition(self, groups: list[list[int]]) -> None:
+        """Split the network: members talk only within their group (unlisted: alone)."""
+        listed = {i for g in groups for i in g}
+        full = [sorted(g) for g in groups] + [[i] for i in sorted(self.members) if i not in listed]
+        where = {i: k for k, g in enumerate(full) for i in g}
+        self._blocked = {(a, b) for a in where for b in where if where[a] != where[b]}
+        self._groups = sorted(full)
+        self._emit({"t": self.now, "ev": "partition", "groups": self._groups})
+
+    def isolate(self, mid: int) -> None:
+        """Cut ``mid`` off from everyone else."""
+        self.partition([[mid], [i for i in sorted(self.members) if i != mid]])
+
+    def cut(self, a: int, b: int) -> None:
+        """Drop every message from ``a`` to ``b`` (one way)."""
+        self._blocked.add((a, b))
+        self._emit({"t": self.now, "ev": "cut", "from": a, "to": b})
+
+    def heal(self) -> None:
+        """Remove every partition and cut."""
+        self._blocked = set()
+        self._groups = None
+        self._emit({"t": self.now, "ev": "heal"})
+
+    # ----------------------------------------------------------------- clients
+
+    def leader(self) -> int | None:
+        """The running leader with the highest term, if any."""
+        best: tuple[int, int] | None = None
+        for mid in sorted(self.members):
+            m = self.members[mid]
+            if m.up and not m.paused and m.role is Role.LEADER and (
+                best is None or m.term > best[0]
+            ):
+                best = (m.term, mid)
+        return best[1] if best else None
+
+    def propose(self, data: bytes | None = None) -> int:
+        """Submit ``data`` to the current leader now; returns a handle for ``committed``.
+
+        Proposals that find no leader (or one that refuses) are simply never committed.
+        """
+        handle = len(self.proposals)
+        payload = data if data is not None else f"p{handle}".encode()
+        lead = self.leader()
+        p = Proposal(handle, payload, self.now, lead)
+        self.proposals.append(p)
+        self._by_data.setdefault(payload, p)
+        self._emit({"t": self.now, "ev": "propose", "handle": handle, "leader": lead})
+        if lead is not None:
+            m = self.members[lead]
+            assert m.node is not None
+            try:
+                p.index = m.node.propose(payload)
+            except RaftError:
+                return handle
+            self._after_input(m)
+        return handle
+
+    def committed(self, handle: int) -> bool:
+        """Whether the proposal ``handle`` has been applied by some member."""
+        return self.proposals[handle].committed_at is not None
+
+    def workload(self, per_second: float, duration_ms: int) -> None:
+        """Schedule one proposal every ``1000/per_second`` ms for ``duration_ms`` from now."""
+        gap = 1000.0 / per_second
+        start = self.now
+        k = 1
+        while k * gap <= duration_ms:
+            self.at(start + round(k * gap), self.propose)
+            k += 1
+
+    def campaign(self, mid: int) -> None:
+        """Make ``mid`` start an election now, as if its election timer had fired."""
+        m = self.members[mid]
+        if m.node is not None and not m.paused:
+            self._emit({"t": self.now, "ev": "campaign", "id": mid})
+            m.node.campaign()
+            self._after_input(m)
+
+    def transfer_leader(self, to: int) -> bool:
+        """Ask the current leader to hand over to ``to`` (etcd's move-leader)."""
+        lead = self.leader()
+        if lead is None:
+            return False
+        m = self.members[lead]
+        assert m.node is not None
+        try:
+            m.node.transfer_leader(to)
+        except RaftError:
+            return False
+        self._after_input(m)
+        return True
+
+    def change_conf(self, change: ConfChange) -> int | None:
+        """Propose a membership change at the leader; the entry index, or ``None`` if refused.
+
+        Adding a member that does not exist yet starts it with an empty log.
+        """
+        lead = self.leader()
+        if lead is None:
+            return None
+        m = self.members[lead]
+        assert m.node is not None
+        try:
+            index = m.node.propose_conf_change(change)
+        except RaftError:
+            return None
+        if change.node not in self.members:
+            # Like etcd's member add: the newcomer starts knowing the current membership.
+            conf = ConfState(m.node.voters, m.node.learners)
+            new = Member(change.node, self._config(change.node), MemoryStorage(conf))
+            self.members[change.node] = new
+            self._boot(change.node)
+        self._after_input(m)
+        return index
+
+    # ----------------------------------------------------------------- views
+
+    def status(self) -> dict[int, MemberStatus]:
+        """Role, term, vote, commit, applied, last index, leader and liveness per member."""
+        out = {}
+        for mid in sorted(self.members):
+            m = self.members[mid]
+            node = m.node
+            if node is None:
+                hs = m.storage.hard_state
+                out[mid] = MemberStatus(
+                    None, hs.term, hs.vote, hs.commit, 0, m.storage.last_index(), 0, False, False
+                )
+            else:
+                out[mid] = MemberStatus(
+                    node.role, node.term, node.vote, node.commit, m.applied,
+                    node.log.last_index(), node.lead, True, m.paused,
+                )
+        return out
+
+    def frame(self) -> Record:
+        """A compact JSON-serializable picture of the cluster for a trace player."""
+        members: dict[int, Record] = {}
+        for mid in sorted(self.members):
+            m = self.members[mid]
+            node = m.node
+            if node is None:
+                st = m.storage
+                hs = st.hard_state
+                first, last = st.first_index(), st.last_index()
+                lo = max(first, last - _FRAME_LOG + 1)
+                ents = st.entries(lo, last + 1)
+                role, term, vote, commit = "down", hs.term, hs.vote, hs.commit
+            else:
+                lg = node.log
+                first, last = lg.first_index(), lg.last_index()
+                lo = max(first, last - _FRAME_LOG + 1)
+                ents = list(lg.entries(lo, _FRAME_LOG))
+                role, term, vote, commit = node.role.value, node.term, node.vote, node.commit
+            members[mid] = {
+                "role": role, "term": term, "vote": vote, "commit": commit,
+                "applied": m.applied if m.up else 0, "first": first,
+                "log": [[e.index, e.term, _label(e)] for e in ents],
+                "up": m.up, "paused": m.paused,
+            }
+        in_flight = [
+            {"from": msg.frm, "to": msg.to, "type": msg.type.value, "term": msg.term}
+            for _, msg in sorted(self._in_flight.items())
+        ]
+        return {"t": self.now, "members": members, "in_flight": in_flight,
+                "partition": self._groups}
+
+    def trace_json(self) -> str:
+        """The trace as canonical JSON (sorted keys, no spaces): identical for the same seed."""
+        return json.dumps(self.trace, sort_keys=True, separators=(",", ":"))
+
+    def snapshot_of(self, mid: int) -> Snapshot:
+        """The latest durable snapshot of ``mid``."""
+        return self.members[mid].storage.snapshot()
+
+
+def _label(e: Entry) -> str:
+    if e.type is EntryType.CONF_CHANGE:
+        return e.data.decode()
+    if not e.data:
+        return "noop"
+    return e.data[:8].decode(errors="replace")
+
+
+def message_counts(trace: list[Record]) -> dict[str, int]:
+    """Number of sent messages per type in ``trace``."""
+    out: dict[str, int] = {}
+    for rec in trace:
+        if rec["ev"] == "send":
+            out[rec["type"]] = out.get(rec["type"], 0) + 1
+    return dict(sorted(out.items()))
+
