@@ -33,6 +33,17 @@ from raftlib.kv._errors import (
 from raftlib.kv._etcd_gateway import EtcdError, EtcdGateway
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
 from raftlib.kv._store import DEFAULT_QUOTA_BYTES, KV_OVERHEAD, MAX_TXN_OPS, MVCCStore
+from raftlib.kv._stories import (
+    RECOVERY_STEPS,
+    Change,
+    SizeSample,
+    attempt,
+    key_history,
+    kv_line,
+    recovery_frames,
+    run_writer,
+    size_sample,
+)
 from raftlib.kv._types import (
     AlarmAction,
     AlarmMember,
@@ -78,12 +89,14 @@ __all__ = [
     "KV_OVERHEAD",
     "MAX_TXN_OPS",
     "MAX_WATCHERS_PER_SYNC",
+    "RECOVERY_STEPS",
     "AlarmAction",
     "AlarmMember",
     "AlarmRequest",
     "AlarmResponse",
     "AlarmType",
     "BackendRow",
+    "Change",
     "CompactionRequest",
     "CompactionResponse",
     "Compare",
@@ -118,6 +131,7 @@ __all__ = [
     "Response",
     "ResponseOp",
     "Revision",
+    "SizeSample",
     "SortOrder",
     "SortTarget",
     "SqliteBackend",
@@ -129,5 +143,11 @@ __all__ = [
     "WatchHub",
     "WatchResponse",
     "Watcher",
+    "attempt",
+    "key_history",
+    "kv_line",
     "prefix_end",
+    "recovery_frames",
+    "run_writer",
+    "size_sample",
 ]

@@ -15,7 +15,7 @@ Both work in the static book (no kernel) and in JupyterLab (trusted notebook). W
 ``keyspace_frames(store)`` give the same pictures as frames for the static book.
 """
 
-from raftlib.viz._figures import log_grid, timeline
+from raftlib.viz._figures import log_grid, plot_key_history, plot_sizes, timeline
 from raftlib.viz._panels import (
     ClusterPanel,
     Recorder,
@@ -37,6 +37,8 @@ __all__ = [
     "keyspace_frames",
     "log_grid",
     "part_map",
+    "plot_key_history",
+    "plot_sizes",
     "record",
     "timeline",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
@@ -16,9 +16,15 @@ from matplotlib.ticker import MaxNLocator
 
 from raftlib.viz._player import ROLE_COLORS, TERM_COLORS, Frame
 
-__all__ = ["log_grid", "timeline"]
+if TYPE_CHECKING:
+    from raftlib.kv import Change, SizeSample
+
+__all__ = ["log_grid", "plot_key_history", "plot_sizes", "timeline"]
 
 _DOWN = "#d0d4d9"
+_PUT_COLOR = "#3f6fb0"
+_DELETE_COLOR = "#b00020"
+_COMPACTED = "#d0d4d9"
 
 
 class _NotebookFigure(Figure):
@@ -145,4 +151,102 @@ def log_grid(frame: Frame, *, title: str | None = None) -> Figure:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.set_title(title if title is not None else f"Logs at t={frame.get('t', 0)} ms")
+    return fig
+
+
+# --------------------------------------------------------------------- MVCC and quota
+
+
+def _erased(changes: Sequence[Change], compact_revision: int) -> set[int]:
+    """Positions in ``changes`` of the versions a compaction at ``compact_revision`` removes:
+    per key, every change at or below it except the last one, and that one too if it is a
+    tombstone (etcd keeps a key's latest version at the compacted revision, not deletions)."""
+    out: set[int] = set()
+    last: dict[str, int] = {}
+    for i, c in enumerate(changes):
+        if c.revision <= compact_revision:
+            if c.key in last:
+                out.add(last[c.key])
+            last[c.key] = i
+    out.update(i for i in last.values() if changes[i].kind == "DELETE")
+    return out
+
+
+def plot_key_history(changes: Sequence[Change], *, compact_revision: int = 0,
+                     current_revision: int | None = None,
+                     title: str = "Revision history per key") -> Figure:
+    """Keys on the y axis, revisions on the x axis: a dot per put (labelled with its value), a
+    cross per delete, and a line while the key exists. With ``compact_revision``, revisions
+    below it (unreadable after the compaction) are shaded and the versions the compaction
+    removed are drawn faded. ``current_revision`` sets the right end of the axis."""
+    keys = sorted({c.key for c in changes}, reverse=True)
+    row = {k: i for i, k in enumerate(keys)}
+    last = max([c.revision for c in changes] + [current_revision or 1])
+    erased = _erased(changes, compact_revision) if compact_revision > 0 else set()
+    fig = _NotebookFigure(figsize=(8, 1.1 + 0.6 * max(len(keys), 2)))
+    ax = fig.add_subplot()
+    if compact_revision > 1:
+        ax.axvspan(0.5, compact_revision - 0.5, color=_COMPACTED, zorder=0,
+                   label=f"reads fail (below {compact_revision})")
+    for key in keys:
+        y = row[key]
+        alive_from: int | None = None
+        for i, c in ((i, c) for i, c in enumerate(changes) if c.key == key):
+            alpha = 0.3 if i in erased else 1.0
+            if c.kind == "PUT":
+                ax.plot([c.revision], [y], "o", color=_PUT_COLOR, alpha=alpha, zorder=3)
+                ax.annotate(c.value, (c.revision, y), textcoords="offset points",
+                            xytext=(0, 7), ha="center", fontsize=8, alpha=alpha)
+                if alive_from is None:
+                    alive_from = c.revision
+            else:
+                ax.plot([c.revision], [y], "x", color=_DELETE_COLOR, ms=9, mew=2, alpha=alpha,
+                        zorder=3)
+                if alive_from is not None:
+                    ax.plot([alive_from, c.revision], [y, y], color=_PUT_COLOR, lw=1, zorder=2)
+                alive_from = None
+        if alive_from is not None:
+            ax.plot([alive_from, last + 0.5], [y, y], color=_PUT_COLOR, lw=1, zorder=2)
+    ax.set_yticks(range(len(keys)), keys)
+    ax.set_ylim(-0.6, len(keys) - 0.2)
+    ax.set_xlim(0.5, last + 0.5)
+    ax.set_xticks(range(1, last + 1))
+    ax.set_xlabel("revision")
+    ax.set_title(title)
+    ax.plot([], [], "o", color=_PUT_COLOR, label="put")
+    ax.plot([], [], "x", color=_DELETE_COLOR, mew=2, label="delete (tombstone)")
+    if erased:
+        ax.plot([], [], "o", color=_PUT_COLOR, alpha=0.3, label="removed by compaction")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sizes(samples: Sequence[SizeSample], quota: int, *, warn_fraction: float = 0.8,
+               title: str = "Backend size versus size in use") -> Figure:
+    """``db_size`` and ``db_size_in_use`` (KiB) per step, with the quota and a warning
+    threshold at ``warn_fraction`` of it drawn across; samples with a note get a labelled
+    vertical marker (a compaction, a defragmentation)."""
+    kib = 1024
+    fig = _NotebookFigure(figsize=(8, 3.5))
+    ax = fig.add_subplot()
+    xs = [s.step for s in samples]
+    ax.step(xs, [s.db_size / kib for s in samples], where="post", color="#3f6fb0", lw=2,
+            label="db_size (file)")
+    ax.step(xs, [s.db_size_in_use / kib for s in samples], where="post", color="#1f7a4d",
+            lw=2, ls="--", label="db_size_in_use")
+    ax.axhline(quota / kib, color=_DELETE_COLOR, lw=1.5, label="quota")
+    ax.axhline(quota * warn_fraction / kib, color="#c8590a", lw=1, ls=":",
+               label=f"warn at {warn_fraction:.0%} of quota")
+    top = max([quota] + [s.db_size for s in samples]) / kib
+    for i, s in enumerate(x for x in samples if x.note):
+        ax.axvline(s.step, color="#8a8f98", lw=0.8)
+        ax.text(s.step, top * (1.02 + 0.07 * (i % 2)), s.note, ha="center", va="bottom",
+                fontsize=8)
+    ax.set_ylim(0, top * 1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("KiB")
+    ax.set_title(title, pad=16)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
     return fig

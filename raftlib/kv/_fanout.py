@@ -1,0 +1,533 @@
+"""Counting what a watch costs: a counting watch hub, a fan-out watch proxy, and a model of
+polling against watching.
+
+Three tools for the watch chapter, all deterministic and all counting operations rather than
+timing them:
+
+* :class:`CountingWatchHub` is the store's :class:`~raftlib.kv.WatchHub` with counters: index
+  probes, watchers matched and responses delivered per event, and how many watchers a hub
+  without indexes would have had to examine. Install it with :func:`counting_hub`.
+* :class:`WatchProxy` serves many downstream clients from one upstream watcher per key range,
+  as etcd's gRPC proxy coalesces watchers (https://etcd.io/docs/v3.4/op-guide/grpc_proxy/).
+  It counts upstream events against downstream deliveries.
+* :func:`poll_vs_watch` counts the requests, responses and payload bytes of ``clients`` that
+  poll one key every ``poll_ms`` against the same clients watching it, for a seeded stream of
+  writes over a virtual duration. :func:`measure_on_store` runs the same schedule against a real
+  :class:`~raftlib.kv.MVCCStore` (ranges and watchers) to show the model counts what happens.
+
+Sizes are protobuf payload sizes of etcd 3.4's messages (``RangeRequest``, ``RangeResponse``,
+``WatchRequest``, ``WatchResponse``) plus gRPC's 5-byte message prefix; HTTP/2 frames, HPACK
+headers and TCP are not counted (each unary poll pays a HEADERS frame and trailers on top, so
+the byte counts favour polling).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, replace
+
+from raftlib.kv._store import MVCCStore
+from raftlib.kv._types import Event, KeyValue
+from raftlib.kv._watch import (
+    MAX_WATCHERS_PER_SYNC,
+    Watcher,
+    WatchFilter,
+    WatchHub,
+    WatchResponse,
+)
+
+__all__ = [
+    "CLUSTER_ID",
+    "GRPC_PREFIX",
+    "MEMBER_ID",
+    "CountingWatchHub",
+    "DispatchStats",
+    "PollVsWatch",
+    "ProxyStats",
+    "ProxyWatcher",
+    "Traffic",
+    "WatchProxy",
+    "counting_hub",
+    "measure_on_store",
+    "pb_size",
+    "poll_vs_watch",
+    "write_times",
+]
+
+#: Member and cluster ids in response headers (a single-member etcd's defaults).
+MEMBER_ID = 0x8E9E05C52164694D
+CLUSTER_ID = 0xCDF818194E3A8C32
+#: gRPC's length prefix on every message: 1 byte of flags, 4 of length.
+GRPC_PREFIX = 5
+
+
+# --------------------------------------------------------------------- protobuf sizes
+
+
+def _varint(v: int) -> int:
+    n = 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+def _int_field(v: int) -> int:
+    return 0 if v == 0 else 1 + _varint(v)
+
+
+def _bytes_field(n: int, *, always: bool = False) -> int:
+    return 0 if n == 0 and not always else 1 + _varint(n) + n
+
+
+def _header(revision: int, raft_term: int = 2) -> int:
+    return (_int_field(CLUSTER_ID) + _int_field(MEMBER_ID) + _int_field(revision)
+            + _int_field(raft_term))
+
+
+def _kv(kv: KeyValue) -> int:
+    return (_bytes_field(len(kv.key)) + _int_field(kv.create_revision)
+            + _int_field(kv.mod_revision) + _int_field(kv.version)
+            + _bytes_field(len(kv.value)) + _int_field(kv.lease))
+
+
+def _event(ev: Event) -> int:
+    return (_int_field(0 if ev.type == "PUT" else 1) + _bytes_field(_kv(ev.kv), always=True)
+            + (0 if ev.prev_kv is None else _bytes_field(_kv(ev.prev_kv), always=True)))
+
+
+def pb_size(kind: str, *, key: bytes = b"", revision: int = 1,
+            kvs: tuple[KeyValue, ...] = (), events: tuple[Event, ...] = (),
+            watch_id: int = 0) -> int:
+    """Payload bytes of one etcd 3.4 message plus the gRPC prefix.
+
+    ``kind``: ``"range_request"`` (a get of ``key``), ``"range_response"`` (``kvs``, count),
+    ``"watch_create"`` (a create request for ``key``), ``"watch_created"`` (the created
+    response), ``"watch_events"`` (a response carrying ``events``).
+    """
+    if kind == "range_request":
+        body = _bytes_field(len(key))
+    elif kind == "range_response":
+        body = (_bytes_field(_header(revision), always=True)
+                + sum(_bytes_field(_kv(kv), always=True) for kv in kvs) + _int_field(len(kvs)))
+    elif kind == "watch_create":
+        body = _bytes_field(_bytes_field(len(key)), always=True)
+    elif kind == "watch_created":
+        body = (_bytes_field(_header(revision), always=True) + _int_field(watch_id)
+                + _int_field(1))
+    elif kind == "watch_events":
+        body = (_bytes_field(_header(revision), always=True) + _int_field(watch_id)
+                + sum(_bytes_field(_event(ev), always=True) for ev in events))
+    else:
+        raise ValueError(f"unknown message kind {kind!r}")
+    return GRPC_PREFIX + body
+
+
+# --------------------------------------------------------------------- counting hub
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchStats:
+    """What a :class:`CountingWatchHub` did since its counters were last reset.
+
+    ``events``: events notified; ``probes``: index lookups made to find their watchers (one in
+    the key dict, one per prefix of the key, one interval-tree query); ``matched``: watchers the
+    indexes returned; ``delivered``: responses appended to watchers by live notification;
+    ``naive_examined``: watchers a hub without indexes would have examined (every synced
+    watcher, for every event); ``replayed``: responses delivered by :meth:`WatchHub.sync` from
+    history; ``moved``: watchers moved from unsynced to synced; ``cancelled``: watchers
+    cancelled by sync because their start revision was compacted.
+    """
+
+    events: int = 0
+    probes: int = 0
+    matched: int = 0
+    delivered: int = 0
+    naive_examined: int = 0
+    replayed: int = 0
+    moved: int = 0
+    cancelled: int = 0
+
+
+class CountingWatchHub(WatchHub):
+    """A :class:`WatchHub` that counts its work (see :class:`DispatchStats`)."""
+
+    def __init__(self, store: MVCCStore) -> None:
+        super().__init__(store)
+        self._stats = DispatchStats()
+        self._before: dict[int, int] = {}
+
+    @property
+    def stats(self) -> DispatchStats:
+        """The counters since the last :meth:`reset`."""
+        return self._stats
+
+    def reset(self) -> DispatchStats:
+        """Return the counters and start again from zero."""
+        out, self._stats = self._stats, DispatchStats()
+        return out
+
+    @property
+    def synced(self) -> int:
+        """Number of watchers in the synced group."""
+        return len(self._watchers) - len(self._unsynced)
+
+    def _matching(self, key: bytes, out: list[int]) -> None:
+        start = len(out)
+        super()._matching(key, out)
+        for wid in out[start:]:
+            if wid not in self._before:
+                self._before[wid] = len(self._watchers[wid].responses)
+        s = self._stats
+        self._stats = replace(s, events=s.events + 1, probes=s.probes + len(key) + 3,
+                              matched=s.matched + len(out) - start,
+                              naive_examined=s.naive_examined + self.synced)
+
+    def notify(self, revision: int, events: tuple[Event, ...]) -> None:
+        self._before = {}
+        super().notify(revision, events)
+        got = sum(1 for wid, n in self._before.items()
+                  if len(self._watchers[wid].responses) > n)
+        self._before = {}
+        self._stats = replace(self._stats, delivered=self._stats.delivered + got)
+
+    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC) -> int:
+        chosen = sorted(self._unsynced)[:max_watchers]
+        before = {wid: len(self._unsynced[wid].responses) for wid in chosen}
+        ws = {wid: self._unsynced[wid] for wid in chosen}
+        left = super().sync(max_watchers)
+        s = self._stats
+        cancelled = sum(1 for w in ws.values() if w.canceled)
+        replayed = sum(len(w.responses) - before[wid] for wid, w in ws.items() if not w.canceled)
+        self._stats = replace(s, replayed=s.replayed + replayed,
+                              moved=s.moved + len(chosen) - cancelled,
+                              cancelled=s.cancelled + cancelled)
+        return left
+
+
+def counting_hub(store: MVCCStore) -> CountingWatchHub:
+    """Give ``store`` a :class:`CountingWatchHub` as its watch hub (before any watch is made)
+    and return it; ``store.watch_hub`` is then that hub."""
+    if store._hub is not None:
+        if isinstance(store._hub, CountingWatchHub):
+            return store._hub
+        raise ValueError("the store already has a watch hub")
+    hub = CountingWatchHub(store)
+    store._hub = hub
+    return hub
+
+
+# --------------------------------------------------------------------- fan-out proxy
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyStats:
+    """Counters of a :class:`WatchProxy`.
+
+    ``upstream_watchers``: watchers the proxy holds on the store (live); ``upstream_created``:
+    all it ever created; ``upstream_responses``/``upstream_events``: what the store sent the
+    proxy; ``downstream_responses``/``downstream_events``: what the proxy sent its clients.
+    """
+
+    clients: int
+    upstream_watchers: int
+    upstream_created: int
+    upstream_responses: int
+    upstream_events: int
+    downstream_responses: int
+    downstream_events: int
+
+
+class ProxyWatcher:
+    """One client's watch through a :class:`WatchProxy`: its options and pending responses."""
+
+    __slots__ = ("canceled", "filters", "id", "key", "next_rev", "prev_kv", "range_end",
+                 "responses")
+
+    def __init__(self, watch_id: int, key: bytes, range_end: bytes, next_rev: int,
+                 prev_kv: bool, filters: frozenset[WatchFilter]) -> None:
+        self.id = watch_id
+        self.key = key
+        self.range_end = range_end
+        self.next_rev = next_rev
+        self.prev_kv = prev_kv
+        self.filters = filters
+        self.canceled = False
+        self.responses: deque[WatchResponse] = deque()
+
+    def take(self) -> list[WatchResponse]:
+        """Remove and return the responses delivered so far."""
+        out = list(self.responses)
+        self.responses.clear()
+        return out
+
+
+class WatchProxy:
+    """Many client watches served by one upstream watcher per key range.
+
+    Like etcd's gRPC proxy, a client that watches a range from the current revision joins the
+    upstream watcher already open on exactly that range (``key``, ``range_end``); the upstream
+    watcher asks for ``prev_kv``, and the proxy applies each client's filters and ``prev_kv``
+    choice itself. A client that starts at a past revision gets an upstream watcher of its own
+    (the shared one is already past that revision). Call :meth:`pump` to move what the store
+    delivered upstream to the clients.
+    """
+
+    def __init__(self, hub: WatchHub) -> None:
+        self._hub = hub
+        self._next_id = 0
+        self._clients: dict[int, ProxyWatcher] = {}
+        # upstream watcher id -> (upstream watcher, ids of its clients); and the shared one of
+        # each range.
+        self._groups: dict[int, tuple[Watcher, dict[int, ProxyWatcher]]] = {}
+        self._shared: dict[tuple[bytes, bytes], int] = {}
+        self._created = 0
+        self._up_resp = self._up_ev = self._down_resp = self._down_ev = 0
+
+    def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
+              prev_kv: bool = False,
+              filters: frozenset[WatchFilter] = frozenset()) -> ProxyWatcher:
+        """A client watch of ``key`` or ``[key, range_end)`` (as :meth:`WatchHub.watch`)."""
+        current = self._hub._store.revision + 1
+        past = 0 < start_revision < current
+        c = ProxyWatcher(self._next_id, key, range_end,
+                         start_revision if past else current, prev_kv, frozenset(filters))
+        self._next_id += 1
+        shared = None if past else self._shared.get((key, range_end))
+        if shared is None:
+            up = self._hub.watch(key, range_end, start_revision=c.next_rev, prev_kv=True)
+            self._created += 1
+            self._groups[up.id] = (up, {})
+            if not past:
+                self._shared[(key, range_end)] = up.id
+            shared = up.id
+        self._groups[shared][1][c.id] = c
+        self._clients[c.id] = c
+        return c
+
+    def cancel(self, client_id: int) -> None:
+        """Stop one client's watch; the upstream watcher closes with its last client."""
+        c = self._clients.pop(client_id, None)
+        if c is None:
+            return
+        c.canceled = True
+        c.responses.append(WatchResponse(c.id, self._hub._store.revision, canceled=True))
+        for uid, (up, members) in list(self._groups.items()):
+            if members.pop(client_id, None) is not None and not members:
+                self._close(uid, up)
+
+    def _close(self, uid: int, up: Watcher) -> None:
+        del self._groups[uid]
+        if self._shared.get((up.key, up.range_end)) == uid:
+            del self._shared[(up.key, up.range_end)]
+        if not up.canceled:
+            self._hub.cancel(uid)
+
+    def pump(self) -> int:
+        """Forward every upstream response to the clients; return the responses sent."""
+        sent = 0
+        for uid in sorted(self._groups):
+            up, members = self._groups[uid]
+            for resp in up.take():
+                self._up_resp += 1
+                self._up_ev += len(resp.events)
+                for cid in sorted(members):
+                    sent += self._forward(members[cid], resp)
+            if up.canceled:
+                for cid in sorted(members):
+                    self._clients.pop(cid, None)
+                self._close(uid, up)
+        return sent
+
+    def _forward(self, c: ProxyWatcher, resp: WatchResponse) -> int:
+        if resp.canceled:
+            c.canceled = True
+            c.responses.append(replace(resp, watch_id=c.id))
+            self._down_resp += 1
+            return 1
+        if resp.header_revision < c.next_rev:
+            return 0
+        kept = tuple(
+            e if c.prev_kv else replace(e, prev_kv=None)
+            for e in resp.events
+            if not (e.type == "PUT" and "NOPUT" in c.filters)
+            and not (e.type == "DELETE" and "NODELETE" in c.filters))
+        c.next_rev = resp.header_revision + 1
+        if not kept:
+            return 0
+        c.responses.append(WatchResponse(c.id, resp.header_revision, kept))
+        self._down_resp += 1
+        self._down_ev += len(kept)
+        return 1
+
+    @property
+    def stats(self) -> ProxyStats:
+        """The proxy's counters."""
+        return ProxyStats(len(self._clients), len(self._groups), self._created, self._up_resp,
+                          self._up_ev, self._down_resp, self._down_ev)
+
+
+# --------------------------------------------------------------------- polling vs watching
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Messages and bytes of one way to follow a key, for all clients together.
+
+    ``changes_seen``: (client, write) pairs in which the client learned that write's value
+    (polling learns at most one write per poll: the latest); ``mean_delay_ms``: how long a
+    client's copy stayed stale, on average: from the first write it had not seen to the poll
+    that saw the key change (0 for a watch in this model, which counts no network delay).
+    """
+
+    requests: int
+    responses: int
+    bytes: int
+    changes_seen: int
+    mean_delay_ms: float
+
+    @property
+    def messages(self) -> int:
+        """Requests plus responses."""
+        return self.requests + self.responses
+
+
+@dataclass(frozen=True, slots=True)
+class PollVsWatch:
+    """The cost of polling against watching one key, and their ratios (poll / watch)."""
+
+    clients: int
+    poll_ms: int
+    writes_per_hour: float
+    duration_ms: int
+    writes: int
+    poll: Traffic
+    watch: Traffic
+
+    @property
+    def message_ratio(self) -> float:
+        """Polling's messages divided by watching's."""
+        return self.poll.messages / self.watch.messages
+
+    @property
+    def byte_ratio(self) -> float:
+        """Polling's bytes divided by watching's."""
+        return self.poll.bytes / self.watch.bytes
+
+
+def write_times(writes_per_hour: float, duration_ms: int, seed: int) -> list[int]:
+    """Write instants (virtual ms, sorted, distinct) of a Poisson stream with the given rate."""
+    rng = random.Random(seed)
+    out: list[int] = []
+    if writes_per_hour <= 0:
+        return out
+    mean = 3_600_000 / writes_per_hour
+    t = 0.0
+    while True:
+        t += rng.expovariate(1 / mean)
+        ms = int(t)
+        if ms >= duration_ms:
+            return out
+        if not out or ms > out[-1]:
+            out.append(ms)
+
+
+def _phase(i: int, clients: int, poll_ms: int) -> int:
+    # Clients are spread evenly over one poll interval, so their polls do not all coincide.
+    return i * poll_ms // clients
+
+
+def poll_vs_watch(clients: int, poll_ms: int, writes_per_hour: float, *,
+                  duration_ms: int = 3_600_000, seed: int = 0, key: bytes = b"/config/feature",
+                  value_size: int = 64) -> PollVsWatch:
+    """Count polling against watching for ``clients`` following ``key``.
+
+    The key exists before the run; writes follow :func:`write_times`, each overwriting the key
+    with ``value_size`` bytes.
+    Polling: client ``i`` sends a range request every ``poll_ms`` from ``i * poll_ms //
+    clients`` on, and every poll gets the whole key-value back, changed or not. Watching: each
+    client sends one create request and gets one created response, then one response per write.
+    A poll at the instant of a write sees it. Message sizes use the revision reached at the end
+    of the run (at most 2 bytes per message more than the exact size; see :func:`pb_size`).
+    """
+    if clients < 1 or poll_ms < 1:
+        raise ValueError("need at least one client and a positive poll interval")
+    writes = write_times(writes_per_hour, duration_ms, seed)
+    rev = 2 + len(writes)  # the key was created at revision 2, before the run
+    kv = KeyValue(key, 2, rev, 1 + len(writes), b"x" * value_size)
+    req_b = pb_size("range_request", key=key)
+    resp_b = pb_size("range_response", revision=rev, kvs=(kv,))
+    polls = seen = 0
+    delay = 0
+    for i in range(clients):
+        ph = _phase(i, clients, poll_ms)
+        n = 0 if ph >= duration_ms else (duration_ms - 1 - ph) // poll_ms + 1
+        polls += n
+        last_poll = -1
+        for w in writes:
+            k = -((ph - w) // poll_ms)  # ceil((w - ph) / poll_ms): first poll at or after w
+            k = max(k, 0)
+            if k >= n:
+                break
+            if k != last_poll:
+                seen += 1
+                last_poll = k
+                delay += ph + k * poll_ms - w
+    poll = Traffic(polls, polls, polls * (req_b + resp_b), seen,
+                   delay / seen if seen else 0.0)
+    ev = Event("PUT", kv)
+    watch_b = (pb_size("watch_create", key=key) + pb_size("watch_created", revision=2)
+               + len(writes) * pb_size("watch_events", revision=rev, events=(ev,)))
+    watch = Traffic(clients, clients * (1 + len(writes)), clients * watch_b,
+                    clients * len(writes), 0.0)
+    return PollVsWatch(clients, poll_ms, writes_per_hour, duration_ms, len(writes), poll, watch)
+
+
+def measure_on_store(clients: int, poll_ms: int, writes_per_hour: float, *,
+                     duration_ms: int = 3_600_000, seed: int = 0,
+                     key: bytes = b"/config/feature", value_size: int = 64) -> PollVsWatch:
+    """The schedule of :func:`poll_vs_watch`, run against a real :class:`MVCCStore`: every
+    poll is a ``range`` and every watcher a hub watcher. Counts come from what the store
+    returned; bytes are exact for each message. Meant for small runs (one step per poll)."""
+    store = MVCCStore()
+    hub = store.watch_hub
+    writes = write_times(writes_per_hour, duration_ms, seed)
+    store.put(key, b"x" * value_size)  # the key exists before the run: revision 2
+    watchers = [hub.watch(key) for _ in range(clients)]
+    w_req = clients * pb_size("watch_create", key=key)
+    # Each client has a stream of its own, where its watch gets id 0.
+    w_bytes = w_req + clients * pb_size("watch_created", revision=store.revision)
+    # Every poll instant, merged with the writes; a write at the same instant goes first.
+    polls: list[tuple[int, int]] = []
+    for i in range(clients):
+        polls.extend((t, i) for t in range(_phase(i, clients, poll_ms), duration_ms, poll_ms))
+    polls.sort()
+    seen_rev = [2] * clients  # every client starts knowing the initial value
+    seen = delay = p_bytes = 0
+    wi = 0
+    for t, i in polls:
+        while wi < len(writes) and writes[wi] <= t:
+            store.put(key, b"x" * value_size)
+            wi += 1
+        r = store.range(key)
+        p_bytes += (pb_size("range_request", key=key)
+                    + pb_size("range_response", revision=r.header_revision, kvs=r.kvs))
+        if r.kvs and r.kvs[0].mod_revision != seen_rev[i]:
+            seen += 1
+            delay += t - writes[seen_rev[i] + 1 - 3]  # revision 3 is the first write
+            seen_rev[i] = r.kvs[0].mod_revision
+    while wi < len(writes):
+        store.put(key, b"x" * value_size)
+        wi += 1
+    w_resp = w_events = 0
+    for w in watchers:
+        for resp in w.take():
+            w_resp += 1
+            w_events += len(resp.events)
+            w_bytes += pb_size("watch_events", revision=resp.header_revision,
+                               events=resp.events)
+    poll = Traffic(len(polls), len(polls), p_bytes, seen, delay / seen if seen else 0.0)
+    watch = Traffic(clients, clients + w_resp, w_bytes, w_events, 0.0)
+    store.close()
+    return PollVsWatch(clients, poll_ms, writes_per_hour, duration_ms, len(writes), poll, watch)

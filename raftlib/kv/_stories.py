@@ -1,0 +1,170 @@
+"""Small helpers the book's MVCC and quota chapters use to stage a story on a real store.
+
+They only read and drive an :class:`~raftlib.kv.MVCCStore` through its public surface (and
+its backend's stored rows); nothing here changes how the store behaves. Their figures are in
+``raftlib.viz`` (``plot_key_history``, ``plot_sizes``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from raftlib.kv._errors import KVError
+from raftlib.kv._types import KeyValue
+
+if TYPE_CHECKING:
+
+    from raftlib.kv._store import MVCCStore
+
+__all__ = [
+    "RECOVERY_STEPS",
+    "Change",
+    "SizeSample",
+    "attempt",
+    "key_history",
+    "kv_line",
+    "recovery_frames",
+    "run_writer",
+    "size_sample",
+]
+
+#: The maintenance steps :func:`recovery_frames` understands, as etcdctl names them.
+RECOVERY_STEPS = ("compact", "defrag", "disarm")
+
+def _text(b: bytes, limit: int = 24) -> str:
+    if len(b) > limit:
+        return f"<{len(b)} bytes>"
+    return b.decode("utf-8", errors="backslashreplace")
+
+
+def kv_line(kv: KeyValue | None) -> str:
+    """One key-value on one line, e.g. ``"a = 1 (create_revision=2, mod_revision=3,
+    version=2)"``; ``"(no key)"`` for None. Values longer than 24 bytes show only their
+    length."""
+    if kv is None:
+        return "(no key)"
+    return (f"{_text(kv.key, limit=256)} = {_text(kv.value)} (create_revision={kv.create_revision},"
+            f" mod_revision={kv.mod_revision}, version={kv.version})")
+
+
+def attempt(action: Callable[[], object]) -> str:
+    """Run ``action``: ``"ok"``, or the etcd error message of the :class:`KVError` it raised."""
+    try:
+        action()
+    except KVError as exc:
+        return exc.message
+    return "ok"
+
+
+# --------------------------------------------------------------------- revision history
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One stored change: a put or a delete (tombstone) of ``key`` at ``revision``."""
+
+    revision: int
+    key: str
+    kind: Literal["PUT", "DELETE"]
+    value: str
+
+
+def key_history(store: MVCCStore) -> list[Change]:
+    """Every change the store still holds, in revision order (after a compaction, superseded
+    versions at or below the compacted revision are gone, so take it before compacting to
+    draw what compaction erases)."""
+    return [Change(rev[0], _text(kv.key), "DELETE" if tomb else "PUT", _text(kv.value))
+            for rev, kv, tomb in store.backend.rows()]
+
+
+# --------------------------------------------------------------------- sizes and the quota
+
+
+@dataclass(frozen=True, slots=True)
+class SizeSample:
+    """The store's sizes after step ``step``: ``note`` says what the step was."""
+
+    step: int
+    revision: int
+    db_size: int
+    db_size_in_use: int
+    note: str = ""
+
+
+def size_sample(store: MVCCStore, step: int, note: str = "") -> SizeSample:
+    """The store's revision and backend sizes now."""
+    st = store.status()
+    return SizeSample(step, st.header_revision, st.db_size, st.db_size_in_use, note)
+
+
+def run_writer(store: MVCCStore, key: bytes, value_size: int, max_writes: int, *,
+               distinct_keys: bool = False, first_step: int = 0,
+               ) -> tuple[list[SizeSample], str | None]:
+    """A writer that puts ``value_size`` bytes to ``key`` (or ``key0``, ``key1``, ... with
+    ``distinct_keys``) up to ``max_writes`` times, sampling the sizes after each put; it stops
+    at the first error. Returns the samples and etcd's error message (None if none)."""
+    samples: list[SizeSample] = []
+    for i in range(max_writes):
+        k = key + str(i).encode() if distinct_keys else key
+        value = bytes([97 + i % 26]) * value_size
+        try:
+            store.put(k, value)
+        except KVError as exc:
+            return samples, exc.message
+        samples.append(size_sample(store, first_step + i + 1))
+    return samples, None
+
+
+def _kv_rows(store: MVCCStore) -> list[dict[str, Any]]:
+    return [{"key": _text(kv.key), "value": _text(kv.value),
+             "create_revision": kv.create_revision, "mod_revision": kv.mod_revision,
+             "version": kv.version}
+            for kv in store.range(b"\0", b"\0").kvs]
+
+
+def _frame(store: MVCCStore, t: int, event: str, error: str | None) -> dict[str, Any]:
+    st = store.status()
+    alarms = ", ".join(a.alarm.value for a in store.alarms()) or "none"
+    kv: dict[str, Any] = {
+        "revision": st.header_revision, "compact_revision": max(st.compact_revision, 0),
+        "db_size": st.db_size, "db_size_in_use": st.db_size_in_use,
+        "quota": store.quota_backend_bytes, "alarms": alarms, "keys": _kv_rows(store),
+    }
+    if error is not None:
+        kv["error"] = error
+    return {"t": t, "event": event, "kv": kv}
+
+
+def recovery_frames(store: MVCCStore, steps: Sequence[str], probe: tuple[bytes, bytes],
+                    *, probes: int = 2) -> list[dict[str, Any]]:
+    """Player frames of one recovery order tried on ``store`` (in place): a frame of the store
+    as it is, one after each of ``steps`` (``"compact"`` at the current revision, ``"defrag"``,
+    ``"disarm"``), then ``probes`` attempts to put ``probe`` (key, value). Every frame's
+    ``kv`` carries the sizes, the alarms and, after a failed put, etcd's error."""
+    frames = [_frame(store, 0, "NOSPACE alarm raised: writes are refused", None)]
+    for step in steps:
+        action: Callable[[], object]
+        if step == "compact":
+            rev = store.revision
+            action, what = functools.partial(store.compact, rev), f"etcdctl compact {rev}"
+        elif step == "defrag":
+            action, what = store.defragment, "etcdctl defrag"
+        elif step == "disarm":
+            action, what = store.disarm, "etcdctl alarm disarm"
+        else:
+            raise ValueError(f"unknown step {step!r}; use one of {RECOVERY_STEPS}")
+        outcome = attempt(action)
+        st = store.status()
+        frames.append(_frame(store, len(frames), f"{what}: db_size {st.db_size} B,"
+                             f" in use {st.db_size_in_use} B",
+                             None if outcome == "ok" else outcome))
+    key, value = probe
+    for _ in range(probes):
+        outcome = attempt(lambda: store.put(key, value))
+        verb = "accepted" if outcome == "ok" else "refused"
+        frames.append(_frame(store, len(frames), f"put {_text(key)} ({len(value)} B): {verb}",
+                             None if outcome == "ok" else outcome))
+    return frames
