@@ -468,7 +468,9 @@
       slider.setAttribute("aria-valuetext", "event " + (st.i + 1) + " of " + n);
       backBtn.disabled = st.i === 0;
       fwdBtn.disabled = st.i === n - 1;
-      clock.textContent = "t = " + f.t + " ms \u00B7 " + (st.i + 1) + "/" + n;
+      // Keyspace-only frames count revisions or steps, not virtual milliseconds.
+      clock.textContent = (f.members.length ? "t = " + f.t + " ms \u00B7 " : "") +
+        (st.i + 1) + "/" + n;
       eventLine.textContent = f.event || "\u00A0";
       // A keyspace-only trace (the MVCC chapter) has no members: show just its table.
       var cluster = f.members.length ? "" : "none";
