@@ -56,7 +56,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check raftlib tests bench
+	$(BIN)/ruff check raftlib tests bench book
 	$(BIN)/mypy
 
 test: system-deps lint book
