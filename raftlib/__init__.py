@@ -3,6 +3,11 @@
 The public surface is re-exported by the subpackages: ``raftlib.raft`` (the sans-I/O core),
 ``raftlib.sim`` (the deterministic simulator), ``raftlib.check`` (verdicts on runs),
 ``raftlib.kv`` (the MVCC store, watch and quota) and ``raftlib.viz`` (figures and players).
+``Cluster`` and ``Client`` are the one interface every engine offers: the simulator's
+``raftlib.sim.SimCluster`` today.
 """
 
+from raftlib._cluster import Client, Cluster, MemberInfo
+
+__all__ = ["Client", "Cluster", "MemberInfo", "__version__"]
 __version__ = "0.1.0"

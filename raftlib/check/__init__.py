@@ -1,6 +1,7 @@
 """Verdicts on runs: Raft safety invariants checked online and at the end, liveness,
 linearizability of client histories, and etcd's watch guarantees."""
 
+from ._durability import DurabilityVerdict, History, check_durability, duplicate_writes
 from ._safety import (
     RULES,
     SafetyMonitor,
@@ -14,6 +15,8 @@ from .watch import WatchSpec, WatchVerdict, WatchViolation, check_watch, history
 
 __all__ = [
     "RULES",
+    "DurabilityVerdict",
+    "History",
     "LinearizabilityVerdict",
     "Operation",
     "SafetyMonitor",
@@ -22,10 +25,12 @@ __all__ = [
     "WatchSpec",
     "WatchVerdict",
     "WatchViolation",
+    "check_durability",
     "check_election_safety",
     "check_linearizability",
     "check_liveness",
     "check_watch",
+    "duplicate_writes",
     "history_from_store",
     "kv_step",
 ]

@@ -24,10 +24,18 @@ from raftlib.kv._errors import (
     ErrEmptyKey,
     ErrFutureRev,
     ErrKeyNotFound,
+    ErrLearnerNotReady,
     ErrLeaseProvided,
+    ErrMemberNotFound,
+    ErrMemberNotLearner,
+    ErrNoLeader,
     ErrNoSpace,
+    ErrStopped,
+    ErrTimeout,
+    ErrTimeoutLeaderTransfer,
     ErrTooManyOps,
     ErrValueProvided,
+    Indeterminate,
     KVError,
 )
 from raftlib.kv._etcd_gateway import EtcdError, EtcdGateway
@@ -46,6 +54,7 @@ from raftlib.kv._fanout import (
     write_times,
 )
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
+from raftlib.kv._replicated import KVResult, ReplicatedKV
 from raftlib.kv._store import DEFAULT_QUOTA_BYTES, KV_OVERHEAD, MAX_TXN_OPS, MVCCStore
 from raftlib.kv._stories import (
     RECOVERY_STEPS,
@@ -127,14 +136,23 @@ __all__ = [
     "ErrEmptyKey",
     "ErrFutureRev",
     "ErrKeyNotFound",
+    "ErrLearnerNotReady",
     "ErrLeaseProvided",
+    "ErrMemberNotFound",
+    "ErrMemberNotLearner",
+    "ErrNoLeader",
     "ErrNoSpace",
+    "ErrStopped",
+    "ErrTimeout",
+    "ErrTimeoutLeaderTransfer",
     "ErrTooManyOps",
     "ErrValueProvided",
     "EtcdError",
     "EtcdGateway",
     "Event",
+    "Indeterminate",
     "KVError",
+    "KVResult",
     "KeyIndex",
     "KeyValue",
     "MVCCStore",
@@ -145,6 +163,7 @@ __all__ = [
     "PutResponse",
     "RangeRequest",
     "RangeResponse",
+    "ReplicatedKV",
     "Request",
     "RequestOp",
     "Response",

@@ -159,6 +159,17 @@ class SqliteBackend:
             self._db.execute("DELETE FROM alarm WHERE member_id = ? AND alarm = ?",
                              (member.member_id, member.alarm.value))
 
+    def dump(self) -> bytes:
+        """The whole database as bytes (SQLite's serialize): a snapshot of the backend."""
+        self.commit()
+        return self._db.serialize()
+
+    def load(self, data: bytes) -> None:
+        """Replace the whole database by ``data`` from :meth:`dump` (page for page, so the
+        sizes come back too)."""
+        self.commit()
+        self._db.deserialize(data)
+
     def _pragma(self, name: str) -> int:
         return int(self._db.execute(f"PRAGMA {name}").fetchone()[0])
 

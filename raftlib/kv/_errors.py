@@ -12,10 +12,18 @@ __all__ = [
     "ErrEmptyKey",
     "ErrFutureRev",
     "ErrKeyNotFound",
+    "ErrLearnerNotReady",
     "ErrLeaseProvided",
+    "ErrMemberNotFound",
+    "ErrMemberNotLearner",
+    "ErrNoLeader",
     "ErrNoSpace",
+    "ErrStopped",
+    "ErrTimeout",
+    "ErrTimeoutLeaderTransfer",
     "ErrTooManyOps",
     "ErrValueProvided",
+    "Indeterminate",
     "KVError",
 ]
 
@@ -92,3 +100,66 @@ class ErrNoSpace(KVError):
 
     message = "etcdserver: mvcc: database space exceeded"
     code = 8
+
+
+# Errors of a replicated cluster as its clients see them (etcd's ``etcdserver/errors.go`` and
+# ``rpctypes``). They are raised by clients of ``raftlib.Cluster``, never by the store itself.
+
+
+class Indeterminate(KVError):
+    """The request may or may not have been applied: the client cannot know.
+
+    A checker must treat the operation as possibly taking effect at any later time.
+    """
+
+    message = "etcdserver: request timed out"
+    code = 4
+
+
+class ErrTimeout(Indeterminate):
+    """The request was sent to a leader but no answer came before the client's deadline."""
+
+    message = "etcdserver: request timed out"
+    code = 4
+
+
+class ErrNoLeader(KVError):
+    """No member could take the request: none knew a leader. Nothing was applied."""
+
+    message = "etcdserver: no leader"
+    code = 14
+
+
+class ErrStopped(KVError):
+    """The member asked is down."""
+
+    message = "etcdserver: server stopped"
+    code = 14
+
+
+class ErrMemberNotFound(KVError):
+    """A membership request named a member that is not in the cluster."""
+
+    message = "etcdserver: member not found"
+    code = 5
+
+
+class ErrMemberNotLearner(KVError):
+    """Only a learner can be promoted."""
+
+    message = "etcdserver: can only promote a learner member"
+    code = 9
+
+
+class ErrLearnerNotReady(KVError):
+    """A learner is promoted only once its log is in sync with the leader's."""
+
+    message = "etcdserver: can only promote a learner member which is in sync with leader"
+    code = 9
+
+
+class ErrTimeoutLeaderTransfer(KVError):
+    """Leadership did not move within the time allowed."""
+
+    message = "etcdserver: request timed out, leader transfer took too long"
+    code = 14

@@ -181,6 +181,15 @@ class MVCCStore:
         self.member_id = member_id
         self._backend = SqliteBackend(path)
         self._index = TreeIndex()
+        self._load()
+        self._hub: WatchHub | None = None
+        # State of the write being applied: its main revision, sub counter and events.
+        self._sub = 0
+        self._events: list[Event] = []
+
+    def _load(self) -> None:
+        """Read the revisions from the backend and rebuild the key index from its rows."""
+        self._index = TreeIndex()
         self._rev = self._backend.get_meta("current_rev", 1)
         self._compact_rev = self._backend.get_meta("compact_rev", -1)
         for rev, kv, tomb in self._backend.rows():
@@ -188,10 +197,17 @@ class MVCCStore:
                 self._index.tombstone(kv.key, rev)
             else:
                 self._index.put(kv.key, rev)
-        self._hub: WatchHub | None = None
-        # State of the write being applied: its main revision, sub counter and events.
-        self._sub = 0
-        self._events: list[Event] = []
+
+    def to_bytes(self) -> bytes:
+        """The store's whole state (its backend database) as bytes, for a Raft snapshot."""
+        return self._backend.dump()
+
+    def load_bytes(self, data: bytes) -> None:
+        """Replace the store's state by ``data`` from :meth:`to_bytes` (installing a snapshot,
+        as etcd swaps in the snapshot's bbolt file). Watchers are not carried over."""
+        self._backend.load(data)
+        self._load()
+        self._hub = None
 
     # ----------------------------------------------------------------- public surface
 

@@ -21,12 +21,22 @@ from ._types import (
     HardState,
     Message,
     MessageType,
+    ReadState,
     Ready,
     Role,
     Snapshot,
 )
 
 MT = MessageType
+
+
+@dataclass(slots=True)
+class _ReadRequest:
+    """A ReadIndex request waiting for a quorum of heartbeat acks (etcd's ``readIndexStatus``)."""
+
+    index: int
+    frm: int
+    acks: set[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +107,10 @@ class Node:
         self._timeout = config.election_ticks
         self._transferee = NONE
         self._pending_conf_index = 0
+        # ReadIndex (etcd's readOnly, ReadOnlySafe): requests in arrival order, by context.
+        self._reads: dict[bytes, _ReadRequest] = {}
+        self._deferred_reads: list[Message] = []
+        self._read_states: list[ReadState] = []
         self._become_follower(self.term, NONE)
 
     # ----------------------------------------------------------------- inspection
@@ -178,6 +192,28 @@ class Node:
         self._pending_conf_index = index
         return index
 
+    def read_index(self, ctx: bytes) -> bool:
+        """Ask for a linearizable read point (etcd-io/raft's ``ReadIndex``).
+
+        ``ctx`` identifies the request (make it unique). The answer comes as a
+        :class:`ReadState` in a later ``Ready.read_states``: on the leader once a quorum has
+        acknowledged a heartbeat sent after the request, on a follower once the leader's
+        ``READ_INDEX_RESP`` arrives. No answer may ever come (leader lost, message dropped):
+        the caller times out and retries. Returns False if the request was dropped at once
+        because this node knows no leader.
+        """
+        if not ctx:
+            raise LocalError("read_index needs a non-empty context")
+        m = Message(MT.READ_INDEX, self.id, self.id, 0, context=ctx)
+        if self.role is Role.LEADER:
+            self._leader_read_index(m)
+            return True
+        if self.lead == NONE or self.role is not Role.FOLLOWER:
+            return False  # etcd drops it too: "no leader at term; dropping index reading msg"
+        # Term 0: the leader handles a forwarded read like a local one (as etcd's MsgReadIndex).
+        self._send(Message(MT.READ_INDEX, self.id, self.lead, 0, context=ctx))
+        return True
+
     def transfer_leader(self, to: int) -> None:
         """Hand leadership to voter ``to`` (etcd's move-leader); proposals pause meanwhile."""
         self._require_leader()
@@ -214,6 +250,12 @@ class Node:
         """Process one message from a peer."""
         if m.to != self.id:
             raise LocalError(f"message for {m.to} delivered to {self.id}")
+        if m.type is MT.READ_INDEX:
+            if m.term == 0 and self.role is Role.LEADER:
+                self._leader_read_index(m)
+            elif m.term == 0 and self.role is Role.FOLLOWER and self.lead not in (NONE, m.frm):
+                self._send(Message(MT.READ_INDEX, m.frm, self.lead, 0, context=m.context))
+            return
         if m.term > self.term:
             if m.type is MT.VOTE or m.type is MT.PRE_VOTE:
                 in_lease = (
@@ -257,7 +299,7 @@ class Node:
         if self._outstanding:
             return False
         lg = self._log
-        if self._msgs or lg.unstable or lg.unstable_snapshot is not None:
+        if self._msgs or lg.unstable or lg.unstable_snapshot is not None or self._read_states:
             return True
         prev = self._prev_hs
         if self._fp.vote_before_persist:
@@ -288,8 +330,10 @@ class Node:
             or lg.unstable_snapshot is not None
             or hs.term != prev.term
             or hs.vote != prev.vote,
+            read_states=tuple(self._read_states),
         )
         self._msgs = []
+        self._read_states = []
         self._prev_hs = hs
         self._outstanding = True
         return rd
@@ -331,6 +375,9 @@ class Node:
         self._progress = {}
         self._peer_ids = ()
         self._pending_conf_index = 0
+        # Pending reads die with the term or role: their clients time out and retry.
+        self._reads = {}
+        self._deferred_reads = []
 
     def _become_follower(self, term: int, lead: int) -> None:
         self._reset(term)
@@ -479,6 +526,8 @@ class Node:
             self._handle_snapshot(m)
         elif t is MT.TIMEOUT_NOW:
             self._hup(transfer=True)
+        elif t is MT.READ_INDEX_RESP:
+            self._read_states.append(ReadState(m.index, m.context))
 
     def _handle_append(self, m: Message) -> None:
         lg = self._log
@@ -503,7 +552,7 @@ class Node:
 
     def _handle_heartbeat(self, m: Message) -> None:
         self._log.commit_to(m.commit)
-        self._send(Message(MT.HEARTBEAT_RESP, self.id, m.frm, self.term))
+        self._send(Message(MT.HEARTBEAT_RESP, self.id, m.frm, self.term, context=m.context))
 
     def _handle_snapshot(self, m: Message) -> None:
         snap = m.snapshot
@@ -534,10 +583,58 @@ class Node:
             self._transferee = NONE  # a transfer that did not finish in time is abandoned
         if self._heartbeat_elapsed >= self._cfg.heartbeat_ticks:
             self._heartbeat_elapsed = 0
-            for peer in self._peers():
-                pr = self._progress[peer]
-                commit = min(pr.match, self._log.committed)
-                self._send(Message(MT.HEARTBEAT, self.id, peer, self.term, commit=commit))
+            # As etcd, a heartbeat carries the newest pending read, so a lost round is retried.
+            self._bcast_heartbeat(next(reversed(self._reads)) if self._reads else b"")
+
+    def _bcast_heartbeat(self, ctx: bytes) -> None:
+        for peer in self._peers():
+            pr = self._progress[peer]
+            commit = min(pr.match, self._log.committed)
+            self._send(Message(MT.HEARTBEAT, self.id, peer, self.term, commit=commit, context=ctx))
+
+    def _leader_read_index(self, m: Message) -> None:
+        """etcd's stepLeader for MsgReadIndex with ReadOnlySafe."""
+        if len(self._voters) == 1 and self.id in self._voters:
+            self._answer_read(m.frm, m.context, self._log.committed)
+            return
+        if self._log.term(self._log.committed) != self.term:
+            # A new leader's commit index may lag the true one until an entry of its own term
+            # commits (dissertation 6.4, step 1): hold the read until then.
+            self._deferred_reads.append(m)
+            return
+        if m.context in self._reads:
+            return  # the same request again: the pending one answers it
+        self._reads[m.context] = _ReadRequest(self._log.committed, m.frm, {self.id})
+        self._bcast_heartbeat(m.context)
+
+    def _answer_read(self, to: int, ctx: bytes, index: int) -> None:
+        if to == self.id:
+            self._read_states.append(ReadState(index, ctx))
+        else:
+            self._send(Message(MT.READ_INDEX_RESP, self.id, to, self.term, index=index,
+                               context=ctx))
+
+    def _read_acked(self, frm: int, ctx: bytes) -> None:
+        req = self._reads.get(ctx)
+        if req is None:
+            return
+        req.acks.add(frm)
+        if sum(1 for v in self._voters if v in req.acks) < len(self._voters) // 2 + 1:
+            return
+        # A quorum acked a heartbeat sent after this request, hence after every earlier one:
+        # answer all of them, in order (etcd's readOnly.advance).
+        while self._reads:
+            key = next(iter(self._reads))
+            done = self._reads.pop(key)
+            self._answer_read(done.frm, key, done.index)
+            if key == ctx:
+                break
+
+    def _release_deferred_reads(self) -> None:
+        if self._deferred_reads and self._log.term(self._log.committed) == self.term:
+            pending, self._deferred_reads = self._deferred_reads, []
+            for m in pending:
+                self._leader_read_index(m)
 
     def _quorum_active(self) -> bool:
         active = sum(
@@ -565,6 +662,8 @@ class Node:
             pr.probe_sent = False
             if pr.match < self._log.last_index():
                 self._send_append(m.frm)
+            if m.context:
+                self._read_acked(m.frm, m.context)
 
     def _handle_append_resp(self, m: Message, pr: Progress) -> None:
         lg = self._log
@@ -596,9 +695,13 @@ class Node:
         index = committed_index(self._voters, match)
         if self._fp.commit_prev_term and index > self._log.committed:
             self._log.commit_to(index)
+            self._release_deferred_reads()
             return True
         # Only entries of the current term are committed by counting replicas (section 5.4.2).
-        return self._log.maybe_commit(index, self.term)
+        if self._log.maybe_commit(index, self.term):
+            self._release_deferred_reads()
+            return True
+        return False
 
     def _send_append(self, to: int, send_if_empty: bool = True) -> bool:
         pr = self._progress[to]

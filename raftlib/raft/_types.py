@@ -22,6 +22,8 @@ class MessageType(enum.StrEnum):
     HEARTBEAT_RESP = "MsgHeartbeatResp"
     SNAP = "MsgSnap"
     TIMEOUT_NOW = "MsgTimeoutNow"
+    READ_INDEX = "MsgReadIndex"
+    READ_INDEX_RESP = "MsgReadIndexResp"
 
 
 class Role(enum.StrEnum):
@@ -111,6 +113,9 @@ class Message:
     the matched (or rejected) index for ``APP_RESP``. A rejecting ``APP_RESP`` carries a hint
     (``reject_hint``, ``log_term``) so the leader can skip a whole conflicting term at once.
     ``transfer`` marks a campaign started by leadership transfer: it overrides the lease.
+    ``context`` is a ReadIndex request's id: carried by ``READ_INDEX``/``READ_INDEX_RESP`` and
+    by the heartbeats (and their responses) that confirm leadership for it. A forwarded
+    ``READ_INDEX`` has term 0: like etcd, the leader treats it as a local request.
     """
 
     type: MessageType
@@ -125,6 +130,20 @@ class Message:
     reject_hint: int = 0
     snapshot: Snapshot | None = None
     transfer: bool = False
+    context: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """The answer to ``Node.read_index(ctx)`` (etcd-io/raft's ``ReadState``).
+
+    ``index`` was the leader's commit index when the request reached it, and the leader then
+    confirmed with a quorum that it was still the leader. Serving a read from a state machine
+    that has applied at least ``index`` is linearizable (Raft dissertation, section 6.4).
+    """
+
+    index: int
+    ctx: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +155,7 @@ class Ready:
     ``Node.advance(ready)``. Messages may depend on the state persisted in the same batch.
     ``must_sync`` (etcd's MustSync) is False when only the commit index changed: that write
     need not be fsynced, since a lost commit index is learned again from the leader.
+    ``read_states`` answers ``Node.read_index`` calls; they need no persistence.
     """
 
     hard_state: HardState | None
@@ -146,3 +166,4 @@ class Ready:
     role: Role
     leader: int
     must_sync: bool = True
+    read_states: tuple[ReadState, ...] = ()

@@ -18,10 +18,12 @@ from ..raft import (
     ConfState,
     Entry,
     EntryType,
+    LocalError,
     MemoryStorage,
     Message,
     Node,
     RaftError,
+    ReadState,
     Ready,
     Role,
     Snapshot,
@@ -57,6 +59,28 @@ class Monitor(Protocol):
         """``member`` stopped because its node raised ``error`` (it found its log corrupt)."""
 
 
+class StateMachine(Protocol):
+    """The application a member replicates: what ``Simulation(state_machine=...)`` builds.
+
+    It is volatile: a crash loses it, and a restart builds a new one, restores the member's
+    last durable snapshot into it and replays the committed log after that snapshot.
+    """
+
+    def apply(self, entry: Entry) -> object:
+        """Apply one committed entry (no-ops and membership changes included); the result
+        goes to the ``on_applied`` callbacks."""
+
+    def snapshot(self) -> bytes:
+        """The state as bytes, taken when the member compacts its log."""
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state by a snapshot's ``data`` (restart, or a snapshot from the leader)."""
+
+
+StateMachineFactory = Callable[[int], StateMachine]
+"""Builds the state machine of member ``id`` (called at boot and at every restart)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MemberStatus:
     """What ``Simulation.status()`` reports per member. ``role`` is ``None`` when down."""
@@ -89,7 +113,7 @@ class Member:
 
     __slots__ = (
         "applied", "config", "digest", "epoch", "id", "inbox", "lead", "node", "paused",
-        "pending", "role", "storage", "sync_due", "term", "up",
+        "pending", "role", "sm", "storage", "sync_due", "term", "up",
     )
 
     def __init__(self, mid: int, config: Config, storage: MemoryStorage) -> None:
@@ -105,6 +129,7 @@ class Member:
         self.inbox: list[Message] = []
         self.applied = 0
         self.digest = b""
+        self.sm: StateMachine | None = None
         self.role: Role | None = None
         self.term = 0
         self.lead = 0
@@ -118,10 +143,13 @@ class Simulation:
     probability ``dup``; random delays reorder messages. Each persist takes ``disk_ms``.
     ``compact_every`` makes members snapshot their state machine every that many entries.
     ``bugs`` enables failpoints on every member (see ``raftlib.raft.FAILPOINTS``).
-    Each member's state machine folds the entries it applies into ``members[id].digest``
-    (snapshots carry the digest). A member's Ready is handled as etcd's loop does: committed
-    entries are applied at once, then the writes take ``disk_ms`` (a crash in between may
-    lose them), then messages are sent. Same arguments, same trace, byte for byte.
+    By default each member's state machine folds the entries it applies into
+    ``members[id].digest`` (snapshots carry the digest); ``state_machine`` plugs in another
+    one per member (``members[id].sm``, see :class:`StateMachine`), whose apply results go to
+    the ``on_applied`` callbacks and whose ReadIndex answers go to ``on_read_state``.
+    A member's Ready is handled as etcd's loop does: committed entries are applied at once,
+    then the writes take ``disk_ms`` (a crash in between may lose them), then messages are
+    sent. Same arguments, same trace, byte for byte.
     """
 
     def __init__(
@@ -140,8 +168,12 @@ class Simulation:
         max_msg_entries: int = 64,
         bugs: Iterable[str] = (),
         trace: bool = True,
+        state_machine: StateMachineFactory | None = None,
     ) -> None:
         self.seed = seed
+        self._sm_factory = state_machine
+        self._applied_cbs: list[Callable[[int, Entry, object], None]] = []
+        self._read_cbs: list[Callable[[int, ReadState], None]] = []
         self.timing = timing
         self.prevote = prevote
         self.check_quorum = check_quorum
@@ -203,13 +235,28 @@ class Simulation:
         m.pending = None
         snap = m.storage.snapshot()
         m.applied = snap.index
-        m.digest = snap.data
+        if self._sm_factory is None:
+            m.digest = snap.data
+        else:
+            # The state machine is volatile: rebuild it from the snapshot; the node then hands
+            # out the committed entries after it again (replay).
+            m.sm = self._sm_factory(mid)
+            if snap.index > 0:
+                m.sm.restore(snap.data)
         m.role, m.term, m.lead = node.role, node.term, node.lead
         if self.monitor is not None:
             self.monitor.on_restore(self, mid, snap.index)
         # A random phase keeps members from ticking in lockstep.
         self._push(self.now + 1 + self.rng.randrange(self.timing.tick_ms), _TICK, mid, m.epoch)
         self._after_input(m)
+
+    def on_applied(self, callback: Callable[[int, Entry, object], None]) -> None:
+        """Call ``callback(member, entry, result)`` after a plugged-in state machine applies."""
+        self._applied_cbs.append(callback)
+
+    def on_read_state(self, callback: Callable[[int, ReadState], None]) -> None:
+        """Call ``callback(member, read_state)`` when a member's ReadIndex is answered."""
+        self._read_cbs.append(callback)
 
     def attach(self, monitor: Monitor) -> None:
         """Install ``monitor``; it sees every later event (attach before running)."""
@@ -331,6 +378,9 @@ class Simulation:
             rd = node.ready()
             for e in rd.committed:
                 self._apply(m, e)
+            for rs in rd.read_states:
+                for rcb in self._read_cbs:
+                    rcb(m.id, rs)
             m.pending = rd
             if rd.must_sync:
                 lo, hi = self.disk_ms
@@ -369,7 +419,10 @@ class Simulation:
         self._persist(m, rd)
         if rd.snapshot is not None:
             m.applied = rd.snapshot.index
-            m.digest = rd.snapshot.data
+            if m.sm is not None:
+                m.sm.restore(rd.snapshot.data)
+            else:
+                m.digest = rd.snapshot.data
             if self.monitor is not None:
                 self.monitor.on_restore(self, m.id, rd.snapshot.index)
         for msg in rd.messages:
@@ -379,17 +432,23 @@ class Simulation:
         every = self.compact_every
         if every is not None and node.applied - m.storage.snapshot().index >= every:
             with contextlib.suppress(RaftError):  # not persisted yet: compact later
-                node.compact(node.applied, m.digest)
+                node.compact(node.applied, m.digest if m.sm is None else m.sm.snapshot())
         self._after_input(m)
 
     def _apply(self, m: Member, e: Entry) -> None:
         m.applied = e.index
-        m.digest = hashlib.blake2b(m.digest + e.data, digest_size=8).digest()
+        if m.sm is None:
+            m.digest = hashlib.blake2b(m.digest + e.data, digest_size=8).digest()
+            result: object = None
+        else:
+            result = m.sm.apply(e)
         if self._recording:
             self._emit({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
                         "term": e.term})
         if self.monitor is not None:
             self.monitor.on_apply(self, m.id, e)
+        for cb in self._applied_cbs:
+            cb(m.id, e, result)
         p = self._by_data.get(e.data) if e.data else None
         if p is not None and p.committed_at is None:
             p.committed_at = self.now
@@ -478,6 +537,7 @@ class Simulation:
         if m.pending is not None and not lose_unsynced:
             self._persist(m, m.pending)
         m.node = None
+        m.sm = None  # volatile, like the node: rebuilt from snapshot + log on restart
         m.up = False
         m.paused = False
         m.pending = None
@@ -573,6 +633,32 @@ class Simulation:
                 return handle
             self._after_input(m)
         return handle
+
+    def propose_at(self, mid: int, data: bytes) -> int:
+        """Propose ``data`` on member ``mid``; its log index. Raises the node's ``RaftError``
+        (``NotLeader`` with a hint, ``ProposalDropped``) or ``LocalError`` if it is down."""
+        node = self._live_node(mid)
+        index = node.propose(data)
+        self._after_input(self.members[mid])
+        return index
+
+    def _live_node(self, mid: int) -> Node:
+        m = self.members[mid]
+        if m.node is None or m.paused:
+            raise LocalError(f"member {mid} is not running")
+        return m.node
+
+    def read_index(self, mid: int, ctx: bytes) -> bool:
+        """Ask member ``mid`` for a ReadIndex with context ``ctx`` (see ``on_read_state``).
+
+        False if the member is down or paused, or knows no leader to ask.
+        """
+        m = self.members[mid]
+        if m.node is None or m.paused:
+            return False
+        ok = m.node.read_index(ctx)
+        self._after_input(m)
+        return ok
 
     def committed(self, handle: int) -> bool:
         """Whether the proposal ``handle`` has been applied by some member."""

@@ -1,0 +1,190 @@
+"""The MVCC store as a replicated state machine: requests as Raft entries, applied in log order.
+
+A command is JSON (never pickle: a log entry is data, not code) holding the request, the id of
+the client that sent it and its sequence number. Every member applies the same commands in the
+same order to its own :class:`MVCCStore`, so all members agree on every revision.
+
+Client retries: with ``dedup`` (the default) the state machine keeps, per client, the last
+sequence number applied and its answer (the Raft dissertation's client sessions, section 6.3),
+so a retried command is applied at most once and answered from the table. The table is part of
+the snapshot. etcd 3.4 has no such table (a retried put can be applied twice);
+``dedup=False`` behaves like etcd.
+
+The space quota is checked where etcd checks it: before proposing, on the leader (see
+``raftlib.sim.SimCluster``). The apply path only enforces the replicated NOSPACE alarm, which is
+the same on every member; a size check at apply time would depend on each member's file layout
+and could make members disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from raftlib.kv import _types as T
+from raftlib.kv._errors import KVError
+from raftlib.kv._store import MVCCStore
+
+__all__ = ["KVResult", "LogEntry", "ReplicatedKV", "decode_command", "decode_value",
+           "encode_command", "encode_value"]
+
+# Classes the codec knows, by name: only these can come out of a log entry.
+_CLASSES: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        T.KeyValue, T.Event, T.PutRequest, T.RangeRequest, T.DeleteRangeRequest, T.Compare,
+        T.TxnRequest, T.CompactionRequest, T.AlarmRequest, T.DefragmentRequest, T.PutResponse,
+        T.RangeResponse, T.DeleteRangeResponse, T.TxnResponse, T.CompactionResponse,
+        T.AlarmMember, T.AlarmResponse, T.DefragmentResponse,
+    )
+}
+_ENUMS: dict[str, type[enum.Enum]] = {
+    c.__name__: c
+    for c in (T.SortOrder, T.SortTarget, T.CompareTarget, T.CompareResult, T.AlarmType,
+              T.AlarmAction)
+}
+
+
+def _kv_errors() -> dict[str, type[KVError]]:
+    from raftlib.kv import _errors
+
+    return {n: c for n, c in vars(_errors).items()
+            if isinstance(c, type) and issubclass(c, KVError)}
+
+
+def encode_value(obj: object) -> Any:
+    """A JSON-ready form of a request, response, error or plain value (tagged, lossless)."""
+    if isinstance(obj, bytes):
+        return {"$b": base64.b64encode(obj).decode()}
+    if isinstance(obj, enum.Enum):
+        return {"$e": type(obj).__name__, "v": obj.value}
+    if isinstance(obj, KVError):
+        return {"$err": type(obj).__name__}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {"$t": type(obj).__name__}
+        for f in dataclasses.fields(obj):
+            out[f.name] = encode_value(getattr(obj, f.name))
+        return out
+    if isinstance(obj, tuple | list):
+        return [encode_value(x) for x in obj]
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def decode_value(data: Any) -> Any:
+    """Inverse of :func:`encode_value`; unknown tags raise ``ValueError``."""
+    if isinstance(data, list):
+        return tuple(decode_value(x) for x in data)
+    if not isinstance(data, dict):
+        return data
+    if "$b" in data:
+        return base64.b64decode(data["$b"])
+    if "$e" in data:
+        return _ENUMS[data["$e"]](data["v"])
+    if "$err" in data:
+        return _kv_errors()[data["$err"]]()
+    cls = _CLASSES.get(data.get("$t", ""))
+    if cls is None:
+        raise ValueError(f"unknown type tag {data.get('$t')!r}")
+    return cls(**{k: decode_value(v) for k, v in data.items() if k != "$t"})
+
+
+def encode_command(client: int, seq: int, req: T.Request) -> bytes:
+    """The bytes of a log entry carrying ``req`` from ``client`` (0: no session) as ``seq``."""
+    return json.dumps({"c": client, "s": seq, "r": encode_value(req)},
+                      sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode_command(data: bytes) -> tuple[int, int, T.Request]:
+    """Parse a log entry made by :func:`encode_command`."""
+    d = json.loads(data)
+    return int(d["c"]), int(d["s"]), decode_value(d["r"])
+
+
+@dataclass(frozen=True, slots=True)
+class KVResult:
+    """What applying one command gave: its response, or the error it failed with.
+
+    ``duplicate`` marks a command already applied (the answer is the remembered one).
+    """
+
+    client: int
+    seq: int
+    response: T.Response | None
+    error: KVError | None
+    duplicate: bool = False
+
+
+class LogEntry(Protocol):
+    """What the state machine reads of a ``raftlib.raft.Entry`` (kv does not import raft)."""
+
+    @property
+    def data(self) -> bytes:
+        """The command bytes."""
+
+    @property
+    def type(self) -> str:
+        """``"normal"`` for application data (a ``raftlib.raft.EntryType``, a str enum)."""
+
+
+_NO_QUOTA = sys.maxsize  # the apply path never checks sizes (see the module docstring)
+
+
+class ReplicatedKV:
+    """The state machine of one member: an :class:`MVCCStore` fed by committed entries.
+
+    Implements ``raftlib.sim.StateMachine``. ``store`` is replaced on restore.
+    """
+
+    def __init__(self, member_id: int, dedup: bool = True) -> None:
+        self.member_id = member_id
+        self.dedup = dedup
+        self.store = MVCCStore(quota_backend_bytes=_NO_QUOTA, member_id=member_id)
+        # client id -> (last seq applied, its encoded answer)
+        self.sessions: dict[int, tuple[int, Any]] = {}
+        self.watched = False
+
+    def apply(self, entry: LogEntry) -> KVResult | None:
+        """Apply a committed entry; no-ops and membership changes answer ``None``."""
+        if entry.type != "normal" or not entry.data:
+            return None
+        client, seq, req = decode_command(entry.data)
+        if self.dedup and client:
+            last = self.sessions.get(client)
+            if last is not None and seq <= last[0]:
+                answer = decode_value(last[1]) if seq == last[0] else None
+                if isinstance(answer, KVError):
+                    return KVResult(client, seq, None, answer, duplicate=True)
+                return KVResult(client, seq, answer, None, duplicate=True)
+        resp: T.Response | None = None
+        err: KVError | None = None
+        try:
+            resp = self.store.apply(req)
+        except KVError as exc:
+            err = exc
+        if self.dedup and client:
+            self.sessions[client] = (seq, encode_value(err if err is not None else resp))
+        if self.watched:
+            self.store.watch_hub.sync()
+        return KVResult(client, seq, resp, err)
+
+    def snapshot(self) -> bytes:
+        """The store's database and the session table, as JSON."""
+        return json.dumps(
+            {"db": base64.b64encode(self.store.to_bytes()).decode(),
+             "sessions": [[c, s, a] for c, (s, a) in sorted(self.sessions.items())]},
+            sort_keys=True, separators=(",", ":"),
+        ).encode()
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state by a :meth:`snapshot`'s bytes (watchers do not survive)."""
+        d = json.loads(data)
+        self.store.load_bytes(base64.b64decode(d["db"]))
+        self.sessions = {int(c): (int(s), a) for c, s, a in d["sessions"]}
+        self.watched = False
