@@ -46,6 +46,7 @@ _build/vendor/.installed: node_modules/.installed book/_js/widget-assets.js
 	touch $@
 
 _build/html/index.html: $(BOOK_SOURCES) $(VENV)/.installed _build/vendor/.installed
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
