@@ -4,11 +4,13 @@ A command is JSON (never pickle: a log entry is data, not code) holding the requ
 the client that sent it and its sequence number. Every member applies the same commands in the
 same order to its own :class:`MVCCStore`, so all members agree on every revision.
 
-Client retries: with ``dedup`` (the default) the state machine keeps, per client, the last
-sequence number applied and its answer (the Raft dissertation's client sessions, section 6.3),
-so a retried command is applied at most once and answered from the table. The table is part of
-the snapshot. etcd 3.4 has no such table (a retried put can be applied twice);
-``dedup=False`` behaves like etcd.
+Client retries: with ``dedup`` (the default) the state machine keeps, per client, the answers to
+the commands the client may still be waiting for (the Raft dissertation's client sessions,
+section 6.3), so a retried command is applied at most once and answered from the table. A
+client may have several commands in flight; each command carries the lowest sequence number
+the client still waits for, and answers below it are dropped. The table is part of the
+snapshot. etcd 3.4 has no such table (a retried put can be applied twice); ``dedup=False``
+behaves like etcd.
 
 The space quota is checked where etcd checks it: before proposing, on the leader (see
 ``raftlib.sim.SimCluster``). The apply path only enforces the replicated NOSPACE alarm, which is
@@ -23,7 +25,7 @@ import dataclasses
 import enum
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from raftlib.kv import _types as T
@@ -95,16 +97,27 @@ def decode_value(data: Any) -> Any:
     return cls(**{k: decode_value(v) for k, v in data.items() if k != "$t"})
 
 
-def encode_command(client: int, seq: int, req: T.Request) -> bytes:
-    """The bytes of a log entry carrying ``req`` from ``client`` (0: no session) as ``seq``."""
-    return json.dumps({"c": client, "s": seq, "r": encode_value(req)},
+def encode_command(client: int, seq: int, req: T.Request, waiting_from: int = 0) -> bytes:
+    """The bytes of a log entry carrying ``req`` from ``client`` (0: no session) as ``seq``;
+    ``waiting_from`` is the lowest sequence number the client still waits for (``seq`` when
+    it has no other command in flight)."""
+    return json.dumps({"c": client, "s": seq, "w": waiting_from or seq, "r": encode_value(req)},
                       sort_keys=True, separators=(",", ":")).encode()
 
 
-def decode_command(data: bytes) -> tuple[int, int, T.Request]:
-    """Parse a log entry made by :func:`encode_command`."""
+def decode_command(data: bytes) -> tuple[int, int, int, T.Request]:
+    """Parse a log entry made by :func:`encode_command`: client, seq, waiting_from, request."""
     d = json.loads(data)
-    return int(d["c"]), int(d["s"]), decode_value(d["r"])
+    return int(d["c"]), int(d["s"]), int(d["w"]), decode_value(d["r"])
+
+
+@dataclass(slots=True)
+class _Session:
+    """One client's remembered answers: ``answers[seq]`` for every seq from ``waiting_from``
+    on that was applied; anything below ``waiting_from`` was answered and forgotten."""
+
+    waiting_from: int = 0
+    answers: dict[int, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,19 +159,22 @@ class ReplicatedKV:
         self.member_id = member_id
         self.dedup = dedup
         self.store = MVCCStore(quota_backend_bytes=_NO_QUOTA, member_id=member_id)
-        # client id -> (last seq applied, its encoded answer)
-        self.sessions: dict[int, tuple[int, Any]] = {}
+        self.sessions: dict[int, _Session] = {}
         self.watched = False
 
     def apply(self, entry: LogEntry) -> KVResult | None:
         """Apply a committed entry; no-ops and membership changes answer ``None``."""
         if entry.type != "normal" or not entry.data:
             return None
-        client, seq, req = decode_command(entry.data)
-        if self.dedup and client:
-            last = self.sessions.get(client)
-            if last is not None and seq <= last[0]:
-                answer = decode_value(last[1]) if seq == last[0] else None
+        client, seq, waiting_from, req = decode_command(entry.data)
+        session = self.sessions.setdefault(client, _Session()) if self.dedup and client else None
+        if session is not None:
+            if waiting_from > session.waiting_from:
+                session.waiting_from = waiting_from
+                session.answers = {s: a for s, a in session.answers.items() if s >= waiting_from}
+            if seq in session.answers or seq < session.waiting_from:
+                # Applied before; below waiting_from the client has its answer already.
+                answer = decode_value(session.answers[seq]) if seq in session.answers else None
                 if isinstance(answer, KVError):
                     return KVResult(client, seq, None, answer, duplicate=True)
                 return KVResult(client, seq, answer, None, duplicate=True)
@@ -168,8 +184,8 @@ class ReplicatedKV:
             resp = self.store.apply(req)
         except KVError as exc:
             err = exc
-        if self.dedup and client:
-            self.sessions[client] = (seq, encode_value(err if err is not None else resp))
+        if session is not None:
+            session.answers[seq] = encode_value(err if err is not None else resp)
         if self.watched:
             self.store.watch_hub.sync()
         return KVResult(client, seq, resp, err)
@@ -178,7 +194,8 @@ class ReplicatedKV:
         """The store's database and the session table, as JSON."""
         return json.dumps(
             {"db": base64.b64encode(self.store.to_bytes()).decode(),
-             "sessions": [[c, s, a] for c, (s, a) in sorted(self.sessions.items())]},
+             "sessions": [[c, v.waiting_from, sorted(v.answers.items())]
+                          for c, v in sorted(self.sessions.items())]},
             sort_keys=True, separators=(",", ":"),
         ).encode()
 
@@ -186,5 +203,6 @@ class ReplicatedKV:
         """Replace the state by a :meth:`snapshot`'s bytes (watchers do not survive)."""
         d = json.loads(data)
         self.store.load_bytes(base64.b64decode(d["db"]))
-        self.sessions = {int(c): (int(s), a) for c, s, a in d["sessions"]}
+        self.sessions = {int(c): _Session(int(w), {int(s): a for s, a in answers})
+                         for c, w, answers in d["sessions"]}
         self.watched = False

@@ -411,6 +411,7 @@ class SimCluster:
         if p.done:
             return
         p.done, p.response, p.error = True, resp, err
+        op.client._waiting.discard(op.seq)
         h = op.client.history
         if h is not None and op.record is not None:
             if err is None:
@@ -443,6 +444,7 @@ class SimClient:
         self.history = history
         self.timeout_ms = timeout_ms
         self._seq = 0
+        self._waiting: set[int] = set()  # sequence numbers of this client's unanswered commands
         self._leader: int | None = None
         self._cursor = 0
         self._read_at: int | None = None
@@ -491,7 +493,8 @@ class SimClient:
         op = _Op(self, kind, req, self._seq, c.sim.now + self.timeout_ms, c.sim.now,
                  record if self.history is not None else None)
         if kind == "write":
-            op.data = encode_command(self.id, self._seq, req)
+            self._waiting.add(self._seq)
+            op.data = encode_command(self.id, self._seq, req, min(self._waiting))
         return c._start(op)
 
     def _wait(self, p: Pending) -> object:

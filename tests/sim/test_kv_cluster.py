@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from raftlib.check import History, check_linearizability, duplicate_writes
@@ -308,3 +310,48 @@ def test_same_seed_same_run() -> None:
         return c.sim.trace_json(), [str(op) for op in h.ops]
 
     assert run() == run()
+
+
+def _pipelined_writes(seed: int) -> tuple[bool, list[tuple[bytes, bytes, int]]]:
+    """One client with many writes in flight while leaders crash: retries of older commands
+    can reach the log after newer ones. Returns whether that happened, and duplicates."""
+    from raftlib.kv._replicated import decode_command
+
+    c = _ready(seed=seed)
+    cl = c.client()
+    pending = []
+    for round_ in range(4):
+        pending += [cl.put_async(f"k{round_}-{i}".encode(), b"v") for i in range(6)]
+        c.wait(3)
+        lead = c.leader()
+        if lead is not None:
+            c.crash(lead)
+        c.wait(1500)
+        if lead is not None:
+            c.restart(lead)
+    c.wait(5000)
+    assert all(p.done for p in pending)
+    acked = [p for p in pending if p.error is None]
+    assert acked, "no write succeeded"
+    reader = c.client()
+    mid = c.members[0]
+    st = c.sim.members[mid].storage
+    seqs = [decode_command(e.data)[1] for e in st.entries(st.first_index(), st.last_index() + 1)
+            if e.type == "normal" and e.data and decode_command(e.data)[0] == cl.id]
+    reordered = any(b < a for a, b in pairwise(seqs))
+    sm = c.store(mid)
+    assert sm is not None
+    for i, p in enumerate(pending):
+        if p.error is None:
+            key = f"k{i // 6}-{i % 6}".encode()
+            assert reader.get(key).kvs, f"acknowledged write {key!r} is missing"
+    return reordered, duplicate_writes(sm.store)
+
+
+def test_a_client_with_many_writes_in_flight_gets_each_applied_once() -> None:
+    reordered_somewhere = False
+    for seed in range(1, 9):
+        reordered, dups = _pipelined_writes(seed)
+        assert dups == [], f"seed {seed}: {dups}"
+        reordered_somewhere |= reordered
+    assert reordered_somewhere, "no seed let an older command reach the log after a newer one"

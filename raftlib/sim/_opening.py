@@ -1,0 +1,255 @@
+"""The opening chapter's run: five members under client load lose two, then a third.
+
+:func:`opening_run` drives a :class:`SimCluster` through one fixed story and returns what the
+chapter shows: player frames around each step, every acknowledged write with its time, the
+error a fresh write gets once three members are down, and the checkers' verdicts. Same
+arguments, same run.
+
+The story (virtual ms, etcd's default timing): a leader is elected; four clients start a
+steady load of puts and linearizable gets on three keys; at ``t_pair`` the two chosen members
+crash at once; at ``t_third`` the lowest-numbered survivor crashes too, and a probe client
+writes right away and again ``probe_later_ms`` later; clients stop starting operations a little
+after that; at ``t_restart`` (after every pending call has timed out) the three crashed members
+restart; the run ends ``settle_ms`` later with a final linearizable read of every key.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..kv import Indeterminate, KVError
+from ._cluster import Pending, SimClient, SimCluster
+
+if TYPE_CHECKING:  # raftlib.check sits above raftlib.sim: imported at run time, inside calls
+    from ..check import DurabilityVerdict, History, LinearizabilityVerdict, Violation
+
+__all__ = ["KEYS", "OpeningRun", "Probe", "opening_run", "survivable_crashes"]
+
+KEYS = (b"a", b"b", b"c")
+"""The keys the clients write and read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A single write made while three members are down, and what the client got back."""
+
+    at: int  # virtual ms when the write was made
+    leader: int | None  # the running leader at that moment, if any
+    error: str  # the error class name, e.g. "ErrTimeout"
+    message: str  # etcd's text, e.g. "etcdserver: request timed out"
+    indeterminate: bool  # the client cannot know whether the write will be applied
+    waited_ms: int  # how long the client waited for that answer
+
+
+@dataclass(slots=True)
+class OpeningRun:
+    """Everything one run produced (see :func:`opening_run`)."""
+
+    crashed: tuple[int, ...]
+    third: int
+    seed: int
+    t_pair: int
+    t_third: int
+    t_restart: int
+    t_end: int
+    leader_at_pair: int
+    leader_at_third: int | None
+    frames: list[dict[str, Any]]
+    history: History
+    acked: list[int]  # return time of every acknowledged put, sorted
+    probes: tuple[Probe, ...]
+    final: dict[bytes, bytes | None]
+    revisions: dict[int, int]  # member -> revision after the restart
+    agree: bool  # every member holds the same rows (revision, key, value) after the restart
+    durability: DurabilityVerdict
+    linearizability: LinearizabilityVerdict
+    safety: list[Violation] = field(default_factory=list)
+
+    def acked_between(self, start: int, end: int) -> int:
+        """Acknowledged puts that returned in ``[start, end)``."""
+        return sum(1 for t in self.acked if start <= t < end)
+
+    @property
+    def acked_after_third(self) -> int:
+        """Acknowledged puts invoked after the third crash and before the restart."""
+        return sum(1 for op in self.history.ops
+                   if op.kind == "put" and op.returned is not None
+                   and self.t_third < op.invoked < self.t_restart)
+
+    @property
+    def ok(self) -> bool:
+        """Every verdict passed and the members agree."""
+        return (self.durability.ok and self.linearizability.ok and not self.safety
+                and self.agree)
+
+
+def _worker(c: SimCluster, cl: SimClient, rng: random.Random, stop: list[int],
+            tag: str) -> None:
+    """Puts (unique values) and linearizable gets, one after another, until ``stop[0]``."""
+    n = 0
+
+    def next_op(_: Pending | None = None) -> None:
+        nonlocal n
+        if c.now >= stop[0]:
+            return
+        n += 1
+        key = rng.choice(KEYS)
+        p = (cl.put_async(key, f"{tag}-{n}".encode()) if rng.random() < 0.6
+             else cl.get_async(key))
+        p.callbacks.append(lambda _p: c.sim.at(c.now + rng.randint(20, 80), next_op))
+
+    c.sim.at(c.now + rng.randint(0, 50), next_op)
+
+
+class _Frames:
+    """Player frames of a cluster: one labelled frame per step, one every ``every_ms`` between."""
+
+    def __init__(self, c: SimCluster, every_ms: int) -> None:
+        self.c = c
+        self.every_ms = every_ms
+        self.frames: list[dict[str, Any]] = []
+
+    def snap(self, event: str) -> None:
+        frame = dict(self.c.sim.frame())
+        frame["event"] = event
+        self.frames.append(frame)
+
+    def run_for(self, ms: int) -> None:
+        end = self.c.now + ms
+        while self.c.now < end:
+            self.c.wait(min(self.every_ms, end - self.c.now))
+            lead = self.c.leader()
+            if lead is None:
+                self.snap("no leader")
+            else:
+                st = self.c.member_status(lead)
+                self.snap(f"n{lead} leads term {st.term}, revision {st.revision}")
+
+
+def _rows(c: SimCluster, mid: int) -> tuple[tuple[int, bytes, bytes], ...]:
+    sm = c.store(mid)
+    assert sm is not None
+    return tuple((kv.mod_revision, kv.key, kv.value) for _, kv, _ in sm.store.backend.rows())
+
+
+def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
+                clients: int = 4, third: int | None = None, load_ms: int = 1500,
+                pair_ms: int = 3000, probe_later_ms: int = 2500, settle_ms: int = 4000,
+                frame_ms: int = 100) -> OpeningRun:
+    """Crash ``crashed`` (any members, at once) under load, then ``third`` (default: the
+    lowest-numbered survivor), then restart them all; see the module docstring.
+
+    Frames (one every ``frame_ms``) cover the 2.5 s after the first crash, the 2 s after the
+    third and the 2.5 s after the restart, with a labelled frame at each step.
+    """
+    if len(set(crashed)) != len(crashed) or not set(crashed) <= set(range(1, n + 1)):
+        raise ValueError(f"crashed must be distinct members of 1..{n}: {crashed}")
+    from ..check import History, SafetyMonitor, check_durability, check_linearizability
+
+    c = SimCluster(n, seed=seed)
+    monitor = SafetyMonitor(raise_on_violation=False).attach(c.sim)
+    rec = _Frames(c, frame_ms)
+    c.sim.run_until(lambda: c.leader() is not None, 10_000)
+    c.wait(200)
+    history = History()
+    rng = random.Random(seed)
+    stop = [1 << 60]
+    for i in range(clients):
+        _worker(c, c.client(1 + i % n, history=history), rng, stop, f"c{i + 1}")
+    c.wait(load_ms)
+
+    def names(ms: tuple[int, ...] | list[int]) -> str:
+        return ", ".join(f"n{m}" for m in ms)
+
+    leader_at_pair = c.leader()
+    assert leader_at_pair is not None
+    rec.snap(f"steady load; n{leader_at_pair} leads")
+    t_pair = c.now
+    for m in crashed:
+        c.crash(m)
+    rec.snap(f"crash {names(crashed)}")
+    rec.run_for(2500)
+    c.wait(max(0, t_pair + pair_ms - c.now))
+    survivors = [m for m in c.members if m not in crashed]
+    victim = third if third is not None else survivors[0]
+    if victim in crashed or victim not in c.members:
+        raise ValueError(f"third must be a running member: {victim}")
+    leader_at_third = c.leader()
+    rec.snap(f"{len(survivors)} members up; n{leader_at_third} leads")
+    t_third = c.now
+    c.crash(victim)
+    down = (*crashed, victim)
+    rec.snap(f"crash {names([victim])}: {names(sorted(down))} down")
+
+    probes: list[Probe] = []
+    prober = c.client(next(m for m in c.members if m not in down), history=history)
+
+    def probe(i: int) -> None:
+        at, lead = c.now, c.leader()
+        p = prober.put_async(b"probe", f"probe-{i}".encode())
+        p.callbacks.append(lambda p: probes.append(_probe(at, lead, p, c.now)))
+
+    c.sim.at(t_third + 1, lambda: probe(1))
+    c.sim.at(t_third + probe_later_ms, lambda: probe(2))
+    stop[0] = t_third + probe_later_ms
+    rec.run_for(2000)
+    # Wait for every pending call to give up (the client's deadline), then restart.
+    c.wait(max(0, t_third + probe_later_ms + c.request_timeout_ms + 500 - c.now))
+    rec.snap("every pending call has given up")
+    t_restart = c.now
+    for m in sorted(down):
+        c.restart(m)
+    rec.snap(f"restart {names(sorted(down))}")
+    rec.run_for(2500)
+    c.wait(max(0, t_restart + settle_ms - c.now))
+    reader = c.client(survivors[-1])
+    final: dict[bytes, bytes | None] = {}
+    for k in (*KEYS, b"probe"):
+        kvs = reader.get(k).kvs
+        final[k] = kvs[0].value if kvs else None
+    c.wait(500)  # followers learn the last commit with the next heartbeat
+    rec.snap(f"every member at revision {c.member_status(1).revision}")
+    rows = {m: _rows(c, m) for m in c.members}
+    safety = [*monitor.violations, *monitor.final_check(c.sim)]
+    ops = history.ops
+    acked = sorted(int(op.returned) for op in ops
+                   if op.kind == "put" and op.returned is not None and op.key != b"probe")
+    return OpeningRun(
+        crashed=tuple(crashed), third=victim, seed=seed, t_pair=t_pair, t_third=t_third,
+        t_restart=t_restart, t_end=c.now, leader_at_pair=leader_at_pair,
+        leader_at_third=leader_at_third, frames=rec.frames, history=history, acked=acked,
+        probes=tuple(sorted(probes, key=lambda p: p.at)), final=final,
+        revisions={m: c.member_status(m).revision for m in c.members},
+        agree=len(set(rows.values())) == 1,
+        durability=check_durability(ops, final),
+        linearizability=check_linearizability(ops), safety=safety,
+    )
+
+
+def _probe(at: int, leader: int | None, p: Pending, now: int) -> Probe:
+    err = p.error
+    if err is None:
+        return Probe(at, leader, "", "ok", False, now - at)
+    return Probe(at, leader, type(err).__name__, str(err), isinstance(err, Indeterminate),
+                 now - at)
+
+
+def survivable_crashes(n: int, seed: int = 1, *, timeout_ms: int = 4000) -> int:
+    """The largest number of crashed members (lowest ids first) with which an ``n``-member
+    cluster still acknowledges a new write within ``timeout_ms``."""
+    best = 0
+    for k in range(n):
+        c = SimCluster(n, seed=seed)
+        c.sim.run_until(lambda c=c: c.leader() is not None, 10_000)  # type: ignore[misc]
+        for m in range(1, k + 1):
+            c.crash(m)
+        cl = c.client(n, timeout_ms=timeout_ms)
+        try:
+            cl.put(b"k", b"v")
+        except KVError:
+            break
+        best = k
+    return best
+
