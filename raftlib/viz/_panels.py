@@ -22,7 +22,7 @@ from raftlib.viz._player import TracePlayer
 
 if TYPE_CHECKING:  # only for annotations: importing raftlib.viz must not need sim or kv
     from raftlib.kv import MVCCStore
-    from raftlib.sim import Simulation
+    from raftlib.sim import SimCluster, Simulation
 
 __all__ = ["ClusterPanel", "Recorder", "RevisionScrubber", "keyspace_frames", "record"]
 
@@ -286,11 +286,14 @@ class ClusterPanel:
     ``propose()``, ``advance(500)``, ...) returning the line it adds to the log; a refused
     action (crash a crashed member, a malformed partition) is logged, never raised. Recording:
     see :class:`Recorder` (``every_ms``, ``max_frames``). Evaluate the panel to show it.
+
+    Given a :class:`~raftlib.sim.SimCluster` instead, it drives the cluster's simulation and
+    Propose write submits a put of the key ``panel`` that every member's store applies.
     """
 
     def __init__(
         self,
-        sim: Simulation,
+        sim: Simulation | SimCluster,
         *,
         advance_ms: Sequence[int] = (100, 500, 2000),
         every_ms: int | None = None,
@@ -299,12 +302,16 @@ class ClusterPanel:
     ) -> None:
         import ipywidgets as w  # imported here: raftlib.viz itself must work without ipywidgets
 
-        self.sim = sim
+        from raftlib.sim import SimCluster
+
+        # A SimCluster's members apply key-value commands, not arbitrary bytes.
+        self._kv_writes = isinstance(sim, SimCluster)
+        self.sim: Simulation = sim.sim if isinstance(sim, SimCluster) else sim
         self.title = title
-        self.recorder = Recorder(sim, every_ms=every_ms, max_frames=max_frames)
+        self.recorder = Recorder(self.sim, every_ms=every_ms, max_frames=max_frames)
         self.actions: list[str] = []
         self._reported: set[int] = set()  # proposal handles already logged as committed
-        self.ids = sorted(sim.members)
+        self.ids = sorted(self.sim.members)
 
         def button(label: str, action: Callable[[], object], tip: str) -> Any:
             b = w.Button(description=label, tooltip=tip,
@@ -341,7 +348,7 @@ class ClusterPanel:
         self.view = w.Output()
         self.log = w.HTML()
         self.widget = w.VBox([
-            w.HTML(f"<b>{html.escape(title)}</b> · seed {sim.seed} · {len(self.ids)} members"),
+            w.HTML(f"<b>{html.escape(title)}</b> · seed {self.sim.seed} · {len(self.ids)} members"),
             *rows,
             w.HBox([self.partition_text, self.partition_button, self.heal_button]),
             w.HBox([self.propose_button, w.HTML("&nbsp;advance:&nbsp;"),
@@ -434,6 +441,12 @@ class ClusterPanel:
         """
         self.recorder.catch_up()
         lead = self.sim.leader()
+        if data is None and self._kv_writes:
+            from raftlib.kv import PutRequest
+            from raftlib.kv._replicated import encode_command
+
+            n = len(self.sim.proposals)
+            data = encode_command(0, 0, PutRequest(b"panel", f"w{n}".encode()))
         handle = self.sim.propose(data)
         p = self.sim.proposals[handle]
         if lead is None:

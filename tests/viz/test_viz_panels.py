@@ -339,3 +339,19 @@ def test_panel_runs_in_a_notebook(tmp_path: Path) -> None:
     assert shown["text/plain"] == "ClusterPanel('Cluster', members=[1, 2, 3, 4, 5], seed=1)"
     assert "application/vnd.jupyter.widget-view+json" in shown
     assert "1: down" in nb.cells[2].outputs[0]["text"]
+
+
+def test_panel_on_a_replicated_cluster_writes_through_the_stores() -> None:
+    from raftlib.sim import SimCluster
+
+    cluster = SimCluster(5, seed=1)
+    panel = ClusterPanel(cluster, title="KV")
+    panel.advance(2000)
+    panel.propose()
+    panel.advance(500)
+    values = set()
+    for mid in cluster.members:
+        sm = cluster.store(mid)
+        assert sm is not None
+        values.add(sm.store.range(b"panel").kvs[0].value)
+    assert values == {b"w0"}
