@@ -378,6 +378,15 @@
     function drawLogs(f) {
       logs.textContent = "";
       var span = data.branches[st.b].span, lo = span[0], hi = span[1];
+      if (hi - lo + 1 > 40) {
+        // A long run whose frames carry only recent entries: rule just what this frame holds,
+        // so the cells stay wide enough to read.
+        var flo = Infinity, fhi = -Infinity;
+        f.members.forEach(function (m) {
+          m.log.forEach(function (en) { flo = Math.min(flo, en[0]); fhi = Math.max(fhi, en[0]); });
+        });
+        if (fhi >= flo) { lo = flo; hi = fhi; }
+      }
       var labelW = 118, avail = Math.max(120, logs.clientWidth - labelW - 8);
       var cols = hi - lo + 1;
       if (cols < 1) { el("div", "rv-empty", logs, "all logs are empty"); return; }
