@@ -153,6 +153,8 @@ class RaftLog:
 
     def next_committed(self, allow_unstable: bool = False) -> tuple[Entry, ...]:
         """Committed, durable, not yet applied entries."""
+        if self.committed <= self.applied:
+            return ()  # nothing to apply (the common case)
         hi = self.committed if allow_unstable else min(self.committed, self.stable_index())
         lo = max(self.applied + 1, self.first_index())
         if hi < lo:

@@ -316,10 +316,13 @@ class Node:
         if self._outstanding:
             raise LocalError("advance() the previous Ready first")
         lg = self._log
-        hs = self.hard_state()
         prev = self._prev_hs
+        if (self.term, self.vote, lg.committed) == (prev.term, prev.vote, prev.commit):
+            hs = prev  # unchanged (most Readies): no new HardState to build and compare
+        else:
+            hs = self.hard_state()
         rd = Ready(
-            hard_state=hs if hs != self._prev_hs else None,
+            hard_state=hs if hs != prev else None,
             entries=tuple(lg.unstable),
             snapshot=lg.unstable_snapshot,
             committed=lg.next_committed(self._fp.apply_before_durable),
@@ -684,7 +687,8 @@ class Node:
         elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
             pr.become_probe()
             pr.become_replicate()
-        self._maybe_commit()
+        if pr.match > lg.committed:  # an ack at or below the commit index commits nothing new
+            self._maybe_commit()
         while self._send_append(m.frm, send_if_empty=False):
             pass
         if m.frm == self._transferee and pr.match == lg.last_index():
@@ -708,6 +712,8 @@ class Node:
         if pr.is_paused():
             return False
         lg = self._log
+        if not send_if_empty and pr.next == lg.last_index() + 1 and pr.next >= lg.first_index():
+            return False  # the follower is sent everything already (the common case: skip work)
         prev = pr.next - 1
         prev_term = lg.term(prev)
         if prev_term is None or pr.next < lg.first_index():

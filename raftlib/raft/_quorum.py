@@ -21,7 +21,7 @@ def majority(n: int) -> int:
 
 def committed_index(voters: Iterable[int], match: Mapping[int, int]) -> int:
     """Largest index that a majority of ``voters`` have matched (0 with no voters)."""
-    acked = sorted((match.get(v, 0) for v in voters), reverse=True)
+    acked = sorted([match.get(v, 0) for v in voters], reverse=True)
     if not acked:
         return 0
     return acked[majority(len(acked)) - 1]

@@ -21,6 +21,7 @@ from ..raft import (
     LocalError,
     MemoryStorage,
     Message,
+    MessageType,
     Node,
     RaftError,
     ReadState,
@@ -32,6 +33,8 @@ from ..raft import (
 
 _TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
 _FRAME_LOG = 8  # entries per member shown by frame()
+# Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
+_TYPE_NAME = {t: t.value for t in MessageType}
 
 Record = dict[str, Any]
 """One trace record: a JSON-serializable dict with at least ``t`` (ms) and ``ev`` (kind)."""
@@ -460,30 +463,29 @@ class Simulation:
         self.messages_sent += 1
         if self.monitor is not None:
             self.monitor.on_send(self, msg)
-        link = self._links.get((msg.frm, msg.to))
+        now, frm, to = self.now, msg.frm, msg.to
+        link = self._links.get((frm, to)) if self._links else None
         delay, loss, dup = link if link is not None else (self.delay_ms, self.loss, self.dup)
         rec = self._recording
         if rec:
             self._emit(
-                {"t": self.now, "ev": "send", "from": msg.frm, "to": msg.to,
-                 "type": msg.type.value, "term": msg.term, "index": msg.index,
+                {"t": now, "ev": "send", "from": frm, "to": to,
+                 "type": _TYPE_NAME[msg.type], "term": msg.term, "index": msg.index,
                  "n": len(msg.entries), "commit": msg.commit, "reject": msg.reject}
             )
         rng = self.rng
-        if (msg.frm, msg.to) in self._blocked:
+        if self._blocked and (frm, to) in self._blocked:
             if rec:
-                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
-                            "why": "partition"})
+                self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
             return
         if loss and rng.random() < loss:
             if rec:
-                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
-                            "why": "loss"})
+                self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
             return
         copies = 2 if dup and rng.random() < dup else 1
+        lo, hi = delay
         for _ in range(copies):
-            lo, hi = delay
-            seq = self._push(self.now + lo + int(rng.random() * (hi - lo + 1)), _DELIVER, msg, 0)
+            seq = self._push(now + lo + int(rng.random() * (hi - lo + 1)), _DELIVER, msg, 0)
             self._in_flight[seq] = msg
 
     def _deliver(self, seq: int, msg: Message) -> None:
@@ -492,7 +494,7 @@ class Simulation:
         why = None
         if m is None or not m.up:
             why = "down"
-        elif (msg.frm, msg.to) in self._blocked:
+        elif self._blocked and (msg.frm, msg.to) in self._blocked:
             why = "partition"
         if why is not None:
             if self._recording:
@@ -508,7 +510,7 @@ class Simulation:
     def _step(self, m: Member, msg: Message) -> None:
         if self._recording:
             self._emit({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
-                        "type": msg.type.value, "term": msg.term})
+                        "type": _TYPE_NAME[msg.type], "term": msg.term})
         assert m.node is not None
         try:
             m.node.step(msg)
