@@ -759,6 +759,8 @@ class Simulation:
                 lo = max(first, last - _FRAME_LOG + 1)
                 ents = list(lg.entries(lo, _FRAME_LOG))
                 role, term, vote, commit = node.role.value, node.term, node.vote, node.commit
+                if mid in node.learners:
+                    role = "learner"  # it follows, but the player should show it cannot vote
             members[mid] = {
                 "role": role, "term": term, "vote": vote, "commit": commit,
                 "applied": m.applied if m.up else 0, "first": first,
