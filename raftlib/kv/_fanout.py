@@ -24,7 +24,6 @@ the byte counts favour polling).
 from __future__ import annotations
 
 import random
-from collections import deque
 from dataclasses import dataclass, replace
 
 from raftlib.kv._store import MVCCStore
@@ -45,7 +44,6 @@ __all__ = [
     "DispatchStats",
     "PollVsWatch",
     "ProxyStats",
-    "ProxyWatcher",
     "Traffic",
     "WatchProxy",
     "counting_hub",
@@ -239,30 +237,6 @@ class ProxyStats:
     downstream_events: int
 
 
-class ProxyWatcher:
-    """One client's watch through a :class:`WatchProxy`: its options and pending responses."""
-
-    __slots__ = ("canceled", "filters", "id", "key", "next_rev", "prev_kv", "range_end",
-                 "responses")
-
-    def __init__(self, watch_id: int, key: bytes, range_end: bytes, next_rev: int,
-                 prev_kv: bool, filters: frozenset[WatchFilter]) -> None:
-        self.id = watch_id
-        self.key = key
-        self.range_end = range_end
-        self.next_rev = next_rev
-        self.prev_kv = prev_kv
-        self.filters = filters
-        self.canceled = False
-        self.responses: deque[WatchResponse] = deque()
-
-    def take(self) -> list[WatchResponse]:
-        """Remove and return the responses delivered so far."""
-        out = list(self.responses)
-        self.responses.clear()
-        return out
-
-
 class WatchProxy:
     """Many client watches served by one upstream watcher per key range.
 
@@ -277,21 +251,21 @@ class WatchProxy:
     def __init__(self, hub: WatchHub) -> None:
         self._hub = hub
         self._next_id = 0
-        self._clients: dict[int, ProxyWatcher] = {}
+        self._clients: dict[int, Watcher] = {}
         # upstream watcher id -> (upstream watcher, ids of its clients); and the shared one of
         # each range.
-        self._groups: dict[int, tuple[Watcher, dict[int, ProxyWatcher]]] = {}
+        self._groups: dict[int, tuple[Watcher, dict[int, Watcher]]] = {}
         self._shared: dict[tuple[bytes, bytes], int] = {}
         self._created = 0
         self._up_resp = self._up_ev = self._down_resp = self._down_ev = 0
 
     def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
               prev_kv: bool = False,
-              filters: frozenset[WatchFilter] = frozenset()) -> ProxyWatcher:
+              filters: frozenset[WatchFilter] = frozenset()) -> Watcher:
         """A client watch of ``key`` or ``[key, range_end)`` (as :meth:`WatchHub.watch`)."""
         current = self._hub._store.revision + 1
         past = 0 < start_revision < current
-        c = ProxyWatcher(self._next_id, key, range_end,
+        c = Watcher(self._next_id, key, range_end,
                          start_revision if past else current, prev_kv, frozenset(filters))
         self._next_id += 1
         shared = None if past else self._shared.get((key, range_end))
@@ -340,7 +314,7 @@ class WatchProxy:
                 self._close(uid, up)
         return sent
 
-    def _forward(self, c: ProxyWatcher, resp: WatchResponse) -> int:
+    def _forward(self, c: Watcher, resp: WatchResponse) -> int:
         if resp.canceled:
             c.canceled = True
             c.responses.append(replace(resp, watch_id=c.id))
@@ -348,17 +322,12 @@ class WatchProxy:
             return 1
         if resp.header_revision < c.next_rev:
             return 0
-        kept = tuple(
-            e if c.prev_kv else replace(e, prev_kv=None)
-            for e in resp.events
-            if not (e.type == "PUT" and "NOPUT" in c.filters)
-            and not (e.type == "DELETE" and "NODELETE" in c.filters))
-        c.next_rev = resp.header_revision + 1
-        if not kept:
+        before = len(c.responses)
+        c._deliver(resp.header_revision, list(resp.events))  # the client's filters and prev_kv
+        if len(c.responses) == before:
             return 0
-        c.responses.append(WatchResponse(c.id, resp.header_revision, kept))
         self._down_resp += 1
-        self._down_ev += len(kept)
+        self._down_ev += len(c.responses[-1].events)
         return 1
 
     @property
