@@ -4,7 +4,7 @@ The public surface is re-exported by the subpackages: ``raftlib.raft`` (the sans
 ``raftlib.sim`` (the deterministic simulator), ``raftlib.check`` (verdicts on runs),
 ``raftlib.kv`` (the MVCC store, watch and quota) and ``raftlib.viz`` (figures and players).
 ``Cluster`` and ``Client`` are the one interface every engine offers: the simulator's
-``raftlib.sim.SimCluster`` today.
+``raftlib.sim.SimCluster``, and ``raftlib.backends.EtcdCluster`` over real etcd processes.
 """
 
 from raftlib._cluster import Client, Cluster, MemberInfo
