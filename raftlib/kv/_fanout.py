@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import cast
 
 from raftlib.kv._store import MVCCStore
 from raftlib.kv._types import Event, KeyValue
@@ -207,13 +208,12 @@ class CountingWatchHub(WatchHub):
 def counting_hub(store: MVCCStore) -> CountingWatchHub:
     """Give ``store`` a :class:`CountingWatchHub` as its watch hub (before any watch is made)
     and return it; ``store.watch_hub`` is then that hub."""
-    if store._hub is not None:
-        if isinstance(store._hub, CountingWatchHub):
-            return store._hub
-        raise ValueError("the store already has a watch hub")
-    hub = CountingWatchHub(store)
-    store._hub = hub
-    return hub
+    try:
+        return cast(CountingWatchHub, store.use_watch_hub(CountingWatchHub))
+    except ValueError:
+        if isinstance(store.watch_hub, CountingWatchHub):
+            return store.watch_hub
+        raise
 
 
 # --------------------------------------------------------------------- fan-out proxy
@@ -263,7 +263,7 @@ class WatchProxy:
               prev_kv: bool = False,
               filters: frozenset[WatchFilter] = frozenset()) -> Watcher:
         """A client watch of ``key`` or ``[key, range_end)`` (as :meth:`WatchHub.watch`)."""
-        current = self._hub._store.revision + 1
+        current = self._hub.store.revision + 1
         past = 0 < start_revision < current
         c = Watcher(self._next_id, key, range_end,
                          start_revision if past else current, prev_kv, frozenset(filters))
@@ -286,7 +286,7 @@ class WatchProxy:
         if c is None:
             return
         c.canceled = True
-        c.responses.append(WatchResponse(c.id, self._hub._store.revision, canceled=True))
+        c.responses.append(WatchResponse(c.id, self._hub.store.revision, canceled=True))
         for uid, (up, members) in list(self._groups.items()):
             if members.pop(client_id, None) is not None and not members:
                 self._close(uid, up)

@@ -235,6 +235,14 @@ class MVCCStore:
             self._hub = WatchHub(self)
         return self._hub
 
+    def use_watch_hub(self, factory: Callable[[MVCCStore], WatchHub]) -> WatchHub:
+        """Make the store's watch hub with ``factory`` (for instance a hub that counts its
+        work) and return it. Only before the hub is first used: watchers cannot move."""
+        if self._hub is not None:
+            raise ValueError("the store already has a watch hub")
+        self._hub = factory(self)
+        return self._hub
+
     def close(self) -> None:
         """Close the backend."""
         self._backend.close()

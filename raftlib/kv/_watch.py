@@ -191,6 +191,11 @@ class WatchHub:
         self._by_prefix: dict[bytes, dict[int, Watcher]] = {}
         self._ranges = _IntervalTreap()
 
+    @property
+    def store(self) -> MVCCStore:
+        """The store whose writes this hub delivers."""
+        return self._store
+
     def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
               prev_kv: bool = False, filters: frozenset[WatchFilter] = frozenset()) -> Watcher:
         """Watch ``key`` or ``[key, range_end)`` (``b"\\0"``: every key from ``key`` on) from
