@@ -120,15 +120,13 @@ class Workload:
                  keys: int = 8, value_bytes: int = 64, timeout_ms: int = 1500,
                  history: HistorySink | None = None) -> None:
         self.cluster = cluster
-        self.member = member
-        self.history = history
-        self.timeout_ms = timeout_ms
         self.every_ms = every_ms
         self.keys = keys
         self.value_bytes = value_bytes
         self.ok = 0
         self.failed = 0
         self.sent = 0
+        self._client = cluster.client(member, history=history, timeout_ms=timeout_ms)
 
     @property
     def in_flight(self) -> int:
@@ -145,11 +143,7 @@ class Workload:
         key = f"w/{self.sent % self.keys}".encode()
         self.sent += 1
         value = str(self.sent).encode().ljust(self.value_bytes, b".")
-        # A fresh client per write: the state machine's session table remembers only each
-        # client's latest request, so one client must not have several writes in flight.
-        client = self.cluster.client(self.member, history=self.history,
-                                     timeout_ms=self.timeout_ms)
-        p = client.put_async(key, value)
+        p = self._client.put_async(key, value)
         if p.done:
             self._done(p)
         else:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..raft import PAPER, Role, Timing
-from ._scenarios import SLOW
+from ._scenarios import SLOW, _win
 from ._sim import Monitor, Record, Simulation
 
 __all__ = [
@@ -244,14 +244,6 @@ def rejoin_story(
 
 
 # ----------------------------------------------------------------------------- replication
-
-
-def _win(sim: Simulation, mid: int) -> None:
-    for _ in range(5):
-        sim.campaign(mid)
-        if sim.run_until(lambda: sim.leader() == mid, 50):
-            return
-    raise RuntimeError(f"member {mid} could not win an election")
 
 
 def entry_journey(trace: Sequence[Record], index: int, leader: int) -> list[str]:
