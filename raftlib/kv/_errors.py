@@ -163,3 +163,17 @@ class ErrTimeoutLeaderTransfer(KVError):
 
     message = "etcdserver: request timed out, leader transfer took too long"
     code = 14
+
+
+class ErrNotLeader(KVError):
+    """A request only the leader can serve reached a follower (e.g. a leadership transfer)."""
+
+    message = "etcdserver: not leader"
+    code = 9
+
+
+class ErrRequestTooLarge(KVError):
+    """The request is over the size limit (etcd's ``--max-request-bytes``)."""
+
+    message = "etcdserver: request is too large"
+    code = 3

@@ -152,13 +152,14 @@ _NO_QUOTA = sys.maxsize  # the apply path never checks sizes (see the module doc
 class ReplicatedKV:
     """The state machine of one member: an :class:`MVCCStore` fed by committed entries.
 
-    Implements ``raftlib.sim.StateMachine``. ``store`` is replaced on restore.
+    Implements ``raftlib.sim.StateMachine``. ``path`` is the store's SQLite file (the runtime
+    keeps it on disk; the simulator in memory).
     """
 
-    def __init__(self, member_id: int, dedup: bool = True) -> None:
+    def __init__(self, member_id: int, dedup: bool = True, path: str = ":memory:") -> None:
         self.member_id = member_id
         self.dedup = dedup
-        self.store = MVCCStore(quota_backend_bytes=_NO_QUOTA, member_id=member_id)
+        self.store = MVCCStore(path, quota_backend_bytes=_NO_QUOTA, member_id=member_id)
         self.sessions: dict[int, _Session] = {}
         self.watched = False
 

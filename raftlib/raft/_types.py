@@ -52,20 +52,27 @@ class ConfChangeType(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ConfChange:
-    """One membership change; adding an existing learner as a voter promotes it."""
+    """One membership change; adding an existing learner as a voter promotes it.
+
+    ``context`` is opaque to Raft: a runtime can carry the new member's addresses in it (as
+    etcd's ConfChange carries the member's URLs), so every member learns them from the log.
+    """
 
     type: ConfChangeType
     node: int
+    context: bytes = b""
 
     def encode(self) -> bytes:
         """The bytes stored in a ``CONF_CHANGE`` entry."""
-        return f"{self.type.value}:{self.node}".encode()
+        head = f"{self.type.value}:{self.node}".encode()
+        return head + b":" + self.context if self.context else head
 
     @staticmethod
     def decode(data: bytes) -> ConfChange:
         """Parse the payload of a ``CONF_CHANGE`` entry."""
-        kind, _, node = data.decode().partition(":")
-        return ConfChange(ConfChangeType(kind), int(node))
+        kind, _, rest = data.partition(b":")
+        node, _, context = rest.partition(b":")
+        return ConfChange(ConfChangeType(kind.decode()), int(node), context)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,53 @@
+"""How a member process is started: the one command line every launcher builds.
+
+``raftlib.backends.RaftlibCluster`` and the ``raftlib cluster start`` command both start members
+with :func:`member_command`, so a member started either way is the same program.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["MemberSpec", "member_command"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpec:
+    """Everything a member needs to start. ``peers`` maps every member id (this one included)
+    to its peer address; ``client`` is where it serves etcd's JSON gateway; ``clients``
+    optionally names the other members' client addresses (shown by ``member list``).
+    ``join`` starts a member that was just added to a running cluster."""
+
+    id: int
+    data_dir: str
+    peers: Mapping[int, tuple[str, int]]
+    client: tuple[str, int]
+    token: str
+    heartbeat_ms: int = 100
+    election_ms: int = 1000
+    quota_backend_bytes: int = 0
+    join: bool = False
+    pre_vote: bool = False
+    clients: Mapping[int, tuple[str, int]] = field(default_factory=dict)
+
+
+def member_command(spec: MemberSpec) -> list[str]:
+    """The argv that runs ``spec`` as a process (``python -m raftlib.runtime member ...``)."""
+    peers = ",".join(f"{i}={h}:{p}" for i, (h, p) in sorted(spec.peers.items()))
+    argv = [sys.executable, "-m", "raftlib.runtime", "member", "--id", str(spec.id),
+            "--data-dir", spec.data_dir, "--peers", peers,
+            "--listen-client", f"{spec.client[0]}:{spec.client[1]}",
+            "--cluster-token", spec.token, "--heartbeat-ms", str(spec.heartbeat_ms),
+            "--election-ms", str(spec.election_ms)]
+    if spec.quota_backend_bytes:
+        argv += ["--quota-backend-bytes", str(spec.quota_backend_bytes)]
+    if spec.clients:
+        clients = sorted(spec.clients.items())
+        argv += ["--clients", ",".join(f"{i}={h}:{p}" for i, (h, p) in clients)]
+    if spec.join:
+        argv.append("--join")
+    if spec.pre_vote:
+        argv.append("--pre-vote")
+    return argv
