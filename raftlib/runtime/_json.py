@@ -1,0 +1,1230 @@
+"""etcd 3.4's v3 JSON gateway as pure functions: HTTP bodies in, ``raftlib.kv`` types out, and
+back. No I/O: the HTTP server calls these and writes what they return.
+
+etcd 3.4 serves its gRPC API as JSON through grpc-gateway v1, which decodes bodies with
+``golang/protobuf``'s ``jsonpb`` on top of Go's ``encoding/json``. Clients rely on that
+decoder's leniency, and on its exact error texts, so this module reproduces it rather than
+``json.loads``:
+
+- only the first JSON value of a body is read (trailing bytes are ignored); an empty body is an
+  empty request; ``null`` anywhere means "not set";
+- each field is accepted under its proto name (``prev_kv``) or its camelCase JSON name
+  (``prevKv``); unknown fields are ignored;
+- int64/uint64 fields take a JSON number or a string holding one (``"5"``); enums take a name
+  or a number; bytes are standard base64 (padding required, newlines skipped);
+- errors carry Go's messages (``invalid character 'x' looking for beginning of value``,
+  ``json: cannot unmarshal string into Go value of type bool``, ``illegal base64 data at
+  input byte 3``), with HTTP 400 and gRPC code 3 (InvalidArgument).
+
+Responses are rendered as grpc-gateway's marshaller does (``OrigName``, no defaults): fields
+with zero values are left out, int64s are strings, bytes are base64 and enums are names.
+
+Every shape and message here was checked against etcd 3.4.23 (``tests/runtime/test_json.py``
+compares them with a live etcd); where etcd 3.4 is surprising (alarm and defragment answers
+without a header, FailedPrecondition as HTTP 412), the docstrings say so.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from raftlib.kv._errors import (
+    ErrEmptyKey,
+    ErrKeyNotFound,
+    ErrLeaseProvided,
+    ErrRequestTooLarge,
+    ErrTooManyOps,
+    ErrValueProvided,
+    KVError,
+)
+from raftlib.kv._store import MAX_TXN_OPS
+from raftlib.kv._types import (
+    AlarmAction,
+    AlarmMember,
+    AlarmRequest,
+    AlarmResponse,
+    AlarmType,
+    CompactionRequest,
+    CompactionResponse,
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DefragmentRequest,
+    DefragmentResponse,
+    DeleteRangeRequest,
+    DeleteRangeResponse,
+    Event,
+    KeyValue,
+    PutRequest,
+    PutResponse,
+    RangeRequest,
+    RangeResponse,
+    Request,
+    RequestOp,
+    Response,
+    ResponseOp,
+    SortOrder,
+    SortTarget,
+    TxnRequest,
+    TxnResponse,
+)
+from raftlib.kv._watch import WatchFilter
+
+__all__ = [
+    "CLUSTER_VERSION",
+    "ETCD_VERSION",
+    "MAX_REQUEST_BYTES",
+    "GatewayError",
+    "Header",
+    "MemberJSON",
+    "WatchCreate",
+    "check_request_size",
+    "grpc_http_status",
+    "parse_alarm",
+    "parse_kv",
+    "parse_member_add",
+    "parse_member_id",
+    "parse_transfer",
+    "parse_watch",
+    "parse_watch_stream",
+    "raft_request_size",
+    "render",
+    "render_alarm",
+    "render_error",
+    "render_header",
+    "render_health",
+    "render_member_add",
+    "render_member_list",
+    "render_member_promote",
+    "render_member_remove",
+    "render_status",
+    "render_transfer",
+    "render_version",
+    "render_watch_created",
+    "render_watch_events",
+]
+
+#: The server version ``GET /version`` reports (the etcd this module was checked against).
+ETCD_VERSION: Final = "3.4.23"
+#: The cluster version ``GET /version`` reports.
+CLUSTER_VERSION: Final = "3.4.0"
+#: etcd's ``--max-request-bytes`` default: the largest encoded Raft request it accepts.
+MAX_REQUEST_BYTES: Final = 1572864
+
+_Json = dict[str, Any]
+
+
+class GatewayError(Exception):
+    """A request the gateway refuses: ``status`` is the HTTP status, ``code`` the gRPC code
+    and ``message`` the text etcd sends for the same body."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _bad(message: str) -> GatewayError:
+    return GatewayError(400, 3, message)
+
+
+# grpc-gateway v1 (as vendored by etcd 3.4)'s HTTPStatusFromCode. FailedPrecondition is 412
+# in this version (later versions answer 400).
+_HTTP_STATUS = {0: 200, 1: 408, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
+                9: 412, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
+
+
+def grpc_http_status(code: int) -> int:
+    """The HTTP status grpc-gateway answers for gRPC status ``code``."""
+    return _HTTP_STATUS.get(code, 500)
+
+
+def render_error(err: KVError | GatewayError) -> tuple[int, _Json]:
+    """HTTP status and body etcd's gateway sends for ``err``."""
+    status = err.status if isinstance(err, GatewayError) else grpc_http_status(err.code)
+    return status, {"error": err.message, "message": err.message, "code": err.code}
+
+
+# --------------------------------------------------------------------- Go's JSON scanner
+#
+# A parse keeps every scalar's raw bytes, because jsonpb treats some of them textually (an
+# int64 in a string is the string's raw contents re-parsed as JSON; an enum name is not
+# unescaped).
+
+
+@dataclass(frozen=True, slots=True)
+class _Lit:
+    """A JSON scalar: ``kind`` is "string", "number", "bool" or "null"."""
+
+    kind: str
+    raw: bytes
+    text: str = ""  # the decoded contents of a string
+
+
+_Node = dict[str, Any] | list[Any] | _Lit
+
+
+class _Syntax(Exception):
+    pass
+
+
+class _Eof(Exception):
+    pass
+
+
+_WS = b" \t\r\n"
+_MAX_DEPTH = 10000  # Go's maxNestingDepth
+_STR_SPECIAL = re.compile(rb'["\\\x00-\x1f]')
+_HEX = b"0123456789abcdefABCDEF"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPES = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t",
+            ord("\\"): "\\", ord("/"): "/", ord('"'): '"'}
+
+
+def _quote_char(c: int) -> str:
+    """Go's ``quoteChar``: how the scanner names an offending byte."""
+    if c == ord("'"):
+        return "'\\''"
+    if c == ord('"'):
+        return "'\"'"
+    ch = chr(c)
+    if ch.isprintable():
+        return f"'{ch}'" if ch != "\\" else "'\\\\'"
+    named = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+    if c in named:
+        return f"'{named[c]}'"
+    return f"'\\x{c:02x}'" if c < 0x80 else f"'\\u{c:04x}'"
+
+
+def _pair_surrogates(text: str) -> str:
+    """Join ``\\uD83D\\uDE00``-style escaped pairs into one character and turn lone
+    surrogates into U+FFFD, as Go's ``unquote`` does."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+class _Parser:
+    def __init__(self, data: bytes) -> None:
+        self.s = data
+        self.i = 0
+
+    def fail(self, context: str) -> _Syntax:
+        return _Syntax(f"invalid character {_quote_char(self.s[self.i])} {context}")
+
+    def peek(self) -> int:
+        """The next byte after whitespace."""
+        while self.i < len(self.s) and self.s[self.i] in _WS:
+            self.i += 1
+        if self.i >= len(self.s):
+            raise _Eof
+        return self.s[self.i]
+
+    def value(self) -> _Node:
+        """One JSON value. Iterative, so that deep nesting cannot exhaust Python's stack;
+        like Go's scanner it refuses more than 10000 nested arrays and objects."""
+        stack: list[tuple[dict[str, Any] | list[Any], str]] = []  # open containers, keys
+        while True:
+            c = self.peek()
+            node: _Node
+            if c in b"{[":
+                if len(stack) >= _MAX_DEPTH:
+                    raise self.fail("exceeded max depth")
+                self.i += 1
+                if c == ord("{"):
+                    if self.peek() == ord("}"):
+                        self.i += 1
+                        node = {}
+                    else:
+                        stack.append(({}, self.key()))
+                        continue
+                elif self.peek() == ord("]"):
+                    self.i += 1
+                    node = []
+                else:
+                    stack.append(([], ""))
+                    continue
+            else:
+                node = self.scalar(c)
+            # Attach the finished value to its container; close containers that end here.
+            while True:
+                if not stack:
+                    return node
+                container, key = stack[-1]
+                c = self.peek()
+                self.i += 1
+                if isinstance(container, dict):
+                    container[key] = node  # a repeated key: the last one wins, as in Go
+                    if c == ord(","):
+                        stack[-1] = (container, self.key())
+                        break
+                    if c != ord("}"):
+                        self.i -= 1
+                        raise self.fail("after object key:value pair")
+                else:
+                    container.append(node)
+                    if c == ord(","):
+                        break
+                    if c != ord("]"):
+                        self.i -= 1
+                        raise self.fail("after array element")
+                stack.pop()
+                node = container
+
+    def key(self) -> str:
+        """An object key and its colon."""
+        if self.peek() != ord('"'):
+            raise self.fail("looking for beginning of object key string")
+        key = self.string().text
+        if self.peek() != ord(":"):
+            raise self.fail("after object key")
+        self.i += 1
+        return key
+
+    def scalar(self, c: int) -> _Lit:
+        if c == ord('"'):
+            return self.string()
+        if c == ord("-") or ord("0") <= c <= ord("9"):
+            return self.number()
+        for word, kind in ((b"true", "bool"), (b"false", "bool"), (b"null", "null")):
+            if c == word[0]:
+                start = self.i
+                for expect in word[1:]:
+                    self.i += 1
+                    if self.i >= len(self.s):
+                        raise _Eof
+                    if self.s[self.i] != expect:
+                        raise self.fail(f"in literal {word.decode()} (expecting "
+                                        f"{_quote_char(expect)})")
+                self.i += 1
+                return _Lit(kind, self.s[start:self.i])
+        raise self.fail("looking for beginning of value")
+
+    def string(self) -> _Lit:
+        start = self.i
+        self.i += 1
+        parts: list[str] = []
+        run = self.i
+        s = self.s
+        while True:
+            m = _STR_SPECIAL.search(s, self.i)
+            if m is None:
+                raise _Eof
+            self.i = m.start()
+            c = s[self.i]
+            if c == ord('"'):
+                parts.append(s[run:self.i].decode("utf-8", "replace"))
+                self.i += 1
+                return _Lit("string", s[start:self.i], _pair_surrogates("".join(parts)))
+            if c < 0x20:
+                raise self.fail("in string literal")
+            parts.append(s[run:self.i].decode("utf-8", "replace"))
+            self.i += 1
+            if self.i >= len(s):
+                raise _Eof
+            e = s[self.i]
+            if e in _ESCAPES:
+                parts.append(_ESCAPES[e])
+                self.i += 1
+            elif e == ord("u"):
+                parts.append(chr(self.hex4()))
+            else:
+                raise self.fail("in string escape code")
+            run = self.i
+
+    def hex4(self) -> int:
+        self.i += 1
+        for _ in range(4):
+            if self.i >= len(self.s):
+                raise _Eof
+            if self.s[self.i] not in _HEX:
+                raise self.fail("in \\u hexadecimal character escape")
+            self.i += 1
+        return int(self.s[self.i - 4:self.i], 16)
+
+    def digits(self) -> None:
+        while self.i < len(self.s) and ord("0") <= self.s[self.i] <= ord("9"):
+            self.i += 1
+
+    def need_digit(self, context: str) -> None:
+        if self.i >= len(self.s):
+            raise _Eof
+        if not ord("0") <= self.s[self.i] <= ord("9"):
+            raise self.fail(context)
+
+    def number(self) -> _Lit:
+        start = self.i
+        if self.s[self.i] == ord("-"):
+            self.i += 1
+            self.need_digit("in numeric literal")
+        if self.s[self.i] == ord("0"):
+            self.i += 1
+        else:
+            self.digits()
+        if self.i < len(self.s) and self.s[self.i] == ord("."):
+            self.i += 1
+            self.need_digit("after decimal point in numeric literal")
+            self.digits()
+        if self.i < len(self.s) and self.s[self.i] in b"eE":
+            self.i += 1
+            if self.i < len(self.s) and self.s[self.i] in b"+-":
+                self.i += 1
+            self.need_digit("in exponent of numeric literal")
+            self.digits()
+        return _Lit("number", self.s[start:self.i])
+
+
+def _decode_first(body: bytes) -> _Node | None:
+    """Go's ``json.Decoder.Decode``: the first value of ``body`` (None if there is none)."""
+    p = _Parser(body)
+    try:
+        p.peek()
+    except _Eof:
+        return None
+    try:
+        return p.value()
+    except _Eof:
+        raise _bad("unexpected EOF") from None
+    except _Syntax as e:
+        raise _bad(str(e)) from None
+
+
+def _unmarshal_whole(data: bytes) -> _Node:
+    """Go's ``json.Unmarshal`` syntax check: exactly one value, then only whitespace. At the
+    end Go's scanner is fed one space, which names the error of a value cut short."""
+    p = _Parser(data + b" ")
+    try:
+        v = p.value()
+    except _Eof:
+        raise _bad("unexpected end of JSON input") from None
+    except _Syntax as e:
+        raise _bad(str(e)) from None
+    try:
+        p.peek()
+    except _Eof:
+        return v
+    raise _bad(str(p.fail("after top-level value")))
+
+
+# --------------------------------------------------------------------- jsonpb decoding
+
+
+def _kind_name(node: _Node) -> str:
+    if isinstance(node, dict):
+        return "object"
+    if isinstance(node, list):
+        return "array"
+    return node.kind
+
+
+def _type_error(node: _Node, go_type: str, with_number: bool = False) -> GatewayError:
+    what = _kind_name(node)
+    if with_number and isinstance(node, _Lit) and node.kind == "number":
+        what = f"number {node.raw.decode()}"
+    return _bad(f"json: cannot unmarshal {what} into Go value of type {go_type}")
+
+
+def _is_null(node: _Node) -> bool:
+    return isinstance(node, _Lit) and node.kind == "null"
+
+
+def _message(node: _Node | None) -> dict[str, Any]:
+    """A nested message's fields (jsonpb reads it as ``map[string]json.RawMessage``)."""
+    if node is None or _is_null(node):
+        return {}
+    if not isinstance(node, dict):
+        raise _type_error(node, "map[string]json.RawMessage")
+    return node
+
+
+def _camel(name: str) -> str:
+    """protoc's JSON name: underscores dropped, the letter after each one upper-cased."""
+    head, *rest = name.split("_")
+    return head + "".join(r[:1].upper() + r[1:] for r in rest)
+
+
+def _field(msg: dict[str, Any], name: str) -> _Node | None:
+    """The field ``name`` under its proto or camelCase name (camelCase wins if both)."""
+    camel = _camel(name)
+    node = msg.get(camel, msg.get(name))
+    return None if node is None or _is_null(node) else node
+
+
+def _bytes(msg: dict[str, Any], name: str) -> bytes:
+    node = _field(msg, name)
+    if node is None:
+        return b""
+    if isinstance(node, list):
+        # encoding/json fills a []byte from an array of numbers too (nulls are zeros).
+        return bytes(0 if _is_null(b) else _byte(b) for b in node)
+    if not isinstance(node, _Lit) or node.kind != "string":
+        raise _type_error(node, "[]uint8")
+    return _go_b64decode(node.text.encode())
+
+
+def _byte(node: _Node) -> int:
+    if not isinstance(node, _Lit) or node.kind != "number":
+        raise _type_error(node, "uint8")
+    return _go_int(node, "uint8", 0, 255)
+
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_VALID = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def _go_b64decode(src: bytes) -> bytes:
+    """``base64.StdEncoding.Decode``: padding required, ``\\r`` and ``\\n`` skipped, and
+    Go's offset in the error."""
+    stripped = src.replace(b"\n", b"").replace(b"\r", b"")
+    if _B64_VALID.fullmatch(stripped):
+        return base64.b64decode(stripped)
+    err = _go_b64_error(src)
+    raise _bad(f"illegal base64 data at input byte {err if err is not None else 0}")
+
+
+def _go_b64_error(src: bytes) -> int | None:
+    """The offset Go's ``decodeQuantum`` reports for ``src``, None if it is valid."""
+    si, n = 0, len(src)
+    while si < n:
+        j = 0
+        while j < 4:
+            if si == n:
+                return si - j if j else None
+            c = src[si]
+            si += 1
+            if c in _B64_ALPHABET:
+                j += 1
+                continue
+            if c in b"\r\n":
+                continue
+            if c != ord("=") or j < 2:
+                return si - 1
+            if j == 2:  # a second "=" must follow
+                while si < n and src[si] in b"\r\n":
+                    si += 1
+                if si == n:
+                    return n
+                if src[si] != ord("="):
+                    return si - 1
+                si += 1
+            while si < n and src[si] in b"\r\n":
+                si += 1
+            return si if si < n else None
+    return None
+
+
+def _bool(msg: dict[str, Any], name: str) -> bool:
+    node = _field(msg, name)
+    if node is None:
+        return False
+    if not isinstance(node, _Lit) or node.kind != "bool":
+        raise _type_error(node, "bool")
+    return node.raw == b"true"
+
+
+def _int(msg: dict[str, Any], name: str, go_type: str = "int64") -> int:
+    node = _field(msg, name)
+    return 0 if node is None else _int_value(node, go_type)
+
+
+_RANGES = {"int64": (-(2**63), 2**63 - 1), "uint64": (0, 2**64 - 1)}
+
+
+def _int_value(node: _Node, go_type: str) -> int:
+    if isinstance(node, _Lit) and node.kind == "string":
+        # jsonpb drops the quotes and parses what was between them as JSON.
+        node = _unmarshal_whole(node.raw[1:-1])
+        if _is_null(node):
+            return 0
+    if not isinstance(node, _Lit) or node.kind != "number":
+        raise _type_error(node, go_type)
+    return _go_int(node, go_type, *_RANGES[go_type])
+
+
+def _go_int(node: _Lit, go_type: str, lo: int, hi: int) -> int:
+    """strconv.ParseInt/ParseUint of a JSON number: no fraction, no exponent, in range (and
+    no minus sign at all for an unsigned type, not even on zero)."""
+    raw = node.raw.decode()
+    if (any(c in raw for c in ".eE") or len(raw) > 24 or not lo <= int(raw) <= hi
+            or (lo == 0 and raw.startswith("-"))):
+        raise _type_error(node, go_type, with_number=True)
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class _Enum:
+    go_name: str
+    names: tuple[str, ...]  # by number
+
+
+_SORT_ORDER = _Enum("etcdserverpb.RangeRequest_SortOrder", ("NONE", "ASCEND", "DESCEND"))
+_SORT_TARGET = _Enum("etcdserverpb.RangeRequest_SortTarget",
+                     ("KEY", "VERSION", "CREATE", "MOD", "VALUE"))
+_CMP_RESULT = _Enum("etcdserverpb.Compare_CompareResult",
+                    ("EQUAL", "GREATER", "LESS", "NOT_EQUAL"))
+_CMP_TARGET = _Enum("etcdserverpb.Compare_CompareTarget",
+                    ("VERSION", "CREATE", "MOD", "VALUE", "LEASE"))
+_ALARM_ACTION = _Enum("etcdserverpb.AlarmRequest_AlarmAction", ("GET", "ACTIVATE", "DEACTIVATE"))
+_ALARM_TYPE = _Enum("etcdserverpb.AlarmType", ("NONE", "NOSPACE", "CORRUPT"))
+_FILTER = _Enum("etcdserverpb.WatchCreateRequest_FilterType", ("NOPUT", "NODELETE"))
+
+
+def _go_quote(raw: bytes) -> str:
+    """Go's ``%q`` of a byte string (enough for enum names, which are plain ASCII)."""
+    out = []
+    for ch in raw.decode("utf-8", "replace"):
+        if ch in "\"\\":
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
+    return '"' + "".join(out) + '"'
+
+
+def _enum_value(node: _Node, enum: _Enum) -> int:
+    """An enum's number; numbers etcd does not know are returned as they are."""
+    if isinstance(node, _Lit) and node.kind == "string":
+        name = node.raw[1:-1]  # not unescaped: valid names need no escapes
+        try:
+            return enum.names.index(name.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            raise _bad(f"unknown value {_go_quote(name)} for enum {enum.go_name}") from None
+    if not isinstance(node, _Lit) or node.kind != "number":
+        raise _type_error(node, enum.go_name)
+    return _go_int(node, enum.go_name, -(2**31), 2**31 - 1)
+
+
+def _enum(msg: dict[str, Any], name: str, enum: _Enum, *, lenient: bool = False) -> str:
+    """An enum field's name. A number etcd accepts but raftlib cannot represent is refused
+    (etcd's behaviour with it ranges from ignoring it to crashing), except where ``lenient``:
+    there etcd treats unknown numbers as the zero value."""
+    node = _field(msg, name)
+    n = 0 if node is None else _enum_value(node, enum)
+    if 0 <= n < len(enum.names):
+        return enum.names[n]
+    if lenient:
+        return enum.names[0]
+    raise _bad(f"raftlib: unsupported value {n} for enum {enum.go_name}")
+
+
+def _repeated(msg: dict[str, Any], name: str) -> list[_Node]:
+    node = _field(msg, name)
+    if node is None:
+        return []
+    if not isinstance(node, list):
+        raise _type_error(node, "[]json.RawMessage")
+    return node
+
+
+# --------------------------------------------------------------------- kv requests
+
+
+def _parse_range(m: dict[str, Any]) -> tuple[RangeRequest, bool]:
+    key, end = _bytes(m, "key"), _bytes(m, "range_end")
+    limit, revision = _int(m, "limit"), _int(m, "revision")
+    order = _enum(m, "sort_order", _SORT_ORDER, lenient=True)
+    target = _enum(m, "sort_target", _SORT_TARGET)
+    serializable = _bool(m, "serializable")
+    keys_only, count_only = _bool(m, "keys_only"), _bool(m, "count_only")
+    for name in ("min_mod_revision", "max_mod_revision", "min_create_revision",
+                 "max_create_revision"):
+        if _int(m, name):
+            raise _bad(f"raftlib: range filter {name} is not supported")
+    return RangeRequest(key, end, limit, revision, SortOrder(order), SortTarget(target),
+                        keys_only, count_only), serializable
+
+
+def _parse_put(m: dict[str, Any]) -> PutRequest:
+    return PutRequest(_bytes(m, "key"), _bytes(m, "value"), _int(m, "lease"),
+                      _bool(m, "prev_kv"), _bool(m, "ignore_value"), _bool(m, "ignore_lease"))
+
+
+def _parse_delete(m: dict[str, Any]) -> DeleteRangeRequest:
+    return DeleteRangeRequest(_bytes(m, "key"), _bytes(m, "range_end"), _bool(m, "prev_kv"))
+
+
+_UNION_FIELDS = {"VERSION": "version", "CREATE": "create_revision", "MOD": "mod_revision",
+                 "VALUE": "value", "LEASE": "lease"}
+
+
+def _parse_compare(node: _Node) -> Compare:
+    m = _message(node)
+    result = _enum(m, "result", _CMP_RESULT)
+    target = _enum(m, "target", _CMP_TARGET)
+    key, end = _bytes(m, "key"), _bytes(m, "range_end")
+    # The target_union oneof: every member present is decoded (for its errors), but etcd
+    # compares only against the one matching the target (zero if that one is absent).
+    union: dict[str, bytes | int] = {}
+    for name in ("version", "create_revision", "mod_revision", "value", "lease"):
+        if _field(m, name) is not None:
+            union[name] = _bytes(m, name) if name == "value" else _int(m, name)
+    default: bytes | int = b"" if target == "VALUE" else 0
+    return Compare(key, CompareTarget(target), CompareResult(result),
+                   union.get(_UNION_FIELDS[target], default), end)
+
+
+def _parse_op(node: _Node) -> RequestOp | None:
+    """One txn operation; None for an empty one (refused later, as etcd's checks do)."""
+    m = _message(node)
+    for name in ("request_range", "request_put", "request_delete_range", "request_txn"):
+        sub = _field(m, name)
+        if sub is None:
+            continue
+        body = _message(sub)
+        if name == "request_range":
+            return _parse_range(body)[0]
+        if name == "request_put":
+            return _parse_put(body)
+        if name == "request_delete_range":
+            return _parse_delete(body)
+        return _parse_txn(body)
+    return None
+
+
+def _parse_txn(m: dict[str, Any]) -> TxnRequest:
+    # jsonpb decodes field by field: every compare before the success branch is looked at.
+    compare = tuple(_parse_compare(c) for c in _repeated(m, "compare"))
+    success = tuple(_parse_op(o) for o in _repeated(m, "success"))
+    failure = tuple(_parse_op(o) for o in _repeated(m, "failure"))
+    return TxnRequest(compare, success, failure)  # type: ignore[arg-type]  # None: see below
+
+
+def _check_txn(t: TxnRequest, max_ops: int) -> None:
+    """etcd 3.4's ``checkTxnRequest``, which runs before the request reaches Raft: too many
+    operations (a nested txn gets what its parent left), compares and operations without a
+    key, an empty operation, a put with a value or lease it says to ignore."""
+    ops = max(len(t.compare), len(t.success), len(t.failure))
+    if ops > max_ops:
+        raise ErrTooManyOps()
+    if any(not c.key for c in t.compare):
+        raise ErrEmptyKey()
+    for op in (*t.success, *t.failure):
+        if op is None:
+            raise ErrKeyNotFound()
+        if isinstance(op, TxnRequest):
+            _check_txn(op, max_ops - ops)
+        elif not op.key:
+            raise ErrEmptyKey()
+        elif isinstance(op, PutRequest) and op.ignore_value and op.value:
+            raise ErrValueProvided()
+        elif isinstance(op, PutRequest) and op.ignore_lease and op.lease:
+            raise ErrLeaseProvided()
+
+
+def _top(body: bytes) -> dict[str, Any]:
+    return _message(_decode_first(body))
+
+
+def parse_kv(path: str, body: bytes) -> tuple[Request, bool]:
+    """The ``raftlib.kv`` request for a body POSTed to ``/v3/<path>`` (``kv/put``,
+    ``kv/range``, ``kv/deleterange``, ``kv/txn`` or ``kv/compaction``), and whether a range
+    asked to be ``serializable`` (False for the others).
+
+    Raises :class:`GatewayError` for a body etcd refuses before the request reaches its
+    server, with etcd's status, code and message, including the txn checks of etcd's gRPC
+    layer that raftlib's store does not make. The store's own checks (an empty key, a txn
+    with duplicate keys...) surface from ``MVCCStore.apply`` as :class:`raftlib.kv.KVError`.
+    A ``physical`` compaction is accepted; the store always compacts at once.
+    """
+    path = path.strip("/")
+    if path == "kv/range":
+        return _parse_range(_top(body))
+    if path == "kv/put":
+        return _parse_put(_top(body)), False
+    if path == "kv/deleterange":
+        return _parse_delete(_top(body)), False
+    if path == "kv/txn":
+        txn = _parse_txn(_top(body))
+        try:
+            _check_txn(txn, MAX_TXN_OPS)
+        except KVError as e:
+            raise GatewayError(grpc_http_status(e.code), e.code, e.message) from None
+        return txn, False
+    if path == "kv/compaction":
+        m = _top(body)
+        revision = _int(m, "revision")
+        _bool(m, "physical")
+        return CompactionRequest(revision), False
+    raise GatewayError(404, 5, "Not Found")
+
+
+# --------------------------------------------------------------------- request size
+
+def _varint_len(n: int) -> int:
+    n &= 2**64 - 1  # negative int64s are ten bytes, as their uint64 form
+    size = 1
+    while n >= 0x80:
+        n >>= 7
+        size += 1
+    return size
+
+
+def _len_field(tag_bytes: int, length: int) -> int:
+    return tag_bytes + _varint_len(length) + length
+
+
+def _int_field(n: int) -> int:
+    return 1 + _varint_len(n) if n else 0
+
+
+def _bytes_field(b: bytes) -> int:
+    return _len_field(1, len(b)) if b else 0
+
+
+def _op_size(op: RequestOp) -> int:
+    if isinstance(op, PutRequest):
+        return (_bytes_field(op.key) + _bytes_field(op.value) + _int_field(op.lease)
+                + 2 * op.prev_kv + 2 * op.ignore_value + 2 * op.ignore_lease)
+    if isinstance(op, RangeRequest):
+        return (_bytes_field(op.key) + _bytes_field(op.range_end) + _int_field(op.limit)
+                + _int_field(op.revision)
+                + _int_field(list(SortOrder).index(op.sort_order))
+                + _int_field(list(SortTarget).index(op.sort_target))
+                + 2 * op.keys_only + 2 * op.count_only)
+    if isinstance(op, DeleteRangeRequest):
+        return _bytes_field(op.key) + _bytes_field(op.range_end) + 2 * op.prev_kv
+    size = 0
+    for c in op.compare:
+        value = c.value
+        union = (_len_field(1, len(value)) if isinstance(value, bytes)
+                 else 1 + _varint_len(value))
+        body = (_int_field(list(CompareResult).index(c.result))
+                + _int_field(list(CompareTarget).index(c.target)) + _bytes_field(c.key)
+                + union + (_len_field(2, len(c.range_end)) if c.range_end else 0))
+        size += _len_field(1, body)
+    for sub in (*op.success, *op.failure):
+        size += _len_field(1, _len_field(1, _op_size(sub)))
+    return size
+
+
+def raft_request_size(req: Request) -> int:
+    """Bytes of etcd's encoded ``InternalRaftRequest`` for ``req``, the size etcd compares with
+    ``--max-request-bytes``. The request id is counted at its largest (ten bytes), so the
+    result can exceed etcd's by one byte. Reads never go through Raft: 0."""
+    if isinstance(req, RangeRequest | DefragmentRequest):
+        return 0
+    if isinstance(req, PutRequest | DeleteRangeRequest | TxnRequest):
+        inner = _op_size(req)
+    elif isinstance(req, CompactionRequest):
+        inner = _int_field(req.revision) + 2
+    else:
+        inner = (_int_field(list(AlarmAction).index(req.action)) + _int_field(req.member_id)
+                 + _int_field(list(AlarmType).index(req.alarm)))
+    # InternalRaftRequest{header (field 100: two tag bytes) {ID}, <the request's field>}.
+    header = _len_field(2, 1 + 10)
+    return header + _len_field(2 if isinstance(req, AlarmRequest) else 1, inner)
+
+
+def check_request_size(req: Request, limit: int = MAX_REQUEST_BYTES) -> None:
+    """Raise :class:`raftlib.kv.ErrRequestTooLarge` (etcd: HTTP 400, code 3, "etcdserver:
+    request is too large") if ``req`` encodes to more than ``limit`` bytes."""
+    if raft_request_size(req) > limit:
+        raise ErrRequestTooLarge()
+
+
+# --------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """etcd's ``ResponseHeader``: which cluster and member answered, at which revision and
+    Raft term."""
+
+    cluster_id: int
+    member_id: int
+    revision: int
+    raft_term: int
+
+
+def render_header(header: Header) -> _Json:
+    """A ``header`` object as etcd renders it: uint64s as strings, zeros left out."""
+    return _header(header)
+
+
+def _header(h: Header, revision: int | None = None) -> _Json:
+    rev = h.revision if revision is None else revision
+    out: _Json = {}
+    for name, value in (("cluster_id", h.cluster_id), ("member_id", h.member_id),
+                        ("revision", rev), ("raft_term", h.raft_term)):
+        if value:
+            out[name] = str(value)
+    return out
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _kv(kv: KeyValue) -> _Json:
+    out: _Json = {}
+    if kv.key:
+        out["key"] = _b64(kv.key)
+    for name in ("create_revision", "mod_revision", "version"):
+        if getattr(kv, name):
+            out[name] = str(getattr(kv, name))
+    if kv.value:
+        out["value"] = _b64(kv.value)
+    if kv.lease:
+        out["lease"] = str(kv.lease)
+    return out
+
+
+def _body(resp: ResponseOp, header: _Json) -> _Json:
+    out: _Json = {"header": header}
+    if isinstance(resp, PutResponse):
+        if resp.prev_kv is not None:
+            out["prev_kv"] = _kv(resp.prev_kv)
+    elif isinstance(resp, RangeResponse):
+        if resp.kvs:
+            out["kvs"] = [_kv(kv) for kv in resp.kvs]
+        if resp.more:
+            out["more"] = True
+        if resp.count:
+            out["count"] = str(resp.count)
+    elif isinstance(resp, DeleteRangeResponse):
+        if resp.deleted:
+            out["deleted"] = str(resp.deleted)
+        if resp.prev_kvs:
+            out["prev_kvs"] = [_kv(kv) for kv in resp.prev_kvs]
+    else:
+        if resp.succeeded:
+            out["succeeded"] = True
+        if resp.responses:
+            out["responses"] = [_sub(r) for r in resp.responses]
+    return out
+
+
+_RESPONSE_NAMES = {PutResponse: "response_put", RangeResponse: "response_range",
+                   DeleteRangeResponse: "response_delete_range", TxnResponse: "response_txn"}
+
+
+def _sub(resp: ResponseOp) -> _Json:
+    # etcd fills only the revision of a txn's inner headers (and none of a nested txn's).
+    inner = {"revision": str(resp.header_revision)} if resp.header_revision else {}
+    return {_RESPONSE_NAMES[type(resp)]: _body(resp, inner)}
+
+
+def render(resp: Response, header: Header) -> _Json:
+    """The JSON body etcd sends for a kv, compaction, alarm or defragment response.
+
+    The revision shown is the response's own (``header.revision`` is not used); the rest of
+    ``header`` names the cluster, member and term. Alarm and defragment responses carry no
+    header in etcd 3.4's gateway, so none is rendered.
+    """
+    if isinstance(resp, AlarmResponse):
+        return render_alarm(resp.alarms)
+    if isinstance(resp, DefragmentResponse):
+        return {}
+    top = _header(header, resp.header_revision)
+    if isinstance(resp, CompactionResponse):
+        return {"header": top}
+    return _body(resp, top)
+
+
+# --------------------------------------------------------------------- watch
+
+
+@dataclass(frozen=True, slots=True)
+class WatchCreate:
+    """A ``create_request`` of ``POST /v3/watch``, in the terms of
+    :meth:`raftlib.kv.WatchHub.watch`."""
+
+    key: bytes
+    range_end: bytes = b""
+    start_revision: int = 0
+    prev_kv: bool = False
+    filters: frozenset[WatchFilter] = field(default_factory=frozenset)
+    progress_notify: bool = False
+    fragment: bool = False
+
+
+def _watch_error(e: GatewayError) -> GatewayError:
+    # A watch is a gRPC stream: the gateway reports a bad first message as code 2 (Unknown).
+    return GatewayError(500, 2, e.message)
+
+
+def _parse_create(node: _Node) -> WatchCreate | None:
+    m = _message(node)
+    cancel = _field(m, "cancel_request")
+    progress = _field(m, "progress_request")
+    create = _field(m, "create_request")
+    if cancel is not None:
+        c = _message(cancel)
+        _int(c, "watch_id")
+    if progress is not None:
+        _message(progress)
+    if create is None:
+        return None
+    c = _message(create)
+    key, end = _bytes(c, "key"), _bytes(c, "range_end")
+    start = _int(c, "start_revision")
+    progress_notify = _bool(c, "progress_notify")
+    filters: set[str] = set()
+    for f in _repeated(c, "filters"):
+        if _is_null(f):
+            continue
+        n = _enum_value(f, _FILTER)
+        if 0 <= n < len(_FILTER.names):  # etcd ignores filters it does not know
+            filters.add(_FILTER.names[n])
+    prev_kv = _bool(c, "prev_kv")
+    _int(c, "watch_id")
+    fragment = _bool(c, "fragment")
+    return WatchCreate(key, end, start, prev_kv, frozenset(filters), progress_notify, fragment)
+
+
+def parse_watch_stream(body: bytes) -> list[WatchCreate]:
+    """Every ``create_request`` of a ``/v3/watch`` body, in order.
+
+    The gateway reads the body as a stream of JSON objects, one watch request each. An error
+    in the first object fails the call (HTTP 500, gRPC code 2, Go's message); an error in a
+    later one only ends the stream of requests, as in etcd. Cancel and progress requests are
+    checked and skipped.
+    """
+    p = _Parser(body)
+    out: list[WatchCreate] = []
+    first = True
+    while True:
+        try:
+            p.peek()
+            node = p.value()
+            create = _parse_create(node)
+        except _Eof:
+            if first and p.i < len(body):
+                raise GatewayError(500, 2, "unexpected EOF") from None
+            return out
+        except (_Syntax, GatewayError) as e:
+            if first:
+                raise _watch_error(_bad(str(e))) from None
+            return out
+        first = False
+        if create is not None:
+            out.append(create)
+
+
+def parse_watch(body: bytes) -> WatchCreate:
+    """The first ``create_request`` of a ``/v3/watch`` body. Errors as
+    :func:`parse_watch_stream`; a body with no create request at all is refused with HTTP 400
+    (etcd would keep such a stream open and send nothing)."""
+    creates = parse_watch_stream(body)
+    if not creates:
+        raise GatewayError(400, 3, "raftlib: the watch body holds no create_request")
+    return creates[0]
+
+
+def _event(ev: Event) -> _Json:
+    out: _Json = {}
+    if ev.type == "DELETE":
+        out["type"] = "DELETE"
+    out["kv"] = _kv(ev.kv)
+    if ev.prev_kv is not None:
+        out["prev_kv"] = _kv(ev.prev_kv)
+    return out
+
+
+def _watch_result(watch_id: int, header: _Json, *, created: bool = False,
+                  canceled: bool = False, compact_revision: int = 0,
+                  events: Sequence[Event] = ()) -> _Json:
+    r: _Json = {"header": header}
+    if watch_id:
+        r["watch_id"] = str(watch_id)
+    if created:
+        r["created"] = True
+    if canceled:
+        r["canceled"] = True
+    if compact_revision:
+        r["compact_revision"] = str(compact_revision)
+    if events:
+        r["events"] = [_event(e) for e in events]
+    return {"result": r}
+
+
+def render_watch_created(watch_id: int, header: Header) -> _Json:
+    """The first line of a watch stream: the watch exists (``header.revision``: the store's
+    current revision). Each line is this object as compact JSON plus a newline.
+
+    etcd numbers watches per gRPC stream, and every ``POST /v3/watch`` is a stream of its
+    own, so the watch it creates has id 0 (rendered as no ``watch_id`` at all); a second
+    ``create_request`` in the same body gets 1, and so on."""
+    return _watch_result(watch_id, _header(header), created=True)
+
+
+def render_watch_events(watch_id: int, header: Header, events: Sequence[Event],
+                        compact_revision: int = 0, canceled: bool = False) -> _Json:
+    """A line of a watch stream: ``events`` of one revision (``header.revision``), or the
+    cancellation. A watch cancelled because its start was compacted (``compact_revision``
+    set) has no revision in its header in etcd 3.4, so none is rendered."""
+    h = _header(header, 0) if compact_revision else _header(header)
+    return _watch_result(watch_id, h, canceled=canceled, compact_revision=compact_revision,
+                         events=events)
+
+
+# --------------------------------------------------------------------- maintenance
+
+
+def render_status(header: Header, *, db_size: int, leader: int, raft_index: int,
+                  raft_term: int, raft_applied_index: int, db_size_in_use: int,
+                  is_learner: bool = False, errors: Sequence[str] = (),
+                  version: str = ETCD_VERSION) -> _Json:
+    """``/v3/maintenance/status`` (the header's revision is ``header.revision``)."""
+    out: _Json = {"header": _header(header), "version": version}
+    for name, value in (("dbSize", db_size), ("leader", leader), ("raftIndex", raft_index),
+                        ("raftTerm", raft_term), ("raftAppliedIndex", raft_applied_index)):
+        if value:
+            out[name] = str(value)
+    if errors:
+        out["errors"] = list(errors)
+    if db_size_in_use:
+        out["dbSizeInUse"] = str(db_size_in_use)
+    if is_learner:
+        out["isLearner"] = True
+    return out
+
+
+def parse_alarm(body: bytes) -> AlarmRequest:
+    """The request of ``/v3/maintenance/alarm`` (``action``, ``memberID``, ``alarm``)."""
+    m = _top(body)
+    action = _enum(m, "action", _ALARM_ACTION)
+    member = _int(m, "memberID", "uint64")
+    alarm = _enum(m, "alarm", _ALARM_TYPE)
+    return AlarmRequest(AlarmAction(action), member, AlarmType(alarm))
+
+
+def render_alarm(alarms: Sequence[AlarmMember]) -> _Json:
+    """``/v3/maintenance/alarm``'s answer: etcd 3.4 sends no header, and no ``alarm`` for
+    NONE (the zero value)."""
+    if not alarms:
+        return {}
+    out = []
+    for a in alarms:
+        j: _Json = {}
+        if a.member_id:
+            j["memberID"] = str(a.member_id)
+        if a.alarm is not AlarmType.NONE:
+            j["alarm"] = a.alarm.value
+        out.append(j)
+    return {"alarms": out}
+
+
+def parse_transfer(body: bytes) -> int:
+    """The ``targetID`` of ``/v3/maintenance/transfer-leadership``."""
+    return _int(_top(body), "targetID", "uint64")
+
+
+def render_transfer() -> _Json:
+    """A leadership transfer's answer: empty in etcd 3.4."""
+    return {}
+
+
+def render_version(server: str = ETCD_VERSION, cluster: str = CLUSTER_VERSION) -> _Json:
+    """``GET /version``. etcd3gw picks its API prefix from ``etcdserver`` (3.4+: ``/v3/``)."""
+    return {"etcdserver": server, "etcdcluster": cluster}
+
+
+def render_health(ok: bool) -> _Json:
+    """``GET /health``'s body; etcd answers it with HTTP 200 when ok, 503 otherwise."""
+    return {"health": "true" if ok else "false"}
+
+
+# --------------------------------------------------------------------- cluster
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJSON:
+    """A member as ``/v3/cluster/member/*`` lists it."""
+
+    id: int
+    name: str = ""
+    peer_urls: tuple[str, ...] = ()
+    client_urls: tuple[str, ...] = ()
+    is_learner: bool = False
+
+
+def _member(m: MemberJSON) -> _Json:
+    out: _Json = {}
+    if m.id:
+        out["ID"] = str(m.id)
+    if m.name:
+        out["name"] = m.name
+    if m.peer_urls:
+        out["peerURLs"] = list(m.peer_urls)
+    if m.client_urls:
+        out["clientURLs"] = list(m.client_urls)
+    if m.is_learner:
+        out["isLearner"] = True
+    return out
+
+
+def _cluster_header(header: Header) -> _Json:
+    # etcd's cluster service fills ids and term, never the revision.
+    return _header(header, 0)
+
+
+def _valid_peer_url(raw: str) -> bool:
+    """etcd's ``types.NewURLs`` check: http(s) or unix(s), a ``host:port``, no path."""
+    try:
+        u = urlsplit(raw.strip())
+    except ValueError:
+        return False
+    if u.scheme not in ("http", "https", "unix", "unixs") or u.path:
+        return False
+    host = u.netloc.rpartition("@")[2]
+    if host.startswith("["):  # net.SplitHostPort's bracketed IPv6 form
+        close = host.find("]")
+        return close > 0 and host[close + 1:close + 2] == ":" and "]" not in host[close + 1:]
+    return host.count(":") == 1
+
+
+def parse_member_add(body: bytes) -> tuple[tuple[str, ...], bool]:
+    """``peerURLs`` and ``isLearner`` of ``/v3/cluster/member/add``; refused as etcd does
+    ("given member URLs are invalid") when there is none or one is not a peer URL."""
+    m = _top(body)
+    urls = []
+    for node in _repeated(m, "peerURLs"):
+        if _is_null(node):
+            urls.append("")
+        elif isinstance(node, _Lit) and node.kind == "string":
+            urls.append(node.text.strip())
+        else:
+            raise _type_error(node, "string")
+    learner = _bool(m, "isLearner")
+    if not urls or not all(_valid_peer_url(u) for u in urls):
+        raise _bad("etcdserver: given member URLs are invalid")
+    return tuple(urls), learner
+
+
+def parse_member_id(body: bytes) -> int:
+    """The ``ID`` of ``/v3/cluster/member/remove`` or ``/promote``."""
+    return _int(_top(body), "ID", "uint64")
+
+
+def _members(members: Sequence[MemberJSON]) -> list[_Json]:
+    return [_member(m) for m in sorted(members, key=lambda m: m.id)]  # etcd lists by id
+
+
+def render_member_list(members: Sequence[MemberJSON], header: Header) -> _Json:
+    """``/v3/cluster/member/list`` (members in order of id, as etcd lists them)."""
+    return {"header": _cluster_header(header), "members": _members(members)}
+
+
+def render_member_add(added: MemberJSON, members: Sequence[MemberJSON],
+                      header: Header) -> _Json:
+    """``/v3/cluster/member/add``: the new member, then every member."""
+    return {"header": _cluster_header(header), "member": _member(added),
+            "members": _members(members)}
+
+
+def render_member_remove(members: Sequence[MemberJSON], header: Header) -> _Json:
+    """``/v3/cluster/member/remove``: the members left."""
+    return render_member_list(members, header)
+
+
+def render_member_promote(members: Sequence[MemberJSON], header: Header) -> _Json:
+    """``/v3/cluster/member/promote``: every member after the promotion."""
+    return render_member_list(members, header)

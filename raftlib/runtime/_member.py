@@ -1,0 +1,684 @@
+"""One raftlib member as an OS process: the sans-I/O core driven by real timers, sockets and disk.
+
+A single trio task owns the Ready loop: it applies committed entries, writes the batch to the
+write-ahead log, fsyncs it in a worker thread (proposals arriving meanwhile pile up and share
+the next fsync), then sends the messages and advances the node. Every other task (a timer
+calling ``tick``, peer connections calling ``step``, HTTP handlers proposing) only feeds the
+node and wakes that loop; trio runs them on one thread, so the node is never touched by two of
+them at once.
+
+Clients speak etcd 3.4's JSON gateway (``raftlib.runtime._json``). A write is proposed at the
+leader (a follower forwards it) and answered when this member applies it: every member applies
+the same entries, so the follower's answer is the leader's. A linearizable read waits for a
+ReadIndex (batched: one round of heartbeats serves every read that arrived before it was
+issued) and for this member to apply that index. The space quota is checked where etcd checks
+it, on the member that receives the write, before proposing.
+
+On start the state machine is rebuilt from the newest snapshot and the log: the SQLite file of
+the store is recreated, since the Raft log, not the store, is the durable record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import secrets
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import trio
+
+from ..kv import (
+    AlarmAction,
+    AlarmRequest,
+    AlarmType,
+    ErrLearnerNotReady,
+    ErrMemberNotFound,
+    ErrMemberNotLearner,
+    ErrNoSpace,
+    ErrNotLeader,
+    ErrRequestTooLarge,
+    ErrTimeout,
+    ErrTimeoutLeaderTransfer,
+    KVError,
+    PutRequest,
+    RangeRequest,
+    Request,
+    Response,
+    TxnRequest,
+)
+from ..kv._replicated import KVResult, ReplicatedKV, encode_command
+from ..kv._store import _quota_cost
+from ..raft import (
+    ConfChange,
+    ConfChangeType,
+    Config,
+    ConfState,
+    EntryType,
+    Message,
+    Node,
+    RaftError,
+    ReadState,
+    Ready,
+    Role,
+)
+from . import _json as J
+from ._codec import Proposal, Removed
+from ._http import Reply, Stream, serve_http
+from ._http import Request as HttpRequest
+from ._launch import MemberSpec
+from ._transport import Transport
+from ._wal import DiskStorage
+
+__all__ = ["Member", "main"]
+
+DEFAULT_QUOTA = 2 * 1024**3
+SNAPSHOT_EVERY = 10_000
+"""Applied entries between two snapshots (etcd's --snapshot-count is 100,000 in 3.4)."""
+
+
+@dataclass(slots=True)
+class _Waiter:
+    event: trio.Event = field(default_factory=trio.Event)
+    result: KVResult | None = None
+
+
+@dataclass(slots=True)
+class _ReadBatch:
+    event: trio.Event = field(default_factory=trio.Event)
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Peer:
+    peer: tuple[str, int]
+    client: tuple[str, int] | None
+
+
+def _addr(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"not a host:port address: {text!r}")
+    return host, int(port)
+
+
+def _url(addr: tuple[str, int] | None) -> str:
+    return "" if addr is None else f"http://{addr[0]}:{addr[1]}"
+
+
+class Member:
+    """A running member. :meth:`run` serves until cancelled (SIGTERM/SIGINT in :func:`main`)."""
+
+    def __init__(self, spec: MemberSpec, log: logging.Logger) -> None:
+        self.spec = spec
+        self.log = log
+        os.makedirs(spec.data_dir, exist_ok=True)
+        others = tuple(sorted(i for i in spec.peers if i != spec.id))
+        # A joining member starts knowing the members before it (as in the simulator); the
+        # change that adds it reaches it through the log.
+        voters = others if spec.join else tuple(sorted(spec.peers))
+        self.storage = DiskStorage.open(os.path.join(spec.data_dir, "wal"), ConfState(voters))
+        if self.storage.recovered_tail:
+            log.warning("write-ahead log: dropped a torn tail of %d bytes",
+                        self.storage.recovered_tail)
+        db = os.path.join(spec.data_dir, "db.sqlite")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        self.kv = ReplicatedKV(spec.id, path=db)
+        snap = self.storage.snapshot()
+        if snap.index:
+            self.kv.restore(snap.data)
+        self.applied = snap.index
+        self.quota = spec.quota_backend_bytes or DEFAULT_QUOTA
+        ticks = max(2, math.ceil(spec.election_ms / spec.heartbeat_ms))
+        config = Config(spec.id, election_ticks=ticks, heartbeat_ticks=1, check_quorum=True,
+                        prevote=spec.pre_vote)
+        # Outside the simulator there is no replay to keep: the OS seeds the election jitter.
+        self.node = Node(config, self.storage, random.Random())
+        self.registry: dict[int, _Peer] = {
+            i: _Peer(a, spec.client if i == spec.id else spec.clients.get(i))
+            for i, a in spec.peers.items()}
+        self.cluster_id = int.from_bytes(
+            hashlib.blake2b(spec.token.encode(), digest_size=8).digest(), "big") >> 1
+        self.transport = Transport(spec.id, spec.token, dict(spec.peers), self._on_frame, log)
+        self._wake = trio.Event()
+        self._applied = trio.Event()
+        self._leader_known = trio.Event()
+        self._waiters: dict[int, _Waiter] = {}
+        self._read_next: _ReadBatch | None = None
+        self._read_asked = trio.Event()
+        self._reads: dict[bytes, _ReadBatch] = {}
+        self._read_ctx = 0
+        self._removed = False
+        self._gone: set[int] = set()  # members removed from the cluster
+        self.request_timeout = 5.0 + 2 * spec.election_ms / 1000
+
+    # ----------------------------------------------------------------- running
+
+    async def run(self) -> None:
+        """Serve peers and clients until cancelled or removed from the cluster."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.transport.serve)
+            host, port = self.spec.client
+            await nursery.start(serve_http, host, port, self._handle, self._too_large,
+                                J.MAX_REQUEST_BYTES * 2, self.log)
+            nursery.start_soon(self._ticker)
+            nursery.start_soon(self._ready_loop, nursery)
+            nursery.start_soon(self._read_issuer)
+            self.log.info("member %d serving clients on %s:%d, peers on %s:%d",
+                          self.spec.id, host, port, *self.spec.peers[self.spec.id])
+            self._poke()
+
+    def _poke(self) -> None:
+        self._wake.set()
+
+    async def _ticker(self) -> None:
+        period = self.spec.heartbeat_ms / 1000
+        next_at = trio.current_time()
+        while True:
+            next_at += period
+            await trio.sleep_until(next_at)
+            self.node.tick()
+            self._poke()
+
+    def _on_frame(self, frm: int, frame: object) -> None:
+        if isinstance(frame, Message) and frm in self._gone:
+            self.transport.send(frm, Removed())
+            return
+        if isinstance(frame, Removed):
+            self._removed = True
+        elif isinstance(frame, Message):
+            try:
+                self.node.step(frame)
+            except RaftError as e:
+                self.log.warning("dropping %s from %d: %s", frame.type, frm, e)
+        elif isinstance(frame, Proposal):
+            self._propose_here(frame.data)
+        self._poke()
+
+    async def _ready_loop(self, nursery: trio.Nursery) -> None:
+        node = self.node
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            while node.has_ready():
+                rd = node.ready()
+                self._note_leader(rd)
+                self._apply(rd)
+                self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+                if rd.must_sync:
+                    await trio.to_thread.run_sync(self.storage.sync)
+                if rd.snapshot is not None:
+                    self.kv.restore(rd.snapshot.data)
+                    self.applied = rd.snapshot.index
+                    self._broadcast_applied()
+                for m in rd.messages:
+                    self.transport.send(m.to, m)
+                for rs in rd.read_states:
+                    self._read_answered(rs)
+                node.advance(rd)
+                self._maybe_snapshot()
+            if self._removed:
+                self.log.warning("member %d was removed from the cluster; stopping",
+                                 self.spec.id)
+                nursery.cancel_scope.cancel()
+                return
+
+    def _note_leader(self, rd: Ready) -> None:
+        if rd.leader and not self._leader_known.is_set():
+            self._leader_known.set()
+        elif not rd.leader and self._leader_known.is_set():
+            self._leader_known = trio.Event()
+
+    def _apply(self, rd: Ready) -> None:
+        if not rd.committed:
+            return
+        for e in rd.committed:
+            if e.index <= self.applied:
+                continue
+            self.applied = e.index
+            if e.type is EntryType.CONF_CHANGE:
+                self._apply_conf_change(ConfChange.decode(e.data))
+                continue
+            result = self.kv.apply(e)
+            if result is not None:
+                w = self._waiters.get(result.seq)
+                if w is not None:
+                    w.result = result
+                    w.event.set()
+        self._broadcast_applied()
+
+    def _broadcast_applied(self) -> None:
+        self._applied.set()
+        self._applied = trio.Event()
+
+    def _apply_conf_change(self, cc: ConfChange) -> None:
+        if cc.type is ConfChangeType.REMOVE:
+            # Its address stays known to the transport, to tell it that it was removed.
+            self.registry.pop(cc.node, None)
+            self._gone.add(cc.node)
+            if cc.node == self.spec.id:
+                self._removed = True
+            return
+        if cc.context:
+            ctx = json.loads(cc.context)
+            peer = _addr(ctx["peer"])
+            client = _addr(ctx["client"]) if ctx.get("client") else None
+            self.registry[cc.node] = _Peer(peer, client)
+            self.transport.set_peer(cc.node, peer)
+
+    def _maybe_snapshot(self) -> None:
+        if self.node.applied - self.storage.snapshot().index < SNAPSHOT_EVERY:
+            return
+        try:
+            self.node.compact(self.node.applied, self.kv.snapshot())
+        except RaftError as e:  # not yet persisted: the next batch will do
+            self.log.debug("snapshot postponed: %s", e)
+
+    # ----------------------------------------------------------------- proposals and reads
+
+    def _propose_here(self, data: bytes) -> bool:
+        """Propose at this member if it leads, else forward to the leader it knows."""
+        node = self.node
+        if node.role is Role.LEADER:
+            try:
+                node.propose(data)
+            except RaftError:
+                return False  # e.g. a transfer in progress: the client's deadline decides
+            self._poke()
+            return True
+        if node.lead:
+            self.transport.send(node.lead, Proposal(data))
+            return True
+        return False
+
+    async def _write(self, req: Request) -> Response:
+        if isinstance(req, PutRequest | TxnRequest):
+            self._check_quota(req)
+        J.check_request_size(req)
+        seq = secrets.randbits(62) or 1
+        data = encode_command(0, seq, req)
+        w = _Waiter()
+        self._waiters[seq] = w
+        try:
+            with trio.move_on_after(self.request_timeout):
+                while not self._propose_here(data):
+                    with trio.move_on_after(self.spec.heartbeat_ms / 1000):
+                        await self._leader_known.wait()
+                    await trio.sleep(0)
+                await w.event.wait()
+        finally:
+            self._waiters.pop(seq, None)
+        if w.result is None:
+            raise ErrTimeout()
+        if w.result.error is not None:
+            raise w.result.error
+        assert w.result.response is not None
+        return w.result.response
+
+    def _check_quota(self, req: PutRequest | TxnRequest) -> None:
+        cost = _quota_cost(req)
+        store = self.kv.store
+        if cost > 0 and store.backend.size() + cost >= self.quota:
+            if not any(a.alarm is AlarmType.NOSPACE for a in store.alarms()):
+                alarm = AlarmRequest(AlarmAction.ACTIVATE, self.spec.id, AlarmType.NOSPACE)
+                self._propose_here(encode_command(0, secrets.randbits(62) or 1, alarm))
+            raise ErrNoSpace()
+
+    async def _read_barrier(self) -> None:
+        """Return once this member has applied everything committed before the call."""
+        with trio.move_on_after(self.request_timeout):
+            while True:
+                if self._read_next is None:
+                    self._read_next = _ReadBatch()
+                    self._read_asked.set()
+                batch = self._read_next
+                await batch.event.wait()
+                if batch.index is not None:
+                    while self.applied < batch.index:
+                        await self._applied.wait()
+                    return
+        raise ErrTimeout()
+
+    async def _read_issuer(self) -> None:
+        # One ReadIndex round serves every read that joined the batch before it was issued.
+        while True:
+            await self._read_asked.wait()
+            self._read_asked = trio.Event()
+            batch, self._read_next = self._read_next, None
+            if batch is None:
+                continue
+            self._read_ctx += 1
+            ctx = f"{self._read_ctx}".encode()
+            if self.node.read_index(ctx):
+                self._reads[ctx] = batch
+                self._poke()
+                with trio.move_on_after(self.spec.election_ms / 1000):
+                    await batch.event.wait()
+                self._reads.pop(ctx, None)
+            else:
+                with trio.move_on_after(self.spec.heartbeat_ms / 1000):
+                    await self._leader_known.wait()
+            batch.event.set()  # with index None when unanswered: the readers ask again
+
+    def _read_answered(self, rs: ReadState) -> None:
+        batch = self._reads.pop(rs.ctx, None)
+        if batch is not None:
+            batch.index = rs.index
+            batch.event.set()
+
+    async def _kv(self, req: Request, serializable: bool) -> Response:
+        read_only = isinstance(req, RangeRequest) or (
+            isinstance(req, TxnRequest) and _read_only(req))
+        if not read_only:
+            return await self._write(req)
+        if not serializable:
+            await self._read_barrier()
+        return self.kv.store.apply(req)
+
+    # ----------------------------------------------------------------- HTTP
+
+    def _header(self) -> J.Header:
+        return J.Header(self.cluster_id, self.spec.id, self.kv.store.revision, self.node.term)
+
+    def _json(self, body: object, status: int = 200) -> Reply:
+        return Reply(status, json.dumps(body, separators=(",", ":")).encode())
+
+    def _too_large(self, size: int) -> Reply:
+        status, body = J.render_error(ErrRequestTooLarge())
+        return self._json(body, status)
+
+    async def _handle(self, req: HttpRequest) -> Reply | Stream:
+        try:
+            return await self._route(req)
+        except (KVError, J.GatewayError) as e:
+            status, body = J.render_error(e)
+            return self._json(body, status)
+
+    async def _route(self, req: HttpRequest) -> Reply | Stream:
+        path = req.path.rstrip("/")
+        if req.method == "GET" and path == "/health":
+            ok = self.node.lead != 0
+            return self._json(J.render_health(ok), 200 if ok else 503)
+        if req.method == "GET" and path == "/version":
+            return self._json(J.render_version())
+        if req.method != "POST":
+            return _NOT_ALLOWED
+        for prefix in ("/v3/", "/v3beta/", "/v3alpha/"):
+            if path.startswith(prefix):
+                sub = path[len(prefix):]
+                break
+        else:
+            if path == "/raftlib/partition":
+                return self._partition(req.body)
+            return _NOT_FOUND
+        if sub.startswith("kv/"):
+            request, serializable = J.parse_kv(sub, req.body)
+            resp = await self._kv(request, serializable)
+            return self._json(J.render(resp, self._header()))
+        if sub == "watch":
+            return self._watch(req.body)
+        if sub == "maintenance/status":
+            return self._json(self._status())
+        if sub == "maintenance/defragment":
+            resp = self.kv.store.defragment()
+            return self._json(J.render(resp, self._header()))
+        if sub == "maintenance/alarm":
+            return await self._alarm(req.body)
+        if sub == "maintenance/transfer-leadership":
+            await self._move_leader(J.parse_transfer(req.body))
+            return self._json(J.render_transfer())
+        if sub.startswith("cluster/member/"):
+            return await self._membership(sub, req.body)
+        return _NOT_FOUND
+
+    def _partition(self, body: bytes) -> Reply:
+        """raftlib's own test hook: drop traffic to and from the listed members."""
+        try:
+            blocked = json.loads(body or b"{}").get("blocked", [])
+            self.transport.blocked = {int(x) for x in blocked}
+        except (ValueError, TypeError, AttributeError) as e:
+            raise J.GatewayError(400, 3, f"bad partition request: {e}") from e
+        return self._json({"blocked": sorted(self.transport.blocked)})
+
+    def _status(self) -> dict[str, object]:
+        st = self.kv.store.status()
+        return J.render_status(
+            self._header(), version=J.ETCD_VERSION, db_size=st.db_size,
+            leader=self.node.lead, raft_index=self.node.commit, raft_term=self.node.term,
+            raft_applied_index=self.applied, db_size_in_use=st.db_size_in_use,
+            is_learner=self.spec.id in self.node.learners)
+
+    def _watch(self, body: bytes) -> Stream:
+        create = J.parse_watch(body)
+        store = self.kv.store
+        hub = store.watch_hub
+        self.kv.watched = True
+        w = hub.watch(create.key, create.range_end, start_revision=create.start_revision,
+                      prev_kv=create.prev_kv, filters=create.filters)
+
+        # etcd numbers watches per stream: the one watch of a gateway stream is watch 0.
+        async def lines() -> AsyncIterator[bytes]:
+            try:
+                yield _line(J.render_watch_created(0, self._header()))
+                while True:
+                    if hub.unsynced:
+                        hub.sync()
+                    for r in w.take():
+                        yield _line(J.render_watch_events(
+                            0, self._header(), r.events, r.compact_revision, r.canceled))
+                        if r.canceled:
+                            return
+                    if self.kv.store.watch_hub is not hub:  # a snapshot replaced the store
+                        yield _line(J.render_watch_events(0, self._header(), (), 0, True))
+                        return
+                    with trio.move_on_after(0.1 if hub.unsynced else 1.0):
+                        await self._applied.wait()
+            finally:
+                hub.cancel(w.id)
+
+        return Stream(lines())
+
+    async def _alarm(self, body: bytes) -> Reply:
+        req = J.parse_alarm(body)
+        if req.action is AlarmAction.GET:
+            resp = self.kv.store.apply(req)
+        else:
+            resp = await self._write(req)
+        return self._json(J.render(resp, self._header()))
+
+    async def _move_leader(self, target: int) -> None:
+        node = self.node
+        if node.role is not Role.LEADER:
+            raise ErrNotLeader()
+        if target not in node.voters:
+            raise ErrMemberNotFound()
+        node.transfer_leader(target)
+        self._poke()
+        with trio.move_on_after(self.spec.election_ms * 2 / 1000):
+            while node.lead != target:
+                await trio.sleep(self.spec.heartbeat_ms / 4000)
+            return
+        raise ErrTimeoutLeaderTransfer()
+
+    # ----------------------------------------------------------------- membership
+
+    def _members(self) -> list[J.MemberJSON]:
+        node = self.node
+        out = []
+        for i in sorted({*node.voters, *node.learners}):
+            p = self.registry.get(i)
+            out.append(J.MemberJSON(
+                i, f"n{i}", (_url(p.peer),) if p else (),
+                (_url(p.client),) if p and p.client else (), i in node.learners))
+        return out
+
+    async def _membership(self, sub: str, body: bytes) -> Reply:
+        if sub == "cluster/member/list":
+            return self._json(J.render_member_list(self._members(), self._header()))
+        node = self.node
+        if node.role is not Role.LEADER:
+            # Membership changes are proposed by the leader: relay the request to it.
+            return await self._relay(sub, body)
+        if sub == "cluster/member/add":
+            peer_urls, learner = J.parse_member_add(body)
+            new = max([*self.registry, *node.voters, *node.learners]) + 1
+            peer = peer_urls[0].split("://", 1)[-1]
+            ctx = json.dumps({"peer": peer, "client": ""}).encode()
+            kind = ConfChangeType.ADD_LEARNER if learner else ConfChangeType.ADD_VOTER
+            await self._change(ConfChange(kind, new, ctx))
+            added = next(m for m in self._members() if m.id == new)
+            return self._json(J.render_member_add(added, self._members(), self._header()))
+        target = J.parse_member_id(body)
+        if target not in node.voters and target not in node.learners:
+            raise ErrMemberNotFound()
+        if sub == "cluster/member/remove":
+            await self._change(ConfChange(ConfChangeType.REMOVE, target))
+        elif sub == "cluster/member/promote":
+            if target not in node.learners:
+                raise ErrMemberNotLearner()
+            pr = node.progress(target)
+            # etcd promotes a learner only once it holds 90% of the leader's log.
+            if pr is None or pr.match * 10 < node.commit * 9:
+                raise ErrLearnerNotReady()
+            await self._change(ConfChange(ConfChangeType.ADD_VOTER, target))
+            return self._json(J.render_member_promote(self._members(), self._header()))
+        else:
+            return _NOT_FOUND
+        return self._json(J.render_member_remove(self._members(), self._header()))
+
+    async def _change(self, cc: ConfChange) -> None:
+        with trio.move_on_after(self.request_timeout):
+            while True:
+                try:
+                    index = self.node.propose_conf_change(cc)
+                    break
+                except RaftError:  # another change still pending, or no entry of our term
+                    await trio.sleep(self.spec.heartbeat_ms / 1000)
+            self._poke()
+            while self.applied < index:
+                await self._applied.wait()
+            return
+        raise ErrTimeout()
+
+    async def _relay(self, sub: str, body: bytes) -> Reply:
+        lead = self.registry.get(self.node.lead)
+        if lead is None or lead.client is None:
+            raise ErrNotLeader()
+        url = f"{_url(lead.client)}/v3/{sub}"
+
+        def post() -> tuple[int, bytes]:
+            rq = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(rq, timeout=self.request_timeout) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+        try:
+            status, data = await trio.to_thread.run_sync(post)
+        except OSError as e:
+            raise ErrTimeout() from e
+        return Reply(status, data)
+
+
+# etcd's gateway answers these in plain text.
+_NOT_FOUND = Reply(404, b"Not Found\n", "text/plain; charset=utf-8")
+_NOT_ALLOWED = Reply(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
+
+
+def _read_only(req: TxnRequest) -> bool:
+    def ok(ops: Sequence[object]) -> bool:
+        return all(isinstance(op, RangeRequest)
+                   or (isinstance(op, TxnRequest) and _read_only(op)) for op in ops)
+    return ok(req.success) and ok(req.failure)
+
+
+def _line(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+# --------------------------------------------------------------------- command line
+
+def _parse(argv: Sequence[str]) -> MemberSpec:
+    p = argparse.ArgumentParser(
+        prog="raftlib member", description="Run one raftlib member in the foreground.")
+    p.add_argument("--id", type=int, required=True, help="this member's id (1, 2, ...)")
+    p.add_argument("--data-dir", required=True, help="write-ahead log, snapshots and store")
+    p.add_argument("--peers", required=True,
+                   help="every member's peer address: 1=127.0.0.1:2380,2=127.0.0.1:2390,...")
+    p.add_argument("--clients", default="",
+                   help="other members' client addresses, same form (for member list)")
+    p.add_argument("--listen-client", default="127.0.0.1:2379",
+                   help="where to serve etcd's JSON gateway (default 127.0.0.1:2379)")
+    p.add_argument("--cluster-token", default="raftlib",
+                   help="members of another cluster (another token) are refused")
+    p.add_argument("--heartbeat-ms", type=int, default=100)
+    p.add_argument("--election-ms", type=int, default=1000)
+    p.add_argument("--quota-backend-bytes", type=int, default=0, help="0: 2 GiB, as etcd")
+    p.add_argument("--pre-vote", action="store_true", help="campaign with PreVote")
+    p.add_argument("--join", action="store_true",
+                   help="this member was just added to a running cluster")
+    a = p.parse_args(list(argv))
+
+    def table(text: str) -> dict[int, tuple[str, int]]:
+        out = {}
+        for item in filter(None, text.split(",")):
+            k, _, v = item.partition("=")
+            out[int(k)] = _addr(v)
+        return out
+
+    try:
+        peers = table(a.peers)
+        clients = table(a.clients)
+        client = _addr(a.listen_client)
+    except ValueError as e:
+        p.error(str(e))
+    if a.id not in peers:
+        p.error(f"--peers does not name member {a.id}")
+    if a.heartbeat_ms <= 0 or a.election_ms <= a.heartbeat_ms:
+        p.error("--election-ms must exceed --heartbeat-ms > 0")
+    return MemberSpec(a.id, a.data_dir, peers, client, a.cluster_token, a.heartbeat_ms,
+                      a.election_ms, a.quota_backend_bytes, a.join, a.pre_vote, clients)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``raftlib member ...``: run a member until SIGTERM or SIGINT; 1 if it cannot start."""
+    spec = _parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s member {spec.id} %(levelname)s %(message)s")
+    log = logging.getLogger(f"raftlib.member.{spec.id}")
+    try:
+        member = Member(spec, log)
+    except (RaftError, OSError, ValueError) as e:
+        log.error("cannot start: %s", e)
+        return 1
+
+    async def serve() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                async def stop_on_signal() -> None:
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+                        return
+                nursery.start_soon(stop_on_signal)
+                await member.run()
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(serve)
+    except OSError as e:
+        log.error("cannot serve: %s", e)
+        return 1
+    log.info("stopped")
+    return 0

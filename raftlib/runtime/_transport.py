@@ -1,0 +1,142 @@
+"""TCP between members on trio: one outgoing connection per peer, frames in both directions.
+
+Every connection opens with a :class:`~raftlib.runtime._codec.Handshake`; a peer of another
+cluster (another token) or one that calls the wrong member is refused and logged. Sending never
+blocks the caller: each peer has a bounded queue, drained by its own task that (re)connects with
+exponential backoff. Raft tolerates lost messages, so a full queue or a broken connection drops
+frames instead of stalling the member. ``blocked`` holds peers cut off by a test partition:
+frames to or from them are dropped here, as a network would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+import trio
+
+from ._codec import FrameError, Handshake, decode, encode, frame_length
+
+__all__ = ["Transport"]
+
+_QUEUE = 4096
+_BACKOFF = (0.02, 1.0)
+
+
+class Transport:
+    """Peer connections of member ``me``; ``on_frame(frm, frame)`` receives decoded frames."""
+
+    def __init__(self, me: int, token: str, peers: dict[int, tuple[str, int]],
+                 on_frame: Callable[[int, object], None], log: logging.Logger) -> None:
+        self.me = me
+        self.token = token
+        self.peers = dict(peers)
+        self.on_frame = on_frame
+        self.log = log
+        self.blocked: set[int] = set()
+        self._out: dict[int, trio.MemorySendChannel[bytes]] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                    ) -> None:
+        """Listen on this member's peer address until cancelled."""
+        host, port = self.peers[self.me]
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.serve_listeners(self._incoming, listeners, handler_nursery=nursery)
+
+    def send(self, to: int, frame: object) -> None:
+        """Queue ``frame`` for peer ``to``; dropped if the peer is cut off or its queue full."""
+        if to in self.blocked or to not in self.peers or self._nursery is None:
+            return
+        ch = self._out.get(to)
+        if ch is None:
+            ch, rx = trio.open_memory_channel[bytes](_QUEUE)
+            self._out[to] = ch
+            self._nursery.start_soon(self._sender, to, rx)
+        with contextlib.suppress(trio.WouldBlock):
+            ch.send_nowait(encode(frame))  # type: ignore[arg-type]
+
+    def set_peer(self, member: int, addr: tuple[str, int] | None) -> None:
+        """Learn (or forget, with ``None``) a peer's address after a membership change."""
+        if addr is None:
+            self.peers.pop(member, None)
+            ch = self._out.pop(member, None)
+            if ch is not None:
+                ch.close()
+        else:
+            self.peers[member] = addr
+
+    async def _sender(self, to: int, rx: trio.MemoryReceiveChannel[bytes]) -> None:
+        delay = _BACKOFF[0]
+        hello = encode(Handshake(self.token, self.me, to))
+        async with rx:
+            while to in self.peers:
+                try:
+                    stream = await trio.open_tcp_stream(*self.peers[to])
+                except OSError:
+                    await trio.sleep(delay)
+                    delay = min(delay * 2, _BACKOFF[1])
+                    continue
+                delay = _BACKOFF[0]
+                try:
+                    async with stream:
+                        await stream.send_all(hello)
+                        while True:
+                            batch = [await rx.receive()]
+                            while len(batch) < 256:
+                                try:
+                                    batch.append(rx.receive_nowait())
+                                except trio.WouldBlock:
+                                    break
+                            if to in self.blocked:
+                                continue
+                            await stream.send_all(b"".join(batch))
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    continue
+                except trio.EndOfChannel:
+                    return
+
+    async def _incoming(self, stream: trio.SocketStream) -> None:
+        buf = bytearray()
+        peer: int | None = None
+        try:
+            async with stream:
+                while True:
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        return
+                    buf += data
+                    while len(buf) >= 4:
+                        n = frame_length(bytes(buf[:4]))
+                        if len(buf) < 4 + n:
+                            break
+                        frame = decode(bytes(buf[4 : 4 + n]))
+                        del buf[: 4 + n]
+                        if peer is None:
+                            peer = self._accept(frame)
+                            if peer is None:
+                                return
+                        elif peer not in self.blocked:
+                            self.on_frame(peer, frame)
+        except FrameError as e:
+            self.log.warning("dropping connection from member %s: %s", peer, e)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    def _accept(self, frame: object) -> int | None:
+        if not isinstance(frame, Handshake):
+            self.log.warning("refusing a peer connection that did not start with a handshake")
+            return None
+        if frame.token != self.token:
+            self.log.warning("refusing member %d of another cluster (token %r, ours %r)",
+                             frame.frm, frame.token, self.token)
+            return None
+        if frame.to != self.me:
+            self.log.warning("refusing a connection from member %d meant for member %d",
+                             frame.frm, frame.to)
+            return None
+        return frame.frm

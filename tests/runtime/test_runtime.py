@@ -1,0 +1,331 @@
+"""The trio runtime as real processes: the Cluster interface, faults, disks and bad clients."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from raftlib.backends import BackendError, EtcdClient, RaftlibCluster
+from raftlib.check import History, check_durability, check_linearizability
+from raftlib.kv import ErrCompacted, Indeterminate, KVError, PutRequest
+
+pytestmark = pytest.mark.slow
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _post(url: str, body: bytes, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
+    """POST ``body``; the status and the JSON answer (``{"text": ...}`` for plain text)."""
+    rq = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(rq, timeout=timeout) as r:
+            status, data = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, data = e.code, e.read()
+    try:
+        return status, json.loads(data)
+    except ValueError:
+        return status, {"text": data.decode(errors="replace")}
+
+
+def _wait_for(cond, timeout: float = 15.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RaftlibCluster]:
+    with RaftlibCluster(3) as c:
+        yield c
+
+
+def test_a_cluster_elects_one_leader_and_every_member_serves_writes(
+        cluster: RaftlibCluster) -> None:
+    lead = cluster.leader()
+    assert lead in cluster.members
+    for m in cluster.members:
+        cluster.client(m).put(b"from", f"member {m}".encode())
+        assert cluster.client(m).get(b"from").kvs[0].value == f"member {m}".encode()
+    st = cluster.status()
+    assert [s.role for s in st.values()].count("leader") == 1
+    assert len({s.term for s in st.values()}) == 1
+
+
+def test_writes_through_a_follower_are_applied_everywhere(cluster: RaftlibCluster) -> None:
+    lead = cluster.leader()
+    follower = next(m for m in cluster.members if m != lead)
+    r = cluster.client(follower).put(b"via-follower", b"1")
+    _wait_for(lambda: all(cluster.client(m).get(b"via-follower", serializable=True).kvs
+                          for m in cluster.members), what="the write on every member")
+    for m in cluster.members:
+        kv = cluster.client(m).get(b"via-follower", serializable=True).kvs[0]
+        assert kv.mod_revision == r.header_revision
+
+
+def test_history_compaction_and_errors_follow_etcd(cluster: RaftlibCluster) -> None:
+    c = cluster.client()
+    first = c.put(b"h", b"v1").header_revision
+    c.put(b"h", b"v2")
+    assert c.get(b"h", revision=first).kvs[0].value == b"v1"
+    c.compact(first + 1)
+    with pytest.raises(ErrCompacted):
+        c.get(b"h", revision=first)
+
+
+def test_watch_from_an_old_revision_replays_then_follows(cluster: RaftlibCluster) -> None:
+    c = cluster.client()
+    start = c.put(b"w/a", b"1").header_revision
+    c.put(b"w/b", b"2")
+    w = c.watch(b"w/", b"w0", start_revision=start)
+    c.put(b"w/c", b"3")
+    seen: list[bytes] = []
+
+    def got() -> bool:
+        for r in w.take():
+            seen.extend(e.kv.key for e in r.events)
+        return len(seen) >= 3
+
+    _wait_for(got, what="three watch events")
+    assert seen == [b"w/a", b"w/b", b"w/c"]
+
+
+def test_etcd3gw_from_pypi_talks_to_the_runtime(cluster: RaftlibCluster) -> None:
+    import etcd3gw
+
+    host, port = cluster.endpoint(1).split("://")[1].split(":")
+    client = etcd3gw.client(host=host, port=int(port))
+    assert client.put("gw-key", "gw-value")
+    assert client.get("gw-key") == [b"gw-value"]
+    client.put("gw-dir/1", "a")
+    client.put("gw-dir/2", "b")
+    assert sorted(client.get_prefix("gw-dir/"), key=lambda x: x[0]) == [
+        (b"a", {"key": b"gw-dir/1"}), (b"b", {"key": b"gw-dir/2"})] or \
+        sorted(v for v, _meta in client.get_prefix("gw-dir/")) == [b"a", b"b"]
+    assert client.delete("gw-key")
+    assert client.get("gw-key") == []
+    assert client.status()["leader"]
+    assert len(client.members()) == 3
+
+
+def test_members_bind_loopback_only(cluster: RaftlibCluster) -> None:
+    port = int(cluster.endpoint(1).rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+    # 127.0.0.2 is loopback too on Linux, but a socket bound to 127.0.0.1 does not answer it.
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.2", port), timeout=2):
+        pass
+
+
+def test_a_partitioned_leader_loses_its_place_and_the_majority_goes_on() -> None:
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500) as c:
+        old = c.leader()
+        assert old is not None
+        c.isolate(old)
+        _wait_for(lambda: (lead := c.leader()) is not None and lead != old, 10,
+                  "a new leader in the majority")
+        other = next(m for m in c.members if m != old)
+        c.client(other).put(b"majority", b"yes")
+        with pytest.raises(Indeterminate):
+            EtcdClient(c, old, timeout=1.5).put(b"minority", b"no")
+        c.heal()
+        _wait_for(lambda: c.client(old).get(b"majority", serializable=True).kvs != [], 10,
+                  "the old leader to catch up")
+        assert c.client(old).get(b"minority").kvs == ()
+
+
+def test_membership_learner_promote_remove_and_move_leader() -> None:
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500) as c:
+        c.client().put(b"before", b"join")
+        new = c.client().member_add(learner=True)
+        assert new == 4
+        _wait_for(lambda: c.client(new).get(b"before", serializable=True).kvs != (), 15,
+                  "the learner to catch up")
+        assert c.status()[new].learner
+        c.client().member_promote(new)
+        _wait_for(lambda: not c.status()[new].learner, 10, "the promotion")
+        c.client().move_leader(new)
+        _wait_for(lambda: c.leader() == new, 10, "leadership on the new member")
+        c.client(new).member_remove(1)
+        _wait_for(lambda: not c.status()[1].up, 10, "the removed member to stop")
+        c.client(2).put(b"after", b"remove")
+        assert c.client(new).get(b"after").kvs[0].value == b"remove"
+
+
+# --------------------------------------------------------------------- crashes and disks
+
+def _worker(c: RaftlibCluster, h: History, cid: int, keys: list[bytes],
+            stop: threading.Event, rng: random.Random) -> None:
+    n = 0
+    while not stop.is_set():
+        n += 1
+        key = rng.choice(keys)
+        member = rng.choice(c.members)
+        if c.pid(member) is None:
+            time.sleep(0.01)
+            continue
+        client = EtcdClient(c, member, timeout=3.0)
+        t0 = time.monotonic()
+        try:
+            if rng.random() < 0.6:
+                value = f"c{cid}-{n}".encode()
+                try:
+                    client.put(key, value)
+                    h.record(cid, key, "put", t0, time.monotonic(), value=value)
+                except Indeterminate:
+                    h.record(cid, key, "put", t0, None, value=value)
+            else:
+                kvs = client.get(key).kvs
+                h.record(cid, key, "get", t0, time.monotonic(),
+                         output=kvs[0].value if kvs else None)
+        except KVError:
+            pass  # certainly failed (e.g. the attached member is down): no effect
+
+
+def test_kill_9_under_load_loses_no_acknowledged_write_and_stays_linearizable() -> None:
+    rng = random.Random(7)
+    keys = [f"k{i}".encode() for i in range(6)]
+    h = History()
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500) as c:
+        stop = threading.Event()
+        workers = [threading.Thread(target=_worker, args=(c, h, i, keys, stop,
+                                                          random.Random(100 + i)))
+                   for i in range(4)]
+        for w in workers:
+            w.start()
+        killed_leader = 0
+        try:
+            for cycle in range(8):
+                time.sleep(0.4)
+                victim = c.leader() if cycle % 2 == 0 else rng.choice(c.members)
+                if victim is None:
+                    victim = rng.choice(c.members)
+                killed_leader += victim == c.leader()
+                c.crash(victim)
+                time.sleep(0.6)
+                c.restart(victim)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join()
+        _wait_for(lambda: c.leader() is not None, 10, "a leader after the last restart")
+        final = {k: (kv[0].value if (kv := c.client().get(k).kvs) else None) for k in keys}
+    acked = [op for op in h.ops if op.kind == "put" and op.returned is not None]
+    assert killed_leader >= 3
+    assert len(acked) > 50, "the load was too light to mean anything"
+    dur = check_durability(h.ops, final)
+    assert dur.ok, dur.explain()
+    lin = check_linearizability(h.ops)
+    assert lin.ok, lin.explain()
+
+
+def _segments(c: RaftlibCluster, member: int) -> list[str]:
+    d = os.path.join(c.dir, f"n{member}", "data", "wal")
+    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.startswith("wal-"))
+
+
+def test_a_torn_wal_tail_is_cut_and_the_member_comes_back() -> None:
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500) as c:
+        for i in range(20):
+            c.client().put(b"t", str(i).encode())
+        victim = next(m for m in c.members if m != c.leader())
+        c.crash(victim)
+        seg = _segments(c, victim)[-1]
+        with open(seg, "ab") as f:  # half a record: a length that promises more than follows
+            f.write((1000).to_bytes(4, "big") + b"\x01\x02\x03")
+        c.restart(victim)
+        assert "torn tail" in c.logs(victim)
+        _wait_for(lambda: c.client(victim).get(b"t", serializable=True).kvs[0].value == b"19",
+                  10, "the restarted member to have every write")
+
+
+def test_a_corrupted_wal_record_stops_the_member_with_the_file_and_offset() -> None:
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500) as c:
+        for i in range(20):
+            c.client().put(b"c", str(i).encode())
+        victim = next(m for m in c.members if m != c.leader())
+        c.crash(victim)
+        seg = _segments(c, victim)[-1]
+        size = os.path.getsize(seg)
+        with open(seg, "r+b") as f:
+            f.seek(size // 2)
+            byte = f.read(1)
+            f.seek(size // 2)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        with pytest.raises(BackendError) as err:
+            c.restart(victim)
+        assert "exited with 1" in str(err.value)
+        assert f"{seg} at byte " in str(err.value)
+        assert "checksum mismatch" in str(err.value)
+        # The others go on without it.
+        c.client(next(m for m in c.members if m != victim)).put(b"c", b"still")
+
+
+# --------------------------------------------------------------------- bad clients
+
+_BAD_BODIES = [
+    b"", b"{", b"[]", b"null", b'"x"', b"{}", b'{"key": 5}', b'{"key": "***"}',
+    b'{"key": "a2V5", "value": {"x": 1}}', b'{"key": "a2V5", "prev_kv": "yes"}',
+    b'{"key": "a2V5", "revision": "ten"}', b'{"key": "a2V5", "limit": -1e400}',
+    b'{"key": "a2V5", "sort_order": "SIDEWAYS"}', b'{"compare": [{"target": 99}]}',
+    b'{"success": [{"request_put": 3}]}', b"\xff\xfe\x00garbage", b'{"key": "' + b"A" * 5000 + b'"}',
+]
+_PATHS = ["kv/put", "kv/range", "kv/deleterange", "kv/txn", "kv/compaction", "watch",
+          "maintenance/alarm", "cluster/member/add", "cluster/member/remove",
+          "cluster/member/promote", "maintenance/transfer-leadership", "no/such/path"]
+
+
+def test_bad_requests_get_etcd_errors_and_the_server_stays_up_and_loses_nothing(
+        cluster: RaftlibCluster) -> None:
+    c = cluster.client()
+    c.put(b"keep", b"safe")
+    base = cluster.endpoint(1) + "/v3/"
+    rng = random.Random(3)
+    bodies = list(_BAD_BODIES)
+    for _ in range(60):  # random bytes and random JSON-ish noise
+        n = rng.randint(0, 200)
+        bodies.append(bytes(rng.randint(0, 255) for _ in range(n)))
+        bodies.append(json.dumps({rng.choice(["key", "range_end", "value", "revision",
+                                              "limit", "ID", "action", "targetID"]):
+                                  rng.choice([None, -1, 2**70, "", "%%", [], {}, True])}
+                                 ).encode())
+    answered = 0
+    for path in _PATHS:
+        for body in bodies:
+            if path == "watch" and body == b"{}":
+                continue  # a valid (empty-key) watch would stream forever
+            with contextlib.suppress(TimeoutError):
+                status, reply = _post(base + path, body, timeout=10)
+                answered += 1
+                if path == "no/such/path":
+                    assert (status, reply) == (404, {"text": "Not Found\n"})
+                elif status != 200:
+                    assert 400 <= status < 600
+                    assert "message" in reply or "error" in reply, (path, body, reply)
+    assert answered > 1000
+    huge = json.dumps({"key": _b64(b"big"), "value": _b64(b"x" * (1536 * 1024 + 1))}).encode()
+    status, reply = _post(base + "kv/put", huge)
+    assert status == 400 and "too large" in str(reply.get("message", reply))
+    status, reply = _post(base + "kv/range", json.dumps(
+        {"key": _b64(b"\0"), "range_end": _b64(b"\0"), "limit": "1000000000"}).encode())
+    assert status == 200
+    # Still up, still holding what it held, still taking writes.
+    assert c.get(b"keep").kvs[0].value == b"safe"
+    assert isinstance(PutRequest(b"k", b"v"), PutRequest)
+    c.put(b"after-fuzz", b"ok")
+    assert c.get(b"after-fuzz").kvs[0].value == b"ok"
