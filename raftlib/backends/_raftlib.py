@@ -15,7 +15,7 @@ import json
 import urllib.request
 from collections.abc import Sequence
 
-from ..runtime._launch import MemberSpec, member_command
+from ..runtime._launch import DEFAULT_SNAPSHOT_COUNT, MemberSpec, member_command
 from ._process import BackendError, EtcdClient, ProcessCluster, _Member
 
 __all__ = ["RaftlibCluster"]
@@ -30,15 +30,18 @@ class RaftlibCluster(ProcessCluster):
     """A cluster of ``n`` raftlib member processes on 127.0.0.1 (implements
     ``raftlib.Cluster``); the same arguments as :class:`~raftlib.backends.EtcdCluster`.
 
-    Members' ids are ``1..n``, the ids the runtime itself uses.
+    Members' ids are ``1..n``, the ids the runtime itself uses. ``snapshot_count`` is how
+    many applied entries a member keeps before it takes a snapshot.
     """
 
     engine = "raftlib"
 
     def __init__(self, n: int = 3, heartbeat_ms: int = 100, election_timeout_ms: int = 1000,
                  quota_backend_bytes: int = 0, pre_vote: bool = False,
-                 data_dir: str | None = None, *, start_timeout: float = 30.0) -> None:
+                 data_dir: str | None = None, *, start_timeout: float = 30.0,
+                 snapshot_count: int = DEFAULT_SNAPSHOT_COUNT) -> None:
         self._groups: list[list[int]] | None = None
+        self.snapshot_count = snapshot_count
         super().__init__(n, heartbeat_ms, election_timeout_ms, quota_backend_bytes, pre_vote,
                          data_dir, start_timeout=start_timeout)
 
@@ -47,7 +50,8 @@ class RaftlibCluster(ProcessCluster):
             m.mid, m.data, {i: _hostport(x.peer_url) for i, x in self._members.items()},
             _hostport(m.client_url), self._token, self.heartbeat_ms, self.election_timeout_ms,
             self.quota_backend_bytes, join, self.pre_vote,
-            {i: _hostport(x.client_url) for i, x in self._members.items() if i != m.mid})
+            {i: _hostport(x.client_url) for i, x in self._members.items() if i != m.mid},
+            self.snapshot_count)
         self._popen(m, member_command(spec))
 
     def restart(self, member: int, timeout: float = 30.0) -> None:
@@ -56,6 +60,13 @@ class RaftlibCluster(ProcessCluster):
         super().restart(member, timeout)
         if self._groups is not None:
             self._tell(self._member(member), self._blocked_for(member))
+
+    def metrics(self, member: int) -> dict[str, int]:
+        """raftlib's own counters of a running member (see ``raftlib.runtime.Member``)."""
+        url = self._member(member).client_url + "/raftlib/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            out: dict[str, int] = json.loads(r.read())
+        return out
 
     def _blocked_for(self, member: int) -> list[int]:
         assert self._groups is not None

@@ -9,6 +9,7 @@ pages. Deleting rows (compaction) frees pages without shrinking the file; only
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 
@@ -47,14 +48,18 @@ class SqliteBackend:
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        self._db = sqlite3.connect(path, isolation_level=None)
-        if path != ":memory:":
-            # Durability is the Raft log's job, as bbolt batches commits behind etcd's WAL.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = self._connect()
         self._in_txn = False
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        db = sqlite3.connect(self.path, isolation_level=None)
+        if self.path != ":memory:":
+            # Durability is the Raft log's job, as bbolt batches commits behind etcd's WAL.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
 
     def close(self) -> None:
         """Commit what is pending and close the database."""
@@ -166,9 +171,21 @@ class SqliteBackend:
 
     def load(self, data: bytes) -> None:
         """Replace the whole database by ``data`` from :meth:`dump` (page for page, so the
-        sizes come back too)."""
+        sizes come back too). A file-backed database becomes that file, as etcd swaps in the
+        bbolt file of a snapshot."""
         self.commit()
-        self._db.deserialize(data)
+        if self.path == ":memory:":
+            self._db.deserialize(data)
+            return
+        self._db.close()
+        for stale in (self.path + "-wal", self.path + "-shm"):
+            if os.path.exists(stale):
+                os.remove(stale)
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, self.path)
+        self._db = self._connect()
 
     def _pragma(self, name: str) -> int:
         return int(self._db.execute(f"PRAGMA {name}").fetchone()[0])

@@ -10,7 +10,10 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["MemberSpec", "member_command"]
+__all__ = ["DEFAULT_SNAPSHOT_COUNT", "MemberSpec", "member_command"]
+
+DEFAULT_SNAPSHOT_COUNT = 10_000
+"""Applied entries between snapshots (etcd 3.4's ``--snapshot-count`` is 100,000)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +21,9 @@ class MemberSpec:
     """Everything a member needs to start. ``peers`` maps every member id (this one included)
     to its peer address; ``client`` is where it serves etcd's JSON gateway; ``clients``
     optionally names the other members' client addresses (shown by ``member list``).
-    ``join`` starts a member that was just added to a running cluster."""
+    ``join`` starts a member that was just added to a running cluster; ``snapshot_count`` is
+    how many applied entries a member keeps in its log before it takes a snapshot (etcd's
+    ``--snapshot-count``)."""
 
     id: int
     data_dir: str
@@ -31,6 +36,7 @@ class MemberSpec:
     join: bool = False
     pre_vote: bool = False
     clients: Mapping[int, tuple[str, int]] = field(default_factory=dict)
+    snapshot_count: int = DEFAULT_SNAPSHOT_COUNT
 
 
 def member_command(spec: MemberSpec) -> list[str]:
@@ -50,4 +56,6 @@ def member_command(spec: MemberSpec) -> list[str]:
         argv.append("--join")
     if spec.pre_vote:
         argv.append("--pre-vote")
+    if spec.snapshot_count != DEFAULT_SNAPSHOT_COUNT:
+        argv += ["--snapshot-count", str(spec.snapshot_count)]
     return argv

@@ -75,15 +75,13 @@ from . import _json as J
 from ._codec import Proposal, Removed
 from ._http import Reply, Stream, serve_http
 from ._http import Request as HttpRequest
-from ._launch import MemberSpec
+from ._launch import DEFAULT_SNAPSHOT_COUNT, MemberSpec
 from ._transport import Transport
 from ._wal import DiskStorage
 
 __all__ = ["Member", "main"]
 
 DEFAULT_QUOTA = 2 * 1024**3
-SNAPSHOT_EVERY = 10_000
-"""Applied entries between two snapshots (etcd's --snapshot-count is 100,000 in 3.4)."""
 
 
 @dataclass(slots=True)
@@ -182,6 +180,13 @@ class Member:
     def _poke(self) -> None:
         self._wake.set()
 
+    def metrics(self) -> dict[str, int]:
+        """raftlib's own counters (``GET /raftlib/metrics``): fsyncs of the log, applied
+        index, snapshot index and waiting requests."""
+        return {"wal_syncs": self.storage.syncs, "applied": self.applied,
+                "snapshot_index": self.storage.snapshot().index,
+                "pending_writes": len(self._waiters)}
+
     async def _ticker(self) -> None:
         period = self.spec.heartbeat_ms / 1000
         next_at = trio.current_time()
@@ -278,7 +283,7 @@ class Member:
             self.transport.set_peer(cc.node, peer)
 
     def _maybe_snapshot(self) -> None:
-        if self.node.applied - self.storage.snapshot().index < SNAPSHOT_EVERY:
+        if self.node.applied - self.storage.snapshot().index < self.spec.snapshot_count:
             return
         try:
             self.node.compact(self.node.applied, self.kv.snapshot())
@@ -412,6 +417,8 @@ class Member:
             return self._json(J.render_health(ok), 200 if ok else 503)
         if req.method == "GET" and path == "/version":
             return self._json(J.render_version())
+        if req.method == "GET" and path == "/raftlib/metrics":
+            return self._json(self.metrics())
         if req.method != "POST":
             return _NOT_ALLOWED
         for prefix in ("/v3/", "/v3beta/", "/v3alpha/"):
@@ -627,6 +634,8 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
     p.add_argument("--election-ms", type=int, default=1000)
     p.add_argument("--quota-backend-bytes", type=int, default=0, help="0: 2 GiB, as etcd")
     p.add_argument("--pre-vote", action="store_true", help="campaign with PreVote")
+    p.add_argument("--snapshot-count", type=int, default=DEFAULT_SNAPSHOT_COUNT,
+                   help="applied entries between snapshots (default %(default)s)")
     p.add_argument("--join", action="store_true",
                    help="this member was just added to a running cluster")
     a = p.parse_args(list(argv))
@@ -648,8 +657,11 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
         p.error(f"--peers does not name member {a.id}")
     if a.heartbeat_ms <= 0 or a.election_ms <= a.heartbeat_ms:
         p.error("--election-ms must exceed --heartbeat-ms > 0")
+    if a.snapshot_count < 1:
+        p.error("--snapshot-count must be at least 1")
     return MemberSpec(a.id, a.data_dir, peers, client, a.cluster_token, a.heartbeat_ms,
-                      a.election_ms, a.quota_backend_bytes, a.join, a.pre_vote, clients)
+                      a.election_ms, a.quota_backend_bytes, a.join, a.pre_vote, clients,
+                      a.snapshot_count)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

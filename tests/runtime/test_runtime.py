@@ -114,13 +114,69 @@ def test_etcd3gw_from_pypi_talks_to_the_runtime(cluster: RaftlibCluster) -> None
     assert client.get("gw-key") == [b"gw-value"]
     client.put("gw-dir/1", "a")
     client.put("gw-dir/2", "b")
-    assert sorted(client.get_prefix("gw-dir/"), key=lambda x: x[0]) == [
-        (b"a", {"key": b"gw-dir/1"}), (b"b", {"key": b"gw-dir/2"})] or \
-        sorted(v for v, _meta in client.get_prefix("gw-dir/")) == [b"a", b"b"]
+    by_key = {meta["key"]: value for value, meta in client.get_prefix("gw-dir/")}
+    assert by_key == {b"gw-dir/1": b"a", b"gw-dir/2": b"b"}
+    assert client.replace("gw-dir/1", "a", "a2")
+    assert not client.replace("gw-dir/1", "a", "a3")
+    assert client.get("gw-dir/1") == [b"a2"]
     assert client.delete("gw-key")
     assert client.get("gw-key") == []
     assert client.status()["leader"]
     assert len(client.members()) == 3
+    events = []
+
+    def watch_one() -> None:
+        events.append(client.watch_once("gw-watched", timeout=10))
+
+    t = threading.Thread(target=watch_one)
+    t.start()
+    _wait_for(lambda: t.is_alive(), 5, "the watch to start")
+    time.sleep(0.3)  # the watch request must reach the member before the put
+    client.put("gw-watched", "seen")
+    t.join(15)
+    assert events and events[0]["kv"]["value"] == b"seen"
+
+
+def test_many_concurrent_puts_share_fsyncs(cluster: RaftlibCluster) -> None:
+    lead = cluster.leader()
+    assert lead is not None
+    before = cluster.metrics(lead)["wal_syncs"]
+    n = 200
+
+    def put(i: int) -> None:
+        cluster.client(lead).put(f"batch/{i % 50}".encode(), b"x" * 100)
+
+    threads = [threading.Thread(target=lambda k=k: [put(k * 10 + j) for j in range(10)])
+               for k in range(n // 10)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    syncs = cluster.metrics(lead)["wal_syncs"] - before
+    assert 0 < syncs < n, f"{syncs} fsyncs for {n} puts: no batching"
+
+
+def test_a_lagging_member_catches_up_from_a_snapshot_and_defrag_shrinks_the_file() -> None:
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500, snapshot_count=40) as c:
+        lead = c.leader()
+        assert lead is not None
+        lagging = next(m for m in c.members if m != lead)
+        c.crash(lagging)
+        cl = c.client(lead)
+        for i in range(150):
+            cl.put(f"s/{i}".encode(), b"v" * 2000)
+        assert c.metrics(lead)["snapshot_index"] > 0, "the leader never took a snapshot"
+        c.restart(lagging)
+        _wait_for(lambda: c.client(lagging).get(b"s/149", serializable=True).kvs != (), 15,
+                  "the lagging member to install the snapshot")
+        assert c.metrics(lagging)["snapshot_index"] > 0
+        assert c.client(lagging).get(b"s/", b"s0", serializable=True).count == 150
+        cl.delete(b"s/", b"s0")
+        cl.compact(cl.get(b"s/0").header_revision)
+        before = c.status()[lead].db_size
+        cl.defragment(lead)
+        after = c.status()[lead].db_size
+        assert after < before / 2, (before, after)
 
 
 def test_members_bind_loopback_only(cluster: RaftlibCluster) -> None:
@@ -283,7 +339,8 @@ _BAD_BODIES = [
     b'{"key": "a2V5", "value": {"x": 1}}', b'{"key": "a2V5", "prev_kv": "yes"}',
     b'{"key": "a2V5", "revision": "ten"}', b'{"key": "a2V5", "limit": -1e400}',
     b'{"key": "a2V5", "sort_order": "SIDEWAYS"}', b'{"compare": [{"target": 99}]}',
-    b'{"success": [{"request_put": 3}]}', b"\xff\xfe\x00garbage", b'{"key": "' + b"A" * 5000 + b'"}',
+    b'{"success": [{"request_put": 3}]}', b"\xff\xfe\x00garbage",
+    b'{"key": "' + b"A" * 5000 + b'"}',
 ]
 _PATHS = ["kv/put", "kv/range", "kv/deleterange", "kv/txn", "kv/compaction", "watch",
           "maintenance/alarm", "cluster/member/add", "cluster/member/remove",
