@@ -11,7 +11,7 @@ SEEDS ?= 10000
 
 BOOK_SOURCES := _config.yml _toc.yml $(shell find book raftlib -type f \( -name '*.ipynb' -o -name '*.md' -o -name '*.py' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
 
-.PHONY: help book test lab notebooks lint fuzz bench system-deps clean
+.PHONY: help book book-deps test lab notebooks lint fuzz bench system-deps clean
 
 help:
 	@echo "make book       execute every chapter and build the HTML book in _build/html"
@@ -50,8 +50,12 @@ _build/html/index.html: $(BOOK_SOURCES) $(VENV)/.installed _build/vendor/.instal
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
-book: _build/html/index.html
+book: book-deps _build/html/index.html
 	@echo "book: open _build/html/index.html"
+
+# etcd for the chapter that reruns experiments on real etcd (installed as root).
+book-deps:
+	bash scripts/system-deps.sh book
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -9,6 +9,7 @@ pages. Deleting rows (compaction) frees pages without shrinking the file; only
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -48,8 +49,9 @@ class SqliteBackend:
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
-        self._db = self._connect()
         self._in_txn = False
+        self._batch = False
+        self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
@@ -59,6 +61,9 @@ class SqliteBackend:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        self._page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        self._size: int | None = None  # cached until the next write
+        self._alarms: tuple[AlarmMember, ...] | None = None
         return db
 
     def close(self) -> None:
@@ -67,21 +72,43 @@ class SqliteBackend:
         self._db.close()
 
     def _begin(self) -> None:
+        self._size = None
         if not self._in_txn:
-            self._db.execute("BEGIN")
+            self._db.execute("SAVEPOINT w" if self._batch else "BEGIN")
             self._in_txn = True
 
     def commit(self) -> None:
         """End the current write transaction, if any."""
         if self._in_txn:
-            self._db.execute("COMMIT")
+            self._db.execute("RELEASE w" if self._batch else "COMMIT")
             self._in_txn = False
 
     def rollback(self) -> None:
         """Abandon the current write transaction, if any."""
+        self._size = None
+        self._alarms = None
         if self._in_txn:
-            self._db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK TO w" if self._batch else "ROLLBACK")
+            if self._batch:
+                self._db.execute("RELEASE w")
             self._in_txn = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group the writes made inside into one SQLite transaction. Each ``commit`` and
+        ``rollback`` inside still ends its own write (a savepoint), so a failed request undoes
+        only itself; the database file is written once, at the end. The runtime applies a
+        whole batch of log entries this way: the Raft log, not the store, makes them durable.
+        """
+        self.commit()
+        self._db.execute("BEGIN")
+        self._batch = True
+        try:
+            yield
+        finally:
+            self.commit()
+            self._batch = False
+            self._db.execute("COMMIT")
 
     def put(self, rev: Revision, kv: KeyValue, tombstone: bool = False) -> None:
         """Store one version (or tombstone) at ``rev``."""
@@ -151,12 +178,15 @@ class SqliteBackend:
 
     def alarms(self) -> tuple[AlarmMember, ...]:
         """The raised alarms, ordered by member and type."""
-        cur = self._db.execute("SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm")
-        return tuple(AlarmMember(m, AlarmType(a)) for m, a in cur)
+        if self._alarms is None:
+            cur = self._db.execute("SELECT member_id, alarm FROM alarm ORDER BY member_id, alarm")
+            self._alarms = tuple(AlarmMember(m, AlarmType(a)) for m, a in cur)
+        return self._alarms
 
     def set_alarm(self, member: AlarmMember, raised: bool) -> None:
         """Raise or clear one alarm."""
         self._begin()
+        self._alarms = None
         if raised:
             self._db.execute("INSERT OR IGNORE INTO alarm VALUES (?, ?)",
                              (member.member_id, member.alarm.value))
@@ -174,8 +204,11 @@ class SqliteBackend:
         sizes come back too). A file-backed database becomes that file, as etcd swaps in the
         bbolt file of a snapshot."""
         self.commit()
+        self._size = None
+        self._alarms = None
         if self.path == ":memory:":
             self._db.deserialize(data)
+            self._page_size = self._pragma("page_size")
             return
         self._db.close()
         for stale in (self.path + "-wal", self.path + "-shm"):
@@ -192,14 +225,16 @@ class SqliteBackend:
 
     def size(self) -> int:
         """Size of the database file in bytes (etcd's ``dbSize``)."""
-        return self._pragma("page_count") * self._pragma("page_size")
+        if self._size is None:
+            self._size = self._pragma("page_count") * self._page_size
+        return self._size
 
     def size_in_use(self) -> int:
         """Bytes of the file holding live pages (etcd's ``dbSizeInUse``)."""
-        return (self._pragma("page_count") - self._pragma("freelist_count")) * self._pragma(
-            "page_size")
+        return (self._pragma("page_count") - self._pragma("freelist_count")) * self._page_size
 
     def defragment(self) -> None:
         """Rewrite the database without its free pages (``VACUUM``)."""
         self.commit()
+        self._size = None
         self._db.execute("VACUUM")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -153,6 +154,9 @@ class Member:
         self._applied = trio.Event()
         self._leader_known = trio.Event()
         self._waiters: dict[int, _Waiter] = {}
+        # Request ids: every member applies every entry, so ids must not collide across
+        # members or restarts; a random start per boot makes that overwhelmingly unlikely.
+        self._seq = itertools.count(secrets.randbits(62) | 1)
         self._read_next: _ReadBatch | None = None
         self._read_asked = trio.Event()
         self._reads: dict[bytes, _ReadBatch] = {}
@@ -248,19 +252,20 @@ class Member:
     def _apply(self, rd: Ready) -> None:
         if not rd.committed:
             return
-        for e in rd.committed:
-            if e.index <= self.applied:
-                continue
-            self.applied = e.index
-            if e.type is EntryType.CONF_CHANGE:
-                self._apply_conf_change(ConfChange.decode(e.data))
-                continue
-            result = self.kv.apply(e)
-            if result is not None:
-                w = self._waiters.get(result.seq)
-                if w is not None:
-                    w.result = result
-                    w.event.set()
+        with self.kv.store.backend.batch():  # one SQLite commit for the whole batch
+            for e in rd.committed:
+                if e.index <= self.applied:
+                    continue
+                self.applied = e.index
+                if e.type is EntryType.CONF_CHANGE:
+                    self._apply_conf_change(ConfChange.decode(e.data))
+                    continue
+                result = self.kv.apply(e)
+                if result is not None:
+                    w = self._waiters.get(result.seq)
+                    if w is not None:
+                        w.result = result
+                        w.event.set()
         self._broadcast_applied()
 
     def _broadcast_applied(self) -> None:
@@ -311,7 +316,7 @@ class Member:
         if isinstance(req, PutRequest | TxnRequest):
             self._check_quota(req)
         J.check_request_size(req)
-        seq = secrets.randbits(62) or 1
+        seq = next(self._seq)
         data = encode_command(0, seq, req)
         w = _Waiter()
         self._waiters[seq] = w
@@ -337,7 +342,7 @@ class Member:
         if cost > 0 and store.backend.size() + cost >= self.quota:
             if not any(a.alarm is AlarmType.NOSPACE for a in store.alarms()):
                 alarm = AlarmRequest(AlarmAction.ACTIVATE, self.spec.id, AlarmType.NOSPACE)
-                self._propose_here(encode_command(0, secrets.randbits(62) or 1, alarm))
+                self._propose_here(encode_command(0, next(self._seq), alarm))
             raise ErrNoSpace()
 
     async def _read_barrier(self) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -386,3 +387,33 @@ def test_bad_requests_get_etcd_errors_and_the_server_stays_up_and_loses_nothing(
     assert isinstance(PutRequest(b"k", b"v"), PutRequest)
     c.put(b"after-fuzz", b"ok")
     assert c.get(b"after-fuzz").kvs[0].value == b"ok"
+
+
+def test_the_curl_examples_of_etcds_docs_work(cluster: RaftlibCluster) -> None:
+    """etcd's gRPC-gateway guide drives etcd with curl; the same commands work here."""
+    url = cluster.endpoint(1)
+
+    def curl(path: str, body: str) -> dict[str, object]:
+        # -d @- reads the body from stdin (a large body does not fit on a command line).
+        out = subprocess.run(["curl", "-sS", "-L", f"{url}{path}", "-X", "POST", "-d", "@-"],
+                             input=body.encode(), capture_output=True, check=True, timeout=20)
+        return json.loads(out.stdout.splitlines()[0])
+
+    put = curl("/v3/kv/put", '{"key": "Zm9v", "value": "YmFy"}')
+    assert int(put["header"]["revision"]) > 1  # type: ignore[index]
+    got = curl("/v3/kv/range", '{"key": "Zm9v"}')
+    assert got["kvs"][0]["value"] == "YmFy"  # type: ignore[index]
+    # A 200 KB body: curl asks "Expect: 100-continue" first and waits for the answer.
+    big = _b64(b"v" * 200_000)
+    curl("/v3/kv/put", json.dumps({"key": _b64(b"big"), "value": big}))
+    assert cluster.client().get(b"big").kvs[0].value == b"v" * 200_000
+    # A watch stream, cut after its first event by --max-time.
+    watcher = subprocess.Popen(
+        ["curl", "-sS", "-N", f"{url}/v3/watch", "-X", "POST", "--max-time", "5",
+         "-d", '{"create_request": {"key": "Zm9v"}}'], stdout=subprocess.PIPE)
+    time.sleep(0.5)
+    curl("/v3/kv/put", '{"key": "Zm9v", "value": "YmF6"}')
+    out, _ = watcher.communicate(timeout=10)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert lines[0]["result"]["created"] is True
+    assert lines[1]["result"]["events"][0]["kv"]["value"] == "YmF6"

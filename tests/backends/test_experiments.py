@@ -1,0 +1,272 @@
+"""The shared experiments on every engine: the simulator, real etcd 3.4, raftlib's runtime.
+
+Each scenario of ``raftlib.experiments`` runs on each engine; the comparable part of every
+result must equal the simulator's, except for the differences listed in ``KNOWN`` (each with
+its reason), which must show up exactly as listed. What legitimately varies (times, sizes) is
+checked against bounds instead.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from raftlib import Cluster
+from raftlib.backends import ETCD_BINARY
+from raftlib.experiments import (
+    EtcdMissing,
+    Table,
+    comparable,
+    compare,
+    etcd_available,
+    etcd_flag_check,
+    etcd_timing,
+    leader_time_check,
+    on_etcd,
+    opening,
+    quota_alarm,
+    revisions_and_compaction,
+    start_cluster,
+    time_to_new_leader,
+    varies,
+    watch_from_revision,
+)
+from raftlib.kv import DEFAULT_QUOTA_BYTES
+from raftlib.raft import ETCD, PAPER, Timing
+from raftlib.sim import SimCluster
+
+SEED = 1
+# etcd refuses an election timeout below 5 heartbeats, so the paper's 50 ms / 150 ms cannot be
+# passed as is; 30 ms heartbeats keep the paper's election range, [150, 300) ms.
+PAPER_FLAGS = {"heartbeat_ms": 30, "election_timeout_ms": 150}
+ETCD_FLAGS = {"heartbeat_ms": 100, "election_timeout_ms": 1000}
+TRIALS = 3
+
+# (engine, scenario, field) -> (what that engine gives instead of the simulator, why).
+KNOWN: dict[tuple[str, str, str], tuple[object, str]] = {
+    ("etcd", "opening", "failed_write"): (
+        "ErrTimeout: etcdserver: request timed out",
+        "with no leader, etcd 3.4 holds a proposal until its request timeout (5 s + 2 election "
+        "timeouts) and answers 'request timed out'; raftlib's simulated client reports the "
+        "write it could not hand to any leader as 'no leader'"),
+    ("raftlib", "opening", "failed_write"): (
+        "ErrTimeout: etcdserver: request timed out",
+        "raftlib's runtime server does what etcd does: it waits for a leader until its request "
+        "timeout, 5 s + 2 election timeouts (raftlib/runtime/_member.py, _write), and answers "
+        "'request timed out'; only the simulated client reports 'no leader'"),
+}
+
+
+def _runtime() -> type[Any] | None:
+    try:
+        from raftlib.backends import RaftlibCluster  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return RaftlibCluster  # type: ignore[no-any-return]
+
+
+ENGINES = [pytest.param("etcd", marks=pytest.mark.etcd), "raftlib"]
+
+
+class Engine:
+    """Makes clusters of one engine and closes them all at the end of a test."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started: list[Any] = []
+
+    def make(self, n: int = 3, timing: Timing = ETCD, quota: int = 0) -> Cluster:
+        if self.name == "sim":
+            return SimCluster(n, seed=SEED, timing=timing,
+                              quota_backend_bytes=quota or DEFAULT_QUOTA_BYTES)
+        flags = PAPER_FLAGS if timing is PAPER else ETCD_FLAGS
+        if self.name == "etcd":
+            from raftlib.backends import EtcdCluster as cls
+        else:
+            runtime = _runtime()
+            assert runtime is not None
+            cls = runtime
+        c = start_cluster(cls, n, quota_backend_bytes=quota, **flags)
+        self.started.append(c)
+        return c  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        for c in self.started:
+            c.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    name = request.param
+    if name == "etcd" and not os.path.exists(ETCD_BINARY):
+        pytest.fail(f"{ETCD_BINARY} is missing: install etcd 3.4 (apt-get install etcd-server)")
+    if name == "raftlib" and _runtime() is None:
+        reason = ("raftlib.backends.RaftlibCluster does not exist yet (raftlib's runtime as "
+                  "real processes)")
+        if os.environ.get("RAFTLIB_REQUIRE_RUNTIME") == "1":
+            pytest.fail(f"RAFTLIB_REQUIRE_RUNTIME=1 but {reason}")
+        pytest.skip(reason)
+    e = Engine(name)
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def assert_same(scenario: str, engine: str, want: object, got: object) -> None:
+    """The comparable fields agree, except the known differences, which must appear as known."""
+    w, g = comparable(want), comparable(got)
+    assert w.keys() == g.keys()
+    problems = []
+    for k in w:
+        expected, why = KNOWN.get((engine, scenario, k), (w[k], ""))
+        if g[k] != expected:
+            what = f"known difference ({why}) expected {expected!r}" if why else f"sim {w[k]!r}"
+            problems.append(f"{scenario}.{k}: {engine} gave {g[k]!r}; {what}")
+    assert not problems, "\n".join(problems)
+
+
+def sim() -> Engine:
+    return Engine("sim")
+
+
+# ----------------------------------------------------------------------------- the scenarios
+
+
+def test_opening(engine: Engine) -> None:
+    want = opening(sim().make(5))
+    got = opening(engine.make(5))
+    assert_same("opening", engine.name, want, got)
+    # What the story promises, whatever the engine: two of five down, writes go on; every
+    # acknowledged write is read back; all five members end at the same revision.
+    for r in (want, got):
+        assert r.acked_with_three == 10 and r.readable_after_restart == 15
+        assert len(set(r.member_revisions)) == 1 and r.member_revisions[0] == 16
+        assert r.failed_write != "ok" and not r.failed_write_applied
+    # Varying, but bounded: at least an election timeout minus a heartbeat without a leader;
+    # the failed write waited out etcd's request timeout (5 s + 2 x 1 s) on etcd.
+    assert got.no_leader_ms >= ETCD.election_timeout_ms - ETCD.heartbeat_ms
+    if engine.name != "sim":
+        assert 6500 <= got.failed_write_ms <= 9000, got.failed_write_ms
+
+
+def test_revisions_and_compaction(engine: Engine) -> None:
+    want = revisions_and_compaction(sim().make())
+    got = revisions_and_compaction(engine.make())
+    assert_same("revisions", engine.name, want, got)
+    assert want.put_revisions == (2, 3, 4, 5, 6)
+    assert want.read_below_compaction.startswith("ErrCompacted: ")
+
+
+def test_watch_from_revision(engine: Engine) -> None:
+    want = watch_from_revision(sim().make())
+    got = watch_from_revision(engine.make())
+    assert_same("watch", engine.name, want, got)
+    assert [e[0] for e in want.events] == ["PUT", "PUT", "DELETE", "PUT"]
+    assert want.compacted_watch == (True, want.history[-1])
+
+
+def test_quota_alarm(engine: Engine) -> None:
+    want = quota_alarm(lambda q: sim().make(quota=q))
+    got = quota_alarm(lambda q: engine.make(quota=q))
+    assert_same("quota", engine.name, want, got)
+    assert want.alarms == ("NOSPACE",) and dict(want.recovery)["put after disarm"] == "ok"
+    # Sizes differ (SQLite pages against bbolt's) but both filled up to about the quota, and
+    # defragmentation shrank both files far below it.
+    for r in (want, got):
+        sizes = dict(r.db_sizes)
+        assert 0.75 * r.quota <= sizes["full"] <= 1.5 * r.quota, r.db_sizes
+        assert sizes["defragmented"] < 0.25 * r.quota, r.db_sizes
+        assert r.accepted > 0 and r.alarm_entries >= 1
+
+
+@pytest.mark.parametrize("timing", [ETCD, PAPER], ids=["etcd-defaults", "paper"])
+def test_time_to_new_leader(engine: Engine, timing: Timing) -> None:
+    want = time_to_new_leader(lambda: sim().make(timing=timing), TRIALS)
+    got = time_to_new_leader(lambda: engine.make(timing=timing), TRIALS)
+    assert_same("leader", engine.name, want, got)
+    assert got.elected == TRIALS
+    # The engine runs on its own flags: etcd ticks once per heartbeat interval.
+    real = etcd_timing(**(PAPER_FLAGS if timing is PAPER else ETCD_FLAGS))
+    for r, t in ((want, timing), (got, real)):
+        assert leader_time_check(r, t) == f"{TRIALS} of {TRIALS} trials elected a new leader; " \
+            f"none sooner than {t.election_timeout_ms - t.heartbeat_ms - t.tick_ms} ms: True", \
+            r.samples_ms
+        # The randomized timeout is below 2x the base; one more base covers a split vote or a
+        # loaded machine.
+        assert statistics.median(r.samples_ms) <= 3 * t.election_timeout_ms, r.samples_ms
+
+
+def test_etcd_timing_is_raftlibs_etcd_profile() -> None:
+    assert etcd_timing(100, 1000) == ETCD
+    assert etcd_timing(30, 150) == Timing(30, 150, 150, 30)
+    with pytest.raises(Exception, match="multiple of tick_ms"):
+        etcd_timing(30, 100)  # 100 ms is not a whole number of 30 ms ticks
+
+
+# ----------------------------------------------------------------------------- the module
+
+
+def test_the_simulator_is_deterministic() -> None:
+    assert opening(sim().make(5)) == opening(sim().make(5))
+    a = time_to_new_leader(lambda: sim().make(timing=PAPER), 4)
+    assert a == time_to_new_leader(lambda: sim().make(timing=PAPER), 4)
+    assert varies(a) == {"samples_ms": a.samples_ms, "leaders": a.leaders}
+    assert "samples_ms" not in comparable(a)
+
+
+def test_a_planted_difference_is_reported_by_field_and_engine() -> None:
+    want = revisions_and_compaction(sim().make())
+    bad = type(want)(**{**comparable(want), "compact_to": 99})
+    with pytest.raises(AssertionError, match=r"revisions\.compact_to: etcd gave 99; sim 8"):
+        assert_same("revisions", "etcd", want, bad)
+    # A known difference that fails to show up is reported too.
+    o = opening(sim().make(5))
+    with pytest.raises(AssertionError, match="known difference"):
+        assert_same("opening", "etcd", o, o)
+
+
+def test_compare_table_and_missing_etcd_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    r = revisions_and_compaction(sim().make())
+    t = compare(r, r)
+    assert isinstance(t, Table) and "differs" not in repr(t)
+    assert repr(t).splitlines()[0].split() == ["field", "raftlib", "etcd"]
+    monkeypatch.setattr("raftlib.experiments.ETCD_BINARY", "/nonexistent/etcd")
+    assert not etcd_available()
+    note = on_etcd(lambda make: pytest.fail("ran without etcd"))
+    assert isinstance(note, EtcdMissing)
+    assert "apt-get install etcd-server" in note._repr_markdown_()
+    assert "not installed" in repr(note)
+    assert compare(r, note) is note
+    assert etcd_flag_check(50, 150) == note
+
+
+@pytest.mark.etcd
+def test_etcd_refuses_the_papers_exact_flags() -> None:
+    if not etcd_available():
+        pytest.fail(f"{ETCD_BINARY} is missing: install etcd-server")
+    assert "at least as 5 times as --heartbeat-interval[50ms]" in str(etcd_flag_check(50, 150))
+    assert etcd_flag_check(30, 150) == "accepted"
+
+
+def test_only_tagged_cells_of_the_chapter_show_what_varies() -> None:
+    # The chapter's stored outputs are compared byte for byte except in cells tagged
+    # real-engine-output; a cell showing times or sizes without the tag would make the
+    # notebook test fail at random, and a tag on the wrong cell would hide a real regression.
+    import json
+
+    from tests.book.notebooks import BOOK, REAL_ENGINE_TAG, real_engine_outputs
+
+    path = BOOK / "07-real-etcd.ipynb"
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    shows_varying = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                     and any(f in "".join(c["source"]) for f in ("show_varies(",
+                                                                  "plot_leader_times("))]
+    tagged = [i for i, c in enumerate(cells)
+              if REAL_ENGINE_TAG in c.get("metadata", {}).get("tags", [])]
+    assert shows_varying and tagged == shows_varying
+    assert real_engine_outputs(path) == tuple(f"/cells/{i}/outputs" for i in tagged)
