@@ -41,6 +41,7 @@ from raftlib.viz._figures import _NotebookFigure  # shows itself without pyplot
 
 __all__ = [
     "EtcdMissing",
+    "HandoverResult",
     "LeaderTimes",
     "OpeningResult",
     "QuotaResult",
@@ -54,6 +55,7 @@ __all__ = [
     "etcd_missing_note",
     "etcd_timing",
     "etcd_version",
+    "handover_vs_crash",
     "leader_time_check",
     "on_etcd",
     "opening",
@@ -467,6 +469,50 @@ def time_to_new_leader(make_cluster: Callable[[], Cluster], trials: int = 5, *,
     finally:
         _close(cluster)
     return LeaderTimes(trials, len(samples), tuple(samples), tuple(leaders))
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverResult:
+    """Leadership handed over on purpose, then lost to a crash (see :func:`handover_vs_crash`).
+    """
+
+    VARIES: ClassVar[tuple[str, ...]] = ("handover_ms", "crash_ms", "leaders")
+    moved_to_target: bool
+    writes_after_handover: int
+    new_leader_after_crash: bool
+    crash_slower_than_handover: bool
+    handover_ms: float = 0.0
+    crash_ms: float = 0.0
+    leaders: tuple[int, ...] = ()
+
+
+def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
+                      timeout_ms: int = 20_000) -> HandoverResult:
+    """The operations chapter's first lesson on any engine: ``move_leader`` to the lowest
+    follower (timed until the cluster reports the target as leader), ``writes`` writes through
+    it, then a crash of that leader (timed until another member leads). Times are the
+    cluster's own: virtual ms in the simulator, wall-clock ms (polled every ``step_ms``) on
+    real processes."""
+    lead = _poll(cluster, cluster.leader, timeout_ms)
+    if lead is None:
+        raise RuntimeError("no leader was elected")
+    target = min(m for m in cluster.members if m != lead)
+    t0 = _now_ms(cluster)
+    cluster.client(lead).move_leader(target)
+    moved = _poll(cluster, lambda: cluster.leader() == target, timeout_ms, step_ms)
+    handover_ms = _now_ms(cluster) - t0
+    c = cluster.client(target)
+    done = 0
+    for i in range(writes):
+        c.put(f"after-handover/{i}".encode(), b"v")
+        done += 1
+    cluster.crash(target)
+    t1 = _now_ms(cluster)
+    new = _poll(cluster, lambda: _new_leader(cluster, [target]), timeout_ms, step_ms)
+    crash_ms = _now_ms(cluster) - t1
+    cluster.restart(target)
+    return HandoverResult(bool(moved), done, new is not None, crash_ms > handover_ms,
+                          handover_ms, crash_ms, (lead, target, new or 0))
 
 
 def etcd_timing(heartbeat_ms: int = 100, election_timeout_ms: int = 1000) -> Timing:
