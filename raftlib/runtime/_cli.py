@@ -742,10 +742,12 @@ def _alive(m: _Json) -> bool:
 
 def _spec(state: _Json, m: _Json) -> MemberSpec:
     peers = {int(p["id"]): ("127.0.0.1", int(p["peer_port"])) for p in state["members"]}
+    clients = {int(p["id"]): ("127.0.0.1", int(p["client_port"])) for p in state["members"]
+               if p["id"] != m["id"]}
     return MemberSpec(id=int(m["id"]), data_dir=m["data_dir"], peers=peers,
                       client=("127.0.0.1", int(m["client_port"])), token=state["token"],
                       heartbeat_ms=int(state["heartbeat_ms"]),
-                      election_ms=int(state["election_ms"]))
+                      election_ms=int(state["election_ms"]), clients=clients)
 
 
 def _spawn(state: _Json, m: _Json) -> None:
