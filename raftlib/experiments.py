@@ -33,7 +33,7 @@ from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from raftlib._cluster import Client, Cluster
-from raftlib.backends import ETCD_BINARY, BackendError, EtcdCluster
+from raftlib.backends import ETCD_BINARY, BackendError, EtcdCluster, netns_problem
 from raftlib.kv import Event, KVError, RangeRequest, Watcher, prefix_end
 from raftlib.raft import Timing
 from raftlib.sim import SimCluster
@@ -42,6 +42,7 @@ from raftlib.viz._figures import _NotebookFigure  # shows itself without pyplot
 __all__ = [
     "EtcdMissing",
     "HandoverResult",
+    "IsolationResult",
     "LeaderTimes",
     "OpeningResult",
     "QuotaResult",
@@ -56,6 +57,7 @@ __all__ = [
     "etcd_timing",
     "etcd_version",
     "handover_vs_crash",
+    "isolate_leader",
     "leader_time_check",
     "on_etcd",
     "opening",
@@ -149,10 +151,13 @@ class EtcdMissing:
     """What an etcd cell shows where etcd is not installed: a visible note, never silence."""
 
     binary: str = ETCD_BINARY
+    reason: str = ""  # set when etcd is installed but something else is missing
 
     @property
     def text(self) -> str:
         """The note as plain text."""
+        if self.reason:
+            return f"This cell did not run on a real etcd: {self.reason}."
         return (f"etcd is not installed here ({self.binary} is missing), so this cell did not "
                 f"run on a real etcd. Install etcd 3.4 with `{INSTALL_HINT}` (Debian's "
                 "package) and run the chapter again.")
@@ -185,15 +190,20 @@ def start_cluster(engine: Callable[..., C], n: int, attempts: int = 3, **flags: 
     raise AssertionError("unreachable")
 
 
-def on_etcd(run: Callable[[Callable[..., EtcdCluster]], R]) -> R | EtcdMissing:
+def on_etcd(run: Callable[[Callable[..., EtcdCluster]], R], *,
+            netns: bool = False) -> R | EtcdMissing:
     """Run ``run(make)`` where ``make(n, **flags)`` starts an :class:`EtcdCluster`; every
-    cluster started is stopped when ``run`` returns or raises. Without etcd, the note."""
+    cluster started is stopped when ``run`` returns or raises. Without etcd, the note.
+    ``netns`` starts the members in network namespaces, so that they can be partitioned; where
+    that is impossible (not root), the note says why."""
     if not etcd_available():
         return etcd_missing_note()
+    if netns and (problem := netns_problem()) is not None:
+        return EtcdMissing(reason=f"partitioning real etcd needs network namespaces: {problem}")
     started: list[EtcdCluster] = []
 
     def make(n: int = 3, **flags: Any) -> EtcdCluster:
-        c = start_cluster(EtcdCluster, n, **flags)
+        c = start_cluster(EtcdCluster, n, **({"netns": True} if netns else {}), **flags)
         started.append(c)
         return c
 
@@ -513,6 +523,49 @@ def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
     cluster.restart(target)
     return HandoverResult(bool(moved), done, new is not None, crash_ms > handover_ms,
                           handover_ms, crash_ms, (lead, target, new or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class IsolationResult:
+    """The leader cut off from the others, then the network healed (see
+    :func:`isolate_leader`)."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("election_ms", "leaders")
+    majority_elected: bool
+    majority_write_revision: int
+    stale_read_on_isolated: bytes | None
+    linearizable_read_on_isolated: str
+    caught_up_after_heal: bool
+    election_ms: float = 0.0
+    leaders: tuple[int, int] = (0, 0)
+
+
+def isolate_leader(cluster: Cluster, *, timeout_ms: int = 20_000) -> IsolationResult:
+    """A partition on any engine that can make one: write ``a=1``; isolate the leader; time
+    until the majority elects another; write ``a=2`` there; read ``a`` on the isolated member,
+    serializable (its own, stale state) and linearizable (it cannot confirm it is current, so
+    the read fails when the request times out); heal, and check the old leader catches up."""
+    old = _poll(cluster, cluster.leader, timeout_ms)
+    if old is None:
+        raise RuntimeError("no leader was elected")
+    cluster.client(old).put(b"a", b"1")
+    cluster.isolate(old)
+    t0 = _now_ms(cluster)
+    new = _poll(cluster, lambda: _new_leader(cluster, [old]), timeout_ms)
+    election_ms = _now_ms(cluster) - t0
+    rev = cluster.client(new).put(b"a", b"2").header_revision if new is not None else 0
+    kvs = cluster.client(old).get(b"a", serializable=True).kvs
+    stale = kvs[0].value if kvs else None
+    linearizable = _outcome(lambda: cluster.client(old).get(b"a"))
+    cluster.heal()
+
+    def caught_up() -> bool:
+        got = cluster.client(old).get(b"a", serializable=True).kvs
+        return bool(got) and got[0].value == b"2"
+
+    return IsolationResult(new is not None, rev, stale, linearizable,
+                           bool(_poll(cluster, caught_up, timeout_ms)), election_ms,
+                           (old, new or 0))
 
 
 def etcd_timing(heartbeat_ms: int = 100, election_timeout_ms: int = 1000) -> Timing:

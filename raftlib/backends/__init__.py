@@ -8,8 +8,9 @@ gateway, so :class:`EtcdClient` is the client of either; what they share is
 """
 
 from raftlib.backends._etcd import ETCD_BINARY, EtcdCluster
+from raftlib.backends._netns import netns_problem
 from raftlib.backends._process import BackendError, EtcdClient, ProcessCluster, Unsupported
 from raftlib.backends._raftlib import RaftlibCluster
 
 __all__ = ["ETCD_BINARY", "BackendError", "EtcdClient", "EtcdCluster", "ProcessCluster",
-           "RaftlibCluster", "Unsupported"]
+           "RaftlibCluster", "Unsupported", "netns_problem"]

@@ -3,10 +3,11 @@
 Members are etcd processes (names ``n1..nN``) on 127.0.0.1 with etcd's 64-bit member ids; see
 :class:`~raftlib.backends.ProcessCluster` for what every process engine shares.
 
-Network partitions are not possible here: every process shares one loopback interface, and
-cutting links between them would need network namespaces (or iptables) and root. ``partition``,
-``isolate`` and ``heal`` raise :class:`Unsupported`. Clients speak etcd's JSON gateway to their
-attached member, which forwards writes to the leader itself.
+By default every member listens on 127.0.0.1, and processes sharing one loopback interface
+cannot be cut apart: ``partition``, ``isolate`` and ``heal`` raise :class:`Unsupported`. As
+root, ``EtcdCluster(..., netns=True)`` puts each member in its own network namespace on a
+private bridge (see ``raftlib.backends._netns``), and partitions work. Clients speak etcd's
+JSON gateway to their attached member, which forwards writes to the leader itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ._process import BackendError, ProcessCluster, Unsupported, _Member
+from ._netns import Netns
+from ._process import BackendError, ProcessCluster, Unsupported, _Member, blocked_by_group
 
 __all__ = ["ETCD_BINARY", "EtcdCluster"]
 
@@ -23,9 +25,9 @@ ETCD_BINARY = "/usr/bin/etcd"
 
 _NO_PARTITIONS = (
     "EtcdCluster cannot {what}: its members are real etcd processes sharing one loopback "
-    "interface (127.0.0.1), and cutting the links between them would need network namespaces "
-    "(or iptables rules) and root. Use raftlib.sim.SimCluster for partitions, or crash/pause "
-    "members here."
+    "interface (127.0.0.1), and cutting the links between them needs network namespaces. As "
+    "root, start it with EtcdCluster(..., netns=True); otherwise use raftlib.sim.SimCluster "
+    "or RaftlibCluster for partitions, or crash/pause members here."
 )
 
 
@@ -34,19 +36,50 @@ class EtcdCluster(ProcessCluster):
     """A cluster of ``n`` real etcd processes on 127.0.0.1 (implements ``raftlib.Cluster``).
 
     ``heartbeat_ms``, ``election_timeout_ms``, ``quota_backend_bytes`` (0: etcd's default) and
-    ``pre_vote`` are etcd's flags. See :class:`~raftlib.backends.ProcessCluster`.
+    ``pre_vote`` are etcd's flags. ``netns`` (root only) gives each member its own network
+    namespace so that partitions work. See :class:`~raftlib.backends.ProcessCluster`.
     """
 
     engine = "etcd"
 
     def __init__(self, n: int = 3, heartbeat_ms: int = 100, election_timeout_ms: int = 1000,
                  quota_backend_bytes: int = 0, pre_vote: bool = False,
-                 data_dir: str | None = None, *, start_timeout: float = 30.0) -> None:
+                 data_dir: str | None = None, *, start_timeout: float = 30.0,
+                 netns: bool = False) -> None:
         if not os.path.exists(ETCD_BINARY):
             raise BackendError(f"{ETCD_BINARY} is missing: install etcd 3.4 "
                                "(apt-get install etcd-server) to run an EtcdCluster")
-        super().__init__(n, heartbeat_ms, election_timeout_ms, quota_backend_bytes, pre_vote,
-                         data_dir, start_timeout=start_timeout)
+        self._netns: Netns | None = None
+        if netns:
+            try:
+                self._netns = Netns()
+            except OSError as e:
+                raise BackendError(f"EtcdCluster(netns=True): {e}") from e
+        try:
+            super().__init__(n, heartbeat_ms, election_timeout_ms, quota_backend_bytes,
+                             pre_vote, data_dir, start_timeout=start_timeout)
+        except BaseException:
+            if self._netns is not None:
+                self._netns.close()
+            raise
+
+    def _new_member(self, i: int) -> _Member:
+        if self._netns is None:
+            return super()._new_member(i)
+        # A namespace has ports of its own: every member can use etcd's default ports.
+        self._netns.add(i)
+        addr = self._netns.address(i)
+        d = os.path.join(self.dir, f"n{i}")
+        os.makedirs(d, exist_ok=True)
+        return _Member(i, f"n{i}", d, f"http://{addr}:2379", f"http://{addr}:2380")
+
+    def close(self) -> None:
+        """Stop every member, remove the temporary data directory and any namespaces."""
+        try:
+            super().close()
+        finally:
+            if self._netns is not None:
+                self._netns.close()
 
     def _initial_cluster(self) -> str:
         return ",".join(f"{m.name}={m.peer_url}" for m in self._members.values())
@@ -64,16 +97,26 @@ class EtcdCluster(ProcessCluster):
                 "--log-level", "warn"]
         if self.quota_backend_bytes:
             args += ["--quota-backend-bytes", str(self.quota_backend_bytes)]
+        if self._netns is not None:
+            args = [*self._netns.exec_prefix(m.mid), *args]
         self._popen(m, args)
 
     def partition(self, groups: Sequence[Sequence[int]]) -> None:
-        """Not possible on one loopback interface: raises :class:`Unsupported`."""
-        raise Unsupported(_NO_PARTITIONS.format(what="partition its members"))
+        """Let members talk only within their group: blackhole routes inside each member's
+        namespace (``netns=True``); on loopback, raises :class:`Unsupported`."""
+        if self._netns is None:
+            raise Unsupported(_NO_PARTITIONS.format(what="partition its members"))
+        for member, blocked in blocked_by_group(groups, self.members).items():
+            self._netns.block(member, blocked)
 
     def isolate(self, member: int) -> None:
-        """Not possible on one loopback interface: raises :class:`Unsupported`."""
-        raise Unsupported(_NO_PARTITIONS.format(what=f"isolate member {member}"))
+        """Cut ``member`` off from every other member (``netns=True`` only)."""
+        if self._netns is None:
+            raise Unsupported(_NO_PARTITIONS.format(what=f"isolate member {member}"))
+        super().isolate(member)
 
     def heal(self) -> None:
-        """Not possible on one loopback interface: raises :class:`Unsupported`."""
-        raise Unsupported(_NO_PARTITIONS.format(what="heal partitions"))
+        """Remove every partition (``netns=True`` only)."""
+        if self._netns is None:
+            raise Unsupported(_NO_PARTITIONS.format(what="heal partitions"))
+        super().heal()

@@ -86,6 +86,14 @@ class Unsupported(BackendError, NotImplementedError):
     """The operation exists in the ``Cluster``/``Client`` interface but not on this backend."""
 
 
+def blocked_by_group(groups: Sequence[Sequence[int]], members: Sequence[int]
+                     ) -> dict[int, set[int]]:
+    """For a partition into ``groups`` (an unlisted member is alone): whom each member of
+    ``members`` must not hear from or talk to."""
+    group_of = {m: set(g) for g in groups for m in g}
+    return {m: set(members) - group_of.get(m, {m}) for m in members}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -550,8 +558,8 @@ class EtcdClient:
         m = self.cluster._member(self.member)
         if not m.up:
             raise ErrStopped()
-        port = int(m.client_url.rsplit(":", 1)[1])
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=self.timeout)
+        host, _, port = m.client_url.split("://", 1)[1].rpartition(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=self.timeout)
         create: _Json = {"key": base64.b64encode(key).decode(),
                          "range_end": base64.b64encode(range_end).decode(),
                          "start_revision": str(start_revision), "prev_kv": prev_kv}

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from ..runtime._launch import DEFAULT_SNAPSHOT_COUNT, MemberSpec, member_command
-from ._process import BackendError, EtcdClient, ProcessCluster, _Member
+from ._process import BackendError, EtcdClient, ProcessCluster, _Member, blocked_by_group
 
 __all__ = ["RaftlibCluster"]
 
@@ -70,8 +70,7 @@ class RaftlibCluster(ProcessCluster):
 
     def _blocked_for(self, member: int) -> list[int]:
         assert self._groups is not None
-        group = next((g for g in self._groups if member in g), [member])
-        return [i for i in self.members if i not in group]
+        return sorted(blocked_by_group(self._groups, self.members)[member])
 
     def _tell(self, m: _Member, blocked: list[int]) -> None:
         body = json.dumps({"blocked": blocked}).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from raftlib import Client, Cluster, MemberInfo
-from raftlib.backends import ETCD_BINARY, BackendError, EtcdCluster, Unsupported
+from raftlib.backends import ETCD_BINARY, BackendError, EtcdClient, EtcdCluster, Unsupported
 from raftlib.kv import (
     Compare,
     CompareResult,
@@ -302,3 +303,31 @@ def test_context_manager_stops_everything() -> None:
         c.pause(1)  # a paused member is stopped too
         raise RuntimeError("boom")
     assert not [p for p in pids if alive(p)] and not os.path.exists(d)
+
+
+def _namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def test_in_network_namespaces_partitions_cut_real_etcd_and_close_removes_them() -> None:
+    from raftlib.backends._netns import netns_problem
+
+    problem = netns_problem()
+    if problem is not None:
+        pytest.fail(f"this test partitions real etcd in network namespaces: {problem}")
+    before = _namespaces()
+    with EtcdCluster(3, heartbeat_ms=HEARTBEAT_MS, election_timeout_ms=ELECTION_MS,
+                     netns=True) as c:
+        assert len(_namespaces() - before) == 3
+        assert not c.endpoint(1).startswith("http://127.")
+        c.partition([[1], [2, 3]])
+        poll("a leader in the majority", lambda: c.member_status(2).leader in (2, 3))
+        c.client(2).put(b"side", b"majority")
+        # Member 1 is cut off: a linearizable read there cannot be confirmed.
+        with pytest.raises(KVError):
+            EtcdClient(c, 1, timeout=3).get(b"side")
+        c.heal()
+        poll("member 1 to catch up", lambda: c.client(1).get(b"side", serializable=True).kvs)
+    assert _namespaces() == before
+    assert "rlb" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
