@@ -221,6 +221,10 @@ class WatchHub:
         w.canceled = True
         w.responses.append(WatchResponse(w.id, self._store.revision, canceled=True))
 
+    def __len__(self) -> int:
+        """Number of live watchers."""
+        return len(self._watchers)
+
     @property
     def unsynced(self) -> int:
         """Number of watchers still catching up."""

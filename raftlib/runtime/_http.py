@@ -207,7 +207,22 @@ class _Connection:
         headers = [("content-type", s.content_type), ("transfer-encoding", "chunked"),
                    ("connection", "close"), *s.headers]
         await self.stream.send_all(_head(s.status, headers))
-        async for chunk in s.chunks:
-            if chunk:
-                await self.stream.send_all(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        await self.stream.send_all(b"0\r\n\r\n")
+        async with trio.open_nursery() as nursery:
+            # A quiet stream (a watch with no events) would never notice a client that went
+            # away; this task does, and ends the stream so that its watcher is cancelled.
+            nursery.start_soon(self._until_closed, nursery.cancel_scope)
+            try:
+                async for chunk in s.chunks:
+                    if chunk:
+                        await self.stream.send_all(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await self.stream.send_all(b"0\r\n\r\n")
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _until_closed(self, scope: trio.CancelScope) -> None:
+        try:
+            while await self.stream.receive_some(4096):
+                pass  # nothing more is expected from the client of a stream
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        scope.cancel()

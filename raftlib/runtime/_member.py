@@ -186,10 +186,11 @@ class Member:
 
     def metrics(self) -> dict[str, int]:
         """raftlib's own counters (``GET /raftlib/metrics``): fsyncs of the log, applied
-        index, snapshot index and waiting requests."""
+        index, snapshot index, waiting requests and live watchers."""
         return {"wal_syncs": self.storage.syncs, "applied": self.applied,
                 "snapshot_index": self.storage.snapshot().index,
-                "pending_writes": len(self._waiters)}
+                "pending_writes": len(self._waiters),
+                "watchers": len(self.kv.store.watch_hub)}
 
     async def _ticker(self) -> None:
         period = self.spec.heartbeat_ms / 1000

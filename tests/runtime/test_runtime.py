@@ -14,10 +14,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from raftlib.backends import BackendError, EtcdClient, RaftlibCluster
+from raftlib.backends._process import _free_port
 from raftlib.check import History, check_durability, check_linearizability
 from raftlib.kv import ErrCompacted, Indeterminate, KVError, PutRequest
 
@@ -178,6 +180,45 @@ def test_a_lagging_member_catches_up_from_a_snapshot_and_defrag_shrinks_the_file
         cl.defragment(lead)
         after = c.status()[lead].db_size
         assert after < before / 2, (before, after)
+
+
+def test_a_watch_whose_client_went_away_is_cancelled() -> None:
+    with RaftlibCluster(1) as c:  # its own cluster: no other test's watchers
+        port = int(c.endpoint(1).rsplit(":", 1)[1])
+        body = json.dumps({"create_request": {"key": _b64(b"quiet")}}).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"POST /v3/watch HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      b"%s" % (len(body), body))
+            got = b""
+            while b'"created":true' not in got:  # the head and the first line may be split
+                data = s.recv(4096)
+                assert data, got
+                got += data
+            assert c.metrics(1)["watchers"] == 1
+        # No event ever comes for "quiet": only the closed connection can end the watch.
+        _wait_for(lambda: c.metrics(1)["watchers"] == 0, 5, "the watch to end")
+
+
+def test_a_member_of_another_cluster_is_refused(cluster: RaftlibCluster,
+                                                tmp_path: Path) -> None:
+    from raftlib.runtime import MemberSpec, member_command
+
+    target = cluster.members[0]
+    peer = cluster._member(target).peer_url.split("://")[1]
+    host, port = peer.rsplit(":", 1)
+    spec = MemberSpec(9, str(tmp_path / "stranger"),
+                      {9: ("127.0.0.1", _free_port()), target: (host, int(port))},
+                      ("127.0.0.1", _free_port()), "another-cluster")
+    with open(tmp_path / "stranger.log", "wb") as log:
+        p = subprocess.Popen(member_command(spec), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(lambda: "refusing member 9 of another cluster" in cluster.logs(target),
+                      15, "member 1 to refuse the stranger")
+        finally:
+            p.kill()
+            p.wait()
+    assert 9 not in cluster.status()
+    cluster.client(target).put(b"after-stranger", b"ok")
 
 
 def test_members_bind_loopback_only(cluster: RaftlibCluster) -> None:
