@@ -162,6 +162,7 @@ class Member:
         self._reads: dict[bytes, _ReadBatch] = {}
         self._read_ctx = 0
         self._removed = False
+        self._seen: tuple[Role, int, int] | None = None  # last role, term, leader logged
         self._gone: set[int] = set()  # members removed from the cluster
         self.request_timeout = 5.0 + 2 * spec.election_ms / 1000
 
@@ -245,6 +246,11 @@ class Member:
                 return
 
     def _note_leader(self, rd: Ready) -> None:
+        seen = (rd.role, self.node.term, rd.leader)
+        if seen != self._seen:
+            self._seen = seen
+            self.log.info("%s at term %d, leader %s", rd.role.value, self.node.term,
+                          rd.leader or "unknown")
         if rd.leader and not self._leader_known.is_set():
             self._leader_known.set()
         elif not rd.leader and self._leader_known.is_set():

@@ -83,22 +83,32 @@ class Transport:
                     continue
                 delay = _BACKOFF[0]
                 try:
-                    async with stream:
+                    async with stream, trio.open_nursery() as nursery:
+                        # A peer that died closed its end; a write would still "succeed" once
+                        # and vanish. Watching for the close makes the next frame reconnect.
+                        nursery.start_soon(_until_closed, stream, nursery.cancel_scope)
                         await stream.send_all(hello)
-                        while True:
-                            batch = [await rx.receive()]
-                            while len(batch) < 256:
-                                try:
-                                    batch.append(rx.receive_nowait())
-                                except trio.WouldBlock:
-                                    break
-                            if to in self.blocked:
-                                continue
-                            await stream.send_all(b"".join(batch))
+                        if not await self._pump(to, rx, stream):
+                            return  # the peer was forgotten: its channel is closed
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     continue
-                except trio.EndOfChannel:
-                    return
+
+    async def _pump(self, to: int, rx: trio.MemoryReceiveChannel[bytes],
+                    stream: trio.SocketStream) -> bool:
+        """Send queued frames in batches until the connection fails; False at the channel's
+        end."""
+        while True:
+            try:
+                batch = [await rx.receive()]
+            except trio.EndOfChannel:
+                return False
+            while len(batch) < 256:
+                try:
+                    batch.append(rx.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            if to not in self.blocked:
+                await stream.send_all(b"".join(batch))
 
     async def _incoming(self, stream: trio.SocketStream) -> None:
         buf = bytearray()
@@ -140,3 +150,14 @@ class Transport:
                              frame.frm, frame.to)
             return None
         return frame.frm
+
+
+async def _until_closed(stream: trio.SocketStream, scope: trio.CancelScope) -> None:
+    """Return (cancelling ``scope``) once the other end closes the connection; a peer never
+    writes on a connection it accepted, so any end of input means it is gone."""
+    try:
+        while await stream.receive_some(4096):
+            pass
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+    scope.cancel()
