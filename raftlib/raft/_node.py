@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import _failpoints
@@ -174,6 +175,19 @@ class Node:
     def propose(self, data: bytes) -> int:
         """Append ``data`` to the log; returns its index. Raises :class:`NotLeader`."""
         return self._propose(Entry(0, 0, data))
+
+    def propose_batch(self, datas: Sequence[bytes]) -> int:
+        """Append every one of ``datas`` and send the followers one append for all of them
+        (a driver collects the proposals that arrive together); returns the last index."""
+        self._require_leader()
+        if self._transferee != NONE:
+            raise ProposalDropped(f"leadership is moving to {self._transferee}")
+        index = self._log.last_index()
+        for data in datas:
+            index = self._append(Entry(0, 0, data))
+        for peer in self._peers():
+            self._send_append(peer, send_if_empty=False)
+        return index
 
     def propose_conf_change(self, change: ConfChange) -> int:
         """Propose a single-server membership change; returns the entry index.

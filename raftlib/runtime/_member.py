@@ -154,6 +154,7 @@ class Member:
         self._applied = trio.Event()
         self._leader_known = trio.Event()
         self._waiters: dict[int, _Waiter] = {}
+        self._proposals: list[bytes] = []
         # Request ids: every member applies every entry, so ids must not collide across
         # members or restarts; a random start per boot makes that overwhelmingly unlikely.
         self._seq = itertools.count(secrets.randbits(62) | 1)
@@ -222,6 +223,7 @@ class Member:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
+            self._flush_proposals()
             while node.has_ready():
                 rd = node.ready()
                 self._note_leader(rd)
@@ -305,19 +307,28 @@ class Member:
     # ----------------------------------------------------------------- proposals and reads
 
     def _propose_here(self, data: bytes) -> bool:
-        """Propose at this member if it leads, else forward to the leader it knows."""
+        """Propose at this member if it leads, else forward to the leader it knows.
+
+        The leader queues proposals and the Ready loop appends them as one batch, so that
+        the proposals of a busy moment travel to the followers in one append."""
         node = self.node
         if node.role is Role.LEADER:
-            try:
-                node.propose(data)
-            except RaftError:
-                return False  # e.g. a transfer in progress: the client's deadline decides
+            self._proposals.append(data)
             self._poke()
             return True
         if node.lead:
             self.transport.send(node.lead, Proposal(data))
             return True
         return False
+
+    def _flush_proposals(self) -> None:
+        batch, self._proposals = self._proposals, []
+        if not batch:
+            return
+        try:
+            self.node.propose_batch(batch)
+        except RaftError as e:  # e.g. no longer leader, or a transfer under way
+            self.log.debug("dropped %d proposals: %s", len(batch), e)  # clients time out
 
     async def _write(self, req: Request) -> Response:
         if isinstance(req, PutRequest | TxnRequest):

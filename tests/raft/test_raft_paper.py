@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from raft_helpers import MT, Net, drain, elect, make, msg, persist, storage_with
 
-from raftlib.raft import Entry, NotLeader, Role
+from raftlib.raft import Entry, NotLeader, ProposalDropped, Role
 
 # ---------------------------------------------------------------- 5.1 basics
 
@@ -178,6 +178,26 @@ def test_5_3_leader_appends_noop_and_replicates_proposals() -> None:
         (2, 1, 1, 1), (3, 1, 1, 1),
     ]
     assert all(m.entries == (Entry(2, 1, b"x"),) for m in apps)
+
+
+def test_5_3_a_batch_of_proposals_travels_in_one_append_per_follower() -> None:
+    n = make()
+    elect(n)
+    for peer in (2, 3):
+        n.step(msg(MT.APP_RESP, peer, 1, term=1, index=1))
+    drain(n)
+    assert n.propose_batch([b"a", b"b", b"c"]) == 4
+    apps = [m for m in drain(n) if m.type is MT.APP]
+    assert sorted(m.to for m in apps) == [2, 3]  # one each, not one per proposal
+    assert all(m.entries == (Entry(2, 1, b"a"), Entry(3, 1, b"b"), Entry(4, 1, b"c"))
+               for m in apps)
+    n.transfer_leader(2)
+    with pytest.raises(ProposalDropped):
+        n.propose_batch([b"d"])
+    follower = make(node_id=2)
+    with pytest.raises(NotLeader):
+        follower.propose_batch([b"e"])
+    assert follower.log.last_index() == 0
 
 
 @pytest.mark.parametrize(
