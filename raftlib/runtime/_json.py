@@ -27,6 +27,7 @@ without a header, FailedPrecondition as HTTP 412), the docstrings say so.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -380,8 +381,34 @@ class _Parser:
         return _Lit("number", self.s[start:self.i])
 
 
+def _fast_object(body: bytes) -> dict[str, Any] | None:
+    """What clients nearly always send, parsed by the C JSON parser: one flat object of plain
+    strings (no escapes), whole numbers and booleans. It yields the very nodes the Go-faithful
+    parser would; anything else (None) takes that parser, which also names every error."""
+    if b"\\" in body or b"\x00" in body or not body.lstrip().startswith(b"{"):
+        return None  # escapes, and UTF-16/32 bodies that json.loads would accept but Go not
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if isinstance(v, bool):
+            out[k] = _Lit("bool", b"true" if v else b"false")
+        elif isinstance(v, str):
+            out[k] = _Lit("string", b'"' + v.encode() + b'"', v)
+        elif isinstance(v, int):
+            out[k] = _Lit("number", str(v).encode())
+        else:
+            return None
+    return out
+
+
 def _decode_first(body: bytes) -> _Node | None:
     """Go's ``json.Decoder.Decode``: the first value of ``body`` (None if there is none)."""
+    fast = _fast_object(body)
+    if fast is not None:
+        return fast
     p = _Parser(body)
     try:
         p.peek()

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["DEFAULT_SNAPSHOT_COUNT", "MemberSpec", "member_command"]
 
-DEFAULT_SNAPSHOT_COUNT = 10_000
-"""Applied entries between snapshots (etcd 3.4's ``--snapshot-count`` is 100,000)."""
+DEFAULT_SNAPSHOT_COUNT = 100_000
+"""Applied entries between snapshots, as etcd 3.4's ``--snapshot-count`` default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftlib.backends import EtcdCluster
 from raftlib.kv import (
@@ -34,6 +36,7 @@ from raftlib.kv import (
     RangeRequest,
     TxnRequest,
 )
+from raftlib.runtime import _json as J
 from raftlib.runtime._json import (
     MAX_REQUEST_BYTES,
     GatewayError,
@@ -652,3 +655,39 @@ def test_version_and_health_match_etcd(twin: Twin) -> None:
         else:
             assert theirs["etcdserver"].split(".")[:2] == ours["etcdserver"].split(".")[:2]
             assert theirs["etcdcluster"] == ours["etcdcluster"]
+
+
+# --------------------------------------------------------------------- the fast path
+
+
+_FIELDS = ["key", "range_end", "rangeEnd", "value", "prev_kv", "prevKv", "limit", "revision",
+           "serializable", "keys_only", "count_only", "sort_order", "sortOrder", "lease",
+           "ignore_value", "physical", "unknown_field"]
+_VALUES = st.one_of(
+    st.booleans(), st.integers(min_value=-(2**65), max_value=2**65), st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32), st.lists(st.booleans()),
+    st.sampled_from(["", "a2V5", "dmFsdWU=", "***", "a2V5=", "ASCEND", "DESCEND", "10", "-3",
+                     "1e3", "true", "é", "a2V5\n"]),
+    st.text(max_size=8),
+)
+
+
+def _outcome(path: str, body: bytes) -> object:
+    try:
+        return J.parse_kv(path, body)
+    except J.GatewayError as e:
+        return ("error", e.status, e.code, e.message)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.sampled_from(["kv/put", "kv/range", "kv/deleterange", "kv/compaction"]),
+       st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=6))
+def test_the_fast_path_parses_exactly_as_the_go_faithful_parser(
+        path: str, fields: dict[str, object]) -> None:
+    from unittest import mock
+
+    body = json.dumps(fields, ensure_ascii=False).encode()
+    fast = _outcome(path, body)
+    with mock.patch.object(J, "_fast_object", return_value=None):
+        slow = _outcome(path, body)
+    assert fast == slow, (body, fast, slow)
