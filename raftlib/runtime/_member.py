@@ -155,9 +155,12 @@ class Member:
         self._leader_known = trio.Event()
         self._waiters: dict[int, _Waiter] = {}
         self._proposals: list[bytes] = []
-        # Request ids: every member applies every entry, so ids must not collide across
-        # members or restarts; a random start per boot makes that overwhelmingly unlikely.
-        self._seq = itertools.count(secrets.randbits(62) | 1)
+        # This member is a client of the replicated store with a session of its own (Raft
+        # dissertation, 6.3): a write it proposes again after a leader change is applied at
+        # most once. A random id per boot keeps sessions of different boots apart.
+        self._client = secrets.randbits(62) | 1
+        self._seq = itertools.count(1)
+        self._in_flight: set[int] = set()
         self._read_next: _ReadBatch | None = None
         self._read_asked = trio.Event()
         self._reads: dict[bytes, _ReadBatch] = {}
@@ -270,7 +273,7 @@ class Member:
                     self._apply_conf_change(ConfChange.decode(e.data))
                     continue
                 result = self.kv.apply(e)
-                if result is not None:
+                if result is not None and result.client == self._client:
                     w = self._waiters.get(result.seq)
                     if w is not None:
                         w.result = result
@@ -335,18 +338,29 @@ class Member:
             self._check_quota(req)
         J.check_request_size(req)
         seq = next(self._seq)
-        data = encode_command(0, seq, req)
+        self._in_flight.add(seq)
+        data = encode_command(self._client, seq, req, min(self._in_flight))
         w = _Waiter()
         self._waiters[seq] = w
+        tick = self.spec.heartbeat_ms / 1000
         try:
             with trio.move_on_after(self.request_timeout):
-                while not self._propose_here(data):
-                    with trio.move_on_after(self.spec.heartbeat_ms / 1000):
-                        await self._leader_known.wait()
-                    await trio.sleep(0)
-                await w.event.wait()
+                while True:
+                    while not self._propose_here(data):
+                        with trio.move_on_after(tick):
+                            await self._leader_known.wait()
+                        await trio.sleep(0)
+                    sent_to = (self.node.term, self.node.lead)
+                    # The leader it went to may die with it: propose it again to the next
+                    # leader (the session table drops the copy if both get committed).
+                    while not w.event.is_set() and sent_to == (self.node.term, self.node.lead):
+                        with trio.move_on_after(tick):
+                            await w.event.wait()
+                    if w.event.is_set():
+                        break
         finally:
             self._waiters.pop(seq, None)
+            self._in_flight.discard(seq)
         if w.result is None:
             raise ErrTimeout()
         if w.result.error is not None:
