@@ -79,6 +79,8 @@ async def serve_http(host: str, port: int, handler: Handler, too_large: TooLarge
                 await _Connection(stream, handler, too_large, max_body).serve()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             log.debug("client connection closed: %s", e)
+        except Exception:  # one bad request must never stop the member
+            log.exception("client connection failed")
 
     await trio.serve_listeners(connection, listeners)
 
@@ -216,6 +218,8 @@ class _Connection:
                     if chunk:
                         await self.stream.send_all(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 await self.stream.send_all(b"0\r\n\r\n")
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # the client left; errors stay inside the nursery (no ExceptionGroup)
             finally:
                 nursery.cancel_scope.cancel()
 

@@ -72,7 +72,6 @@ class Transport:
 
     async def _sender(self, to: int, rx: trio.MemoryReceiveChannel[bytes]) -> None:
         delay = _BACKOFF[0]
-        hello = encode(Handshake(self.token, self.me, to))
         async with rx:
             while to in self.peers:
                 try:
@@ -83,15 +82,27 @@ class Transport:
                     continue
                 delay = _BACKOFF[0]
                 try:
-                    async with stream, trio.open_nursery() as nursery:
-                        # A peer that died closed its end; a write would still "succeed" once
-                        # and vanish. Watching for the close makes the next frame reconnect.
-                        nursery.start_soon(_until_closed, stream, nursery.cancel_scope)
-                        await stream.send_all(hello)
-                        if not await self._pump(to, rx, stream):
+                    async with stream:
+                        if not await self._connected(to, rx, stream):
                             return  # the peer was forgotten: its channel is closed
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     continue
+
+    async def _connected(self, to: int, rx: trio.MemoryReceiveChannel[bytes],
+                         stream: trio.SocketStream) -> bool:
+        """Send over one connection until it fails (True: reconnect) or the channel ends."""
+        alive = True
+        async with trio.open_nursery() as nursery:
+            # A peer that died closed its end; a write would still "succeed" once and vanish.
+            # Watching for the close makes the next frame go over a new connection.
+            nursery.start_soon(_until_closed, stream, nursery.cancel_scope)
+            try:
+                await stream.send_all(encode(Handshake(self.token, self.me, to)))
+                alive = await self._pump(to, rx, stream)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass  # errors stay inside: a nursery would wrap them in an ExceptionGroup
+            nursery.cancel_scope.cancel()
+        return alive
 
     async def _pump(self, to: int, rx: trio.MemoryReceiveChannel[bytes],
                     stream: trio.SocketStream) -> bool:
@@ -136,6 +147,8 @@ class Transport:
             self.log.warning("dropping connection from member %s: %s", peer, e)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
+        except Exception:  # one bad connection must never stop the member
+            self.log.exception("dropping connection from member %s", peer)
 
     def _accept(self, frame: object) -> int | None:
         if not isinstance(frame, Handshake):

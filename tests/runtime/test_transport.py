@@ -103,3 +103,37 @@ def test_a_peer_with_another_token_is_refused() -> None:
 
     trio.run(main)
     assert got == []
+
+
+def test_a_peer_resetting_the_connection_mid_send_does_not_stop_the_sender() -> None:
+    """A write can fail outright when the peer dies in the middle of it (connection reset).
+    That error must stay inside the sender: in a trio nursery it would come out as an
+    ExceptionGroup and take the whole member down (it did, before this test)."""
+    import socket
+    import struct
+
+    port = _free_port()
+    peers = {1: ("127.0.0.1", _free_port()), 2: ("127.0.0.1", port)}
+    resets = 0
+
+    async def rude_peer(stream: trio.SocketStream) -> None:
+        nonlocal resets
+        await stream.receive_some(10)  # the connection is up; now drop it with an RST
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        resets += 1
+        await stream.aclose()
+
+    async def main() -> None:
+        a = Transport(1, "t", peers, lambda f, fr: None, LOG)
+        listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+        async with trio.open_nursery() as n:
+            await n.start(a.serve)
+            n.start_soon(trio.serve_listeners, rude_peer, listeners)
+            big = Message(MessageType.APP, 1, 2, 1, entries=(Entry(1, 1, b"x" * 60_000),))
+            for _ in range(300):
+                a.send(2, big)
+                await trio.sleep(0.005)
+            n.cancel_scope.cancel()
+
+    trio.run(main)  # raises if the sender's error escaped
+    assert resets >= 2
