@@ -16,7 +16,7 @@ from __future__ import annotations
 import http
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import trio
 
@@ -48,7 +48,6 @@ class Stream:
     chunks: AsyncIterator[bytes]
     status: int = 200
     content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 Handler = Callable[[Request], Awaitable[Reply | Stream]]
@@ -207,7 +206,7 @@ class _Connection:
 
     async def _stream(self, s: Stream) -> None:
         headers = [("content-type", s.content_type), ("transfer-encoding", "chunked"),
-                   ("connection", "close"), *s.headers]
+                   ("connection", "close")]
         await self.stream.send_all(_head(s.status, headers))
         async with trio.open_nursery() as nursery:
             # A quiet stream (a watch with no events) would never notice a client that went

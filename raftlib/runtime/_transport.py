@@ -60,15 +60,9 @@ class Transport:
         with contextlib.suppress(trio.WouldBlock):
             ch.send_nowait(encode(frame))  # type: ignore[arg-type]
 
-    def set_peer(self, member: int, addr: tuple[str, int] | None) -> None:
-        """Learn (or forget, with ``None``) a peer's address after a membership change."""
-        if addr is None:
-            self.peers.pop(member, None)
-            ch = self._out.pop(member, None)
-            if ch is not None:
-                ch.close()
-        else:
-            self.peers[member] = addr
+    def set_peer(self, member: int, addr: tuple[str, int]) -> None:
+        """Learn a peer's address after a membership change."""
+        self.peers[member] = addr
 
     async def _sender(self, to: int, rx: trio.MemoryReceiveChannel[bytes]) -> None:
         delay = _BACKOFF[0]
