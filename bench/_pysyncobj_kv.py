@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ import time
 import urllib.request
 from types import TracebackType
 from typing import Any
+
+from raftlib.backends._ports import reserve_port
 
 _Json = dict[str, Any]
 
@@ -221,12 +222,6 @@ def _serve(member: int, peers: dict[int, str], http_addr: str, data_dir: str,
 # ----------------------------------------------------------------------------- the cluster
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PySyncObjCluster:
     """``n`` :func:`_serve` members as processes on 127.0.0.1, each in ``<dir>/n<i>``.
 
@@ -243,8 +238,8 @@ class PySyncObjCluster:
         self._own_dir = data_dir is None
         self.dir = tempfile.mkdtemp(prefix="bench-pysyncobj-") if data_dir is None else data_dir
         ids = range(1, n + 1)
-        self._peers = {i: f"127.0.0.1:{_free_port()}" for i in ids}
-        self._http = {i: f"127.0.0.1:{_free_port()}" for i in ids}
+        self._peers = {i: f"127.0.0.1:{reserve_port()}" for i in ids}
+        self._http = {i: f"127.0.0.1:{reserve_port()}" for i in ids}
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._logs: dict[int, Any] = {}
         self._closed = False

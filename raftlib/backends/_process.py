@@ -59,6 +59,7 @@ from ..kv._errors import (
 )
 from ..kv._etcd_gateway import _event, _op_json, _response, _rev
 from ..kv._watch import WatchResponse
+from ._ports import address_in_use, reserve_port
 
 __all__ = ["BackendError", "EtcdClient", "ProcessCluster", "Unsupported"]
 
@@ -92,12 +93,6 @@ def blocked_by_group(groups: Sequence[Sequence[int]], members: Sequence[int]
     ``members`` must not hear from or talk to."""
     group_of = {m: set(g) for g in groups for m in g}
     return {m: set(members) - group_of.get(m, {m}) for m in members}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -156,17 +151,32 @@ class ProcessCluster:
         self._lock = threading.Lock()
         self._closed = False
         try:
-            for i in range(1, n + 1):
-                self._members[i] = self._new_member(i)
-            for m in self._members.values():
-                self._spawn(m, join=False)
-            self._wait_healthy(list(self._members.values()), start_timeout)
+            self._start(n, start_timeout)
             for m in self._members.values():
                 m.etcd_id = int(self._gateway(m, 5.0).call("maintenance/status", {})
                                 ["header"]["member_id"])
         except BaseException:
             self.close()
             raise
+
+    def _start(self, n: int, timeout: float, attempts: int = 3) -> None:
+        for attempt in range(1, attempts + 1):
+            for i in range(1, n + 1):
+                self._members[i] = self._new_member(i)
+            for m in self._members.values():
+                self._spawn(m, join=False)
+            try:
+                self._wait_healthy(list(self._members.values()), timeout)
+                return
+            except BackendError:
+                if attempt == attempts or not any(
+                        address_in_use(self.logs(i)) for i in self._members):
+                    raise
+            # Another program bound one of our ports after it was probed: new ports, a fresh
+            # start (the data directories already name the old URLs).
+            for m in self._members.values():
+                self._stop(m)
+                shutil.rmtree(m.dir, ignore_errors=True)
 
     def _spawn(self, m: _Member, join: bool) -> None:
         """Start ``m``'s process (``join``: it was just added to the running cluster)."""
@@ -186,8 +196,8 @@ class ProcessCluster:
     def _new_member(self, i: int) -> _Member:
         d = os.path.join(self.dir, f"n{i}")
         os.makedirs(d, exist_ok=True)
-        return _Member(i, f"n{i}", d, f"http://127.0.0.1:{_free_port()}",
-                       f"http://127.0.0.1:{_free_port()}")
+        return _Member(i, f"n{i}", d, f"http://127.0.0.1:{reserve_port()}",
+                       f"http://127.0.0.1:{reserve_port()}")
 
     def _wait_healthy(self, ms: list[_Member], timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -13,15 +12,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from raftlib.backends._ports import reserve_port
 from raftlib.kv import EtcdGateway
 
 ETCD = "/usr/bin/etcd"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class EtcdProcess:
@@ -32,7 +26,7 @@ class EtcdProcess:
             pytest.fail(f"{ETCD} is missing: install Debian's etcd-server package "
                         "(apt-get install etcd-server) to run the differential tests")
         self.dir = tempfile.TemporaryDirectory(prefix="raftlib-etcd-")
-        client, peer = _free_port(), _free_port()
+        client, peer = reserve_port(), reserve_port()
         self.endpoint = f"http://127.0.0.1:{client}"
         peer_url = f"http://127.0.0.1:{peer}"
         args = [ETCD, "--name", "t", "--data-dir", self.dir.name + "/data",

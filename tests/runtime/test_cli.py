@@ -25,6 +25,7 @@ from typing import TypeVar
 import pytest
 
 from raftlib.backends import ETCD_BINARY, EtcdCluster
+from raftlib.backends._ports import reserve_block, reserve_port
 from raftlib.runtime import _cli
 from raftlib.runtime._cli import main
 
@@ -45,10 +46,8 @@ def poll(what: str, f: Callable[[], T | None], timeout: float = 15.0) -> T:
 
 
 def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on (and no other test is handed)."""
+    return reserve_port()
 
 
 # ------------------------------------------------------------------------- pure helpers
@@ -493,24 +492,7 @@ HAVE_MEMBER = importlib.util.find_spec("raftlib.runtime._member") is not None
 
 def free_base(step: int = 10, n: int = 3) -> int:
     """A port p with p, p+1, p+10, p+11, ... free (member i: client p+10(i-1), peer +1)."""
-    for _ in range(50):
-        base = closed_port()
-        if base + step * n + 1 > 65535:
-            continue
-        try:
-            socks = []
-            for i in range(n):
-                for off in (0, 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(("127.0.0.1", base + step * i + off))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free ports")
+    return reserve_block(step * (n - 1) + 2)
 
 
 @pytest.mark.skipif(not HAVE_MEMBER, reason="raftlib.runtime._member (the member runtime) "

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from raftlib.backends import BackendError, EtcdClient, RaftlibCluster
-from raftlib.backends._process import _free_port
+from raftlib.backends._ports import reserve_port
 from raftlib.check import History, check_durability, check_linearizability
 from raftlib.kv import ErrCompacted, Indeterminate, KVError
 
@@ -207,8 +207,8 @@ def test_a_member_of_another_cluster_is_refused(cluster: RaftlibCluster,
     peer = cluster._member(target).peer_url.split("://")[1]
     host, port = peer.rsplit(":", 1)
     spec = MemberSpec(9, str(tmp_path / "stranger"),
-                      {9: ("127.0.0.1", _free_port()), target: (host, int(port))},
-                      ("127.0.0.1", _free_port()), "another-cluster")
+                      {9: ("127.0.0.1", reserve_port()), target: (host, int(port))},
+                      ("127.0.0.1", reserve_port()), "another-cluster")
     with open(tmp_path / "stranger.log", "wb") as log:
         p = subprocess.Popen(member_command(spec), stdout=log, stderr=subprocess.STDOUT)
         try:

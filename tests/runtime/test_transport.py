@@ -9,7 +9,7 @@ import random
 import pytest
 import trio
 
-from raftlib.backends._process import _free_port
+from raftlib.backends._ports import reserve_port
 from raftlib.raft import ConfState, Entry, EntryType, Message, MessageType, Snapshot
 from raftlib.runtime._codec import FrameError, Handshake, Proposal, Removed, decode, encode
 from raftlib.runtime._transport import Transport
@@ -64,7 +64,7 @@ def test_the_first_frame_after_a_peer_restarts_is_not_lost() -> None:
     """A connection to a peer that died looks open until written to; the sender must notice
     the close and reconnect, or the first message to the restarted peer vanishes (a vote
     response, say, which then costs a whole election timeout)."""
-    peers = {1: ("127.0.0.1", _free_port()), 2: ("127.0.0.1", _free_port())}
+    peers = {1: ("127.0.0.1", reserve_port()), 2: ("127.0.0.1", reserve_port())}
     got: list[int] = []
 
     async def main() -> None:
@@ -88,7 +88,7 @@ def test_the_first_frame_after_a_peer_restarts_is_not_lost() -> None:
 
 
 def test_a_peer_with_another_token_is_refused() -> None:
-    peers = {1: ("127.0.0.1", _free_port()), 2: ("127.0.0.1", _free_port())}
+    peers = {1: ("127.0.0.1", reserve_port()), 2: ("127.0.0.1", reserve_port())}
     got: list[object] = []
 
     async def main() -> None:
@@ -112,8 +112,8 @@ def test_a_peer_resetting_the_connection_mid_send_does_not_stop_the_sender() -> 
     import socket
     import struct
 
-    port = _free_port()
-    peers = {1: ("127.0.0.1", _free_port()), 2: ("127.0.0.1", port)}
+    port = reserve_port()
+    peers = {1: ("127.0.0.1", reserve_port()), 2: ("127.0.0.1", port)}
     resets = 0
 
     async def rude_peer(stream: trio.SocketStream) -> None:
