@@ -17,9 +17,13 @@ import msgpack
 
 from ..raft import ConfState, Entry, EntryType, Message, MessageType, Snapshot
 
-__all__ = ["MAX_FRAME", "FrameError", "Handshake", "Proposal", "Removed", "decode", "encode"]
+__all__ = ["MAX_FRAME", "MAX_HANDSHAKE", "FrameError", "Handshake", "Proposal", "Removed",
+           "decode", "encode"]
 
 MAX_FRAME = 256 * 1024 * 1024
+# A handshake is a token and two ids: a peer must prove it belongs to the cluster before it
+# may send a frame the size of a snapshot (and make this member buffer it).
+MAX_HANDSHAKE = 4096
 """Largest frame accepted (a snapshot of a large store travels in one frame)."""
 
 _LEN = struct.Struct(">I")
@@ -82,11 +86,11 @@ def encode(frame: Frame) -> bytes:
     return _LEN.pack(len(data)) + data
 
 
-def frame_length(prefix: bytes) -> int:
-    """The payload length announced by a 4-byte prefix; refuses absurd sizes."""
+def frame_length(prefix: bytes, limit: int = MAX_FRAME) -> int:
+    """The payload length announced by a 4-byte prefix; refuses one over ``limit``."""
     (n,) = _LEN.unpack(prefix)
-    if n > MAX_FRAME:
-        raise FrameError(f"frame of {n} bytes is over the {MAX_FRAME}-byte limit")
+    if n > limit:
+        raise FrameError(f"frame of {n} bytes is over the {limit}-byte limit")
     return int(n)
 
 

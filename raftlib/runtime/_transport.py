@@ -1,7 +1,9 @@
 """TCP between members on trio: one outgoing connection per peer, frames in both directions.
 
-Every connection opens with a :class:`~raftlib.runtime._codec.Handshake`; a peer of another
-cluster (another token) or one that calls the wrong member is refused and logged. Sending never
+Every connection opens with a :class:`~raftlib.runtime._codec.Handshake`, checked before any
+larger frame is accepted (so an unauthenticated connection can make this member buffer a few
+kilobytes, not a snapshot's worth); a peer of another cluster (another token) or one that calls
+the wrong member is refused and logged. Sending never
 blocks the caller: each peer has a bounded queue, drained by its own task that (re)connects with
 exponential backoff. Raft tolerates lost messages, so a full queue or a broken connection drops
 frames instead of stalling the member. ``blocked`` holds peers cut off by a test partition:
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 import trio
 
-from ._codec import FrameError, Handshake, decode, encode, frame_length
+from ._codec import MAX_FRAME, MAX_HANDSHAKE, FrameError, Handshake, decode, encode, frame_length
 
 __all__ = ["Transport"]
 
@@ -126,7 +128,8 @@ class Transport:
                         return
                     buf += data
                     while len(buf) >= 4:
-                        n = frame_length(bytes(buf[:4]))
+                        n = frame_length(bytes(buf[:4]),
+                                         MAX_HANDSHAKE if peer is None else MAX_FRAME)
                         if len(buf) < 4 + n:
                             break
                         frame = decode(bytes(buf[4 : 4 + n]))

@@ -137,3 +137,35 @@ def test_a_peer_resetting_the_connection_mid_send_does_not_stop_the_sender() -> 
 
     trio.run(main)  # raises if the sender's error escaped
     assert resets >= 2
+
+
+def test_a_connection_must_authenticate_before_sending_a_large_frame(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An unauthenticated peer announcing a snapshot-sized frame is cut off at once, before
+    this member buffers it (three such connections once took a member from 135 to 598 MB)."""
+    port = reserve_port()
+    peers = {1: ("127.0.0.1", port), 2: ("127.0.0.1", reserve_port())}
+    closed_after: list[int] = []
+
+    async def main() -> None:
+        a = Transport(1, "t", peers, lambda f, fr: None, LOG)
+        async with trio.open_nursery() as n:
+            await n.start(a.serve)
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            sent = 0
+            with trio.move_on_after(5):
+                try:
+                    await stream.send_all((200 * 1024 * 1024).to_bytes(4, "big"))
+                    while sent < 64 * 1024 * 1024:
+                        await stream.send_all(b"\0" * 65536)
+                        sent += 65536
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+            closed_after.append(sent)
+            await stream.aclose()
+            n.cancel_scope.cancel()
+
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        trio.run(main)
+    assert closed_after[0] < 16 * 1024 * 1024, "the member kept reading the unauthenticated frame"
+    assert any("over the 4096-byte limit" in r.getMessage() for r in caplog.records)
