@@ -120,7 +120,7 @@ class ErrTimeout(Indeterminate):
     """The request was sent to a leader but no answer came before the client's deadline."""
 
     message = "etcdserver: request timed out"
-    code = 4
+    code = 14  # etcd's ErrGRPCTimeout is Unavailable: a client may retry it
 
 
 class ErrNoLeader(KVError):

@@ -84,6 +84,7 @@ __all__ = [
     "Header",
     "MemberJSON",
     "WatchCreate",
+    "alarm_text",
     "check_request_size",
     "grpc_http_status",
     "parse_alarm",
@@ -1152,6 +1153,11 @@ def render_transfer() -> _Json:
 def render_version(server: str = ETCD_VERSION, cluster: str = CLUSTER_VERSION) -> _Json:
     """``GET /version``. etcd3gw picks its API prefix from ``etcdserver`` (3.4+: ``/v3/``)."""
     return {"etcdserver": server, "etcdcluster": cluster}
+
+
+def alarm_text(a: AlarmMember) -> str:
+    """An alarm as etcd lists it in a status response's ``errors`` (protobuf text form)."""
+    return f"memberID:{a.member_id} alarm:{a.alarm.value} "
 
 
 def render_health(ok: bool) -> _Json:

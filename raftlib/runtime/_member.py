@@ -450,7 +450,8 @@ class Member:
     async def _route(self, req: HttpRequest) -> Reply | Stream:
         path = req.path.rstrip("/")
         if req.method == "GET" and path == "/health":
-            ok = self.node.lead != 0
+            # As etcd's checkHealth: unhealthy without a leader or with any alarm raised.
+            ok = self.node.lead != 0 and not self.kv.store.alarms()
             return self._json(J.render_health(ok), 200 if ok else 503)
         if req.method == "GET" and path == "/version":
             return self._json(J.render_version())
@@ -501,7 +502,8 @@ class Member:
             self._header(), version=J.ETCD_VERSION, db_size=st.db_size,
             leader=self.node.lead, raft_index=self.node.commit, raft_term=self.node.term,
             raft_applied_index=self.applied, db_size_in_use=st.db_size_in_use,
-            is_learner=self.spec.id in self.node.learners)
+            is_learner=self.spec.id in self.node.learners,
+            errors=[J.alarm_text(a) for a in self.kv.store.alarms()])
 
     def _watch(self, body: bytes) -> Stream:
         create = J.parse_watch(body)

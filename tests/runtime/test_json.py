@@ -28,6 +28,7 @@ from raftlib.kv import (
     DefragmentRequest,
     ErrCompacted,
     ErrNoSpace,
+    ErrTimeout,
     Event,
     KeyValue,
     KVError,
@@ -691,3 +692,10 @@ def test_the_fast_path_parses_exactly_as_the_go_faithful_parser(
     with mock.patch.object(J, "_fast_object", return_value=None):
         slow = _outcome(path, body)
     assert fast == slow, (body, fast, slow)
+
+
+def test_a_timed_out_write_is_unavailable_and_retryable_as_in_etcd() -> None:
+    # etcd's rpctypes.ErrGRPCTimeout is codes.Unavailable, which grpc-gateway answers with 503.
+    assert render_error(ErrTimeout()) == (503, {"error": "etcdserver: request timed out",
+                                                "message": "etcdserver: request timed out",
+                                                "code": 14})

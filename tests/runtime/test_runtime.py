@@ -465,3 +465,42 @@ def test_the_curl_examples_of_etcds_docs_work(cluster: RaftlibCluster) -> None:
     lines = [json.loads(x) for x in out.splitlines()]
     assert lines[0]["result"]["created"] is True
     assert lines[1]["result"]["events"][0]["kv"]["value"] == "YmF6"
+
+
+@pytest.mark.etcd
+@pytest.mark.parametrize("engine", ["raftlib", "etcd"])
+def test_an_alarm_shows_in_health_and_status_as_etcd_shows_it(engine: str) -> None:
+    """While NOSPACE is raised, /health answers 503 {"health":"false"} and the status lists
+    the alarm in ``errors``; after the recovery both are clean again."""
+    from raftlib.backends import EtcdCluster
+    from raftlib.kv import ErrNoSpace
+
+    make = RaftlibCluster if engine == "raftlib" else EtcdCluster
+    with make(1, heartbeat_ms=50, election_timeout_ms=500,
+              quota_backend_bytes=256 * 1024) as c:
+        url = c.endpoint(1)
+        cl = c.client(1)
+
+        def health() -> tuple[int, object]:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        assert health() == (200, {"health": "true"})
+        assert "errors" not in _post(url + "/v3/maintenance/status", b"{}")[1]
+        with pytest.raises(ErrNoSpace):
+            for i in range(100):
+                cl.put(b"k", bytes([i]) * 32 * 1024)
+        # The alarm goes through the log: the member that refused the put may apply it later.
+        _wait_for(lambda: health()[0] == 503, 5, "the alarm to be applied")
+        assert health() == (503, {"health": "false"})
+        errors = _post(url + "/v3/maintenance/status", b"{}")[1]["errors"]
+        assert errors == [f"memberID:{c.etcd_id(1)} alarm:NOSPACE "]
+        cl.compact(cl.get(b"k").header_revision)
+        cl.defragment(1)
+        cl.disarm()
+        _wait_for(lambda: health()[0] == 200, 5, "the disarm to be applied")
+        assert health() == (200, {"health": "true"})
+        assert "errors" not in _post(url + "/v3/maintenance/status", b"{}")[1]
