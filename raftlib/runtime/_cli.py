@@ -32,7 +32,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from raftlib.raft import LocalError
 from raftlib.runtime._launch import MemberSpec, member_command
+from raftlib.runtime._wal import repair
 
 __all__ = ["CliError", "main"]
 
@@ -823,6 +825,19 @@ def _stop(ms: list[_Json], timeout: float) -> None:
         time.sleep(0.02)
 
 
+def _cmd_wal_repair(args: argparse.Namespace) -> int:
+    try:
+        plan = repair(args.dir, apply=args.yes)
+    except (OSError, LocalError) as e:
+        raise CliError(str(e)) from e
+    if plan is None:
+        _say(f"{args.dir}: the live WAL segment has no damage a cut would remove")
+        return 0
+    _say(str(plan))
+    _say("cut." if args.yes else "nothing changed: run again with --yes to cut")
+    return 0
+
+
 def _cmd_cluster_start(args: argparse.Namespace) -> int:
     d = os.path.abspath(args.data_dir)
     if os.path.exists(_state_path(d)):
@@ -1049,6 +1064,15 @@ def _parser() -> argparse.ArgumentParser:
         verb(eps, name, fn, text).add_argument(
             "--cluster", action="store_true",
             help="every member's client URLs (from member list) instead of --endpoints")
+
+    wal = verbs.add_parser("wal", help="inspect or repair a member's write-ahead log")
+    wals = wal.add_subparsers(dest="sub", required=True, metavar="repair")
+    rp = verb(wals, "repair", _cmd_wal_repair,
+              "say what cutting the damaged end of a stopped member's log would drop; cut it "
+              "with --yes (raftlib's own)")
+    rp.add_argument("dir", metavar="DIR", help="the member's data directory or its wal/")
+    rp.add_argument("--yes", action="store_true", help="cut it")
+    rp.set_defaults(local=True)
 
     cl = verbs.add_parser(
         "cluster", help="a local raftlib cluster on 127.0.0.1 (raftlib's own)",

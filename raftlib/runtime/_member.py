@@ -129,6 +129,9 @@ class Member:
         if self.storage.recovered_tail:
             log.warning("write-ahead log: dropped a torn tail of %d bytes",
                         self.storage.recovered_tail)
+        if self.storage.skipped_snapshot is not None:
+            log.warning("write-ahead log: %s; recovered from the previous snapshot and its log",
+                        self.storage.skipped_snapshot)
         db = os.path.join(spec.data_dir, "db.sqlite")
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db + suffix):

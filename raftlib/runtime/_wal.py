@@ -11,6 +11,10 @@ Layout of the directory:
   every later write.
 - ``snap-<term:016x>-<index:016x>.snap``: snapshot data and membership, with its own CRC32.
 - ``LOCK``: held with ``flock`` while the directory is open, so two processes never share it.
+- ``SYNCED``: the *synced mark*, ``<segment seq:u64> <offset:u64> <crc32:u32>``: after every
+  completed fsync, how far the live segment is known to be on disk. It is overwritten in place
+  without an fsync of its own (it rides on the next one), so after power loss it may lag; it
+  never runs ahead of the data.
 
 A WAL record is a 9-byte header ``<length:u32> <crc32:u32> <type:u8>`` (little endian; the CRC
 is ``zlib.crc32`` of the type byte followed by the payload) and a msgpack payload. Types: entries,
@@ -35,7 +39,11 @@ Recovery rules, applied when the directory is opened:
    follow it: a sector written in part); or a run of zero bytes up to the end of the file (space
    the file system allocated but whose data never arrived). The file is truncated at the start
    of that record and fsynced, and the number of bytes dropped is kept in ``recovered_tail``.
-   Only unsynced writes can be torn, so no synced data is lost.
+   Only unsynced writes can be torn: a "torn tail" that starts before the synced mark (a length
+   field damaged in the middle of the log looks exactly like one), or a file shorter than the
+   mark, is damage to fsynced data and raises :class:`WALCorruptError` instead; nothing is cut.
+   ``raftlib wal repair DIR`` (:func:`repair`) says what a repair would cut, and cuts it when
+   asked.
 3. Anything else that is wrong is corruption and :class:`WALCorruptError` is raised, naming the
    file, the byte offset and the fault: a bad checksum with data after it, a record whose
    checksum is right but whose payload cannot be decoded (the bytes are what was written, so
@@ -47,17 +55,16 @@ Recovery rules, applied when the directory is opened:
    marker's entry with the marker's term (it then covers the newer snapshot). Otherwise
    :class:`WALCorruptError` names the snapshot file.
 
-A length field damaged in the middle of a segment so that it points past the end of the file
-looks exactly like a torn tail; the format cannot tell the two apart, so the records after it
-would be dropped as torn.
-
 Threads: one thread writes (``save`` and everything built on it); ``sync`` may run at the same
 time on another thread (for instance through ``trio.to_thread``). A ``sync`` covers the writes
-that had returned before it started; writes made while it runs wait for the next one.
+that had returned before it started; writes made while it runs wait for the next one. Every
+descriptor the storage needs is opened with it and kept: a ``sync`` or a write never needs a
+new one, so a process that has run out of descriptors can still make its log durable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import os
@@ -65,6 +72,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -80,9 +88,11 @@ from ..raft import (
     Snapshot,
 )
 
-__all__ = ["DiskStorage", "WALCorruptError"]
+__all__ = ["DiskStorage", "RepairPlan", "WALCorruptError", "repair"]
 
 _HEADER = struct.Struct("<IIB")
+_MARK = struct.Struct("<QQI")  # segment seq, synced offset, crc32 of the first 16 bytes
+_MARK_FILE = "SYNCED"
 _SNAP_HEADER = struct.Struct("<II")  # crc32 of the payload, payload length
 _ENTRIES, _HARD_STATE, _MARKER = 1, 2, 3
 _TYPES = {_ENTRIES: "entries", _HARD_STATE: "hard state", _MARKER: "snapshot marker"}
@@ -140,6 +150,24 @@ def _decode(kind: int, body: Any) -> list[Entry] | HardState | tuple[int, int]:
 
 def _all_zero(data: bytes, start: int) -> bool:
     return not data[start:].strip(b"\x00")
+
+
+def _pack_mark(seq: int, offset: int) -> bytes:
+    head = _MARK.pack(seq, offset, 0)[:16]
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def _read_mark(directory: str) -> tuple[int, int] | None:
+    """The synced mark (segment seq, offset), or None when absent or unreadable."""
+    try:
+        with open(os.path.join(directory, _MARK_FILE), "rb") as f:
+            raw = f.read(_MARK.size)
+    except OSError:
+        return None
+    if len(raw) != _MARK.size:
+        return None
+    seq, offset, crc = _MARK.unpack(raw)
+    return (seq, offset) if zlib.crc32(raw[:16]) == crc else None
 
 
 def _parse(path: str, data: bytes) -> tuple[list[tuple[int, int, Any]], int]:
@@ -241,6 +269,25 @@ def _load_snapshot(path: str, index: int, term: int) -> Snapshot:
     return snap
 
 
+def _check_against_mark(path: str, seq: int, end: int, size: int, mark: tuple[int, int]
+                        ) -> None:
+    """Refuse to treat as torn what a completed fsync had covered."""
+    mseq, synced = mark
+    if mseq > seq:
+        raise WALCorruptError(path, -1, f"segment {_segment_name(mseq)}, which holds fsynced "
+                                        "data, is missing")
+    if mseq < seq:
+        return  # a rotation's mark that never reached the disk: nothing to check against
+    if size < synced:
+        raise WALCorruptError(path, size, f"the file is {size} bytes but its first {synced} "
+                                          "were fsynced: it was truncated")
+    if end < synced:
+        raise WALCorruptError(path, end, f"a damaged record inside the fsynced part of the log "
+                                         f"(its first {synced} bytes were synced), not a torn "
+                                         f"write; `raftlib wal repair {os.path.dirname(path)}` "
+                                         "shows what a repair would cut")
+
+
 def _replay(path: str, records: list[tuple[int, int, Any]], st: MemoryStorage) -> None:
     """Apply a segment's records after its leading marker to ``st``."""
     for off, kind, value in records[1:]:
@@ -266,7 +313,8 @@ class DiskStorage(MemoryStorage):
 
     ``syncs`` counts the fsyncs ``sync`` performed (rotation fsyncs are not counted), so a
     driver can show how many Readys one fsync covered. ``recovered_tail`` is the number of torn
-    bytes dropped when the directory was opened.
+    bytes dropped when the directory was opened; ``skipped_snapshot`` the damage that made
+    recovery fall back to the previous snapshot (None when it did not): both for the log.
     """
 
     __slots__ = (
@@ -277,12 +325,16 @@ class DiskStorage(MemoryStorage):
         "_lock",
         "_lockfd",
         "_marker",
+        "_markfd",
         "_prev_marker",
+        "_retired",
         "_seg_start",
         "_seq",
+        "_sync_fds",
         "_synced",
         "_written",
         "recovered_tail",
+        "skipped_snapshot",
         "syncs",
     )
 
@@ -296,7 +348,11 @@ class DiskStorage(MemoryStorage):
         self._marker: tuple[int, int] | None = None
         self._prev_marker: tuple[int, int] | None = None
         self._written = self._synced = self._seg_start = 0
+        self._sync_fds: list[int] = []  # descriptors an fsync is using right now
+        self._retired: list[int] = []  # replaced by a rotation, closed when no fsync uses them
+        self._markfd = -1
         self.recovered_tail = 0
+        self.skipped_snapshot: WALCorruptError | None = None
         self.syncs = 0
         os.makedirs(self._dir, exist_ok=True)
         self._lockfd = os.open(os.path.join(self._dir, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -306,6 +362,8 @@ class DiskStorage(MemoryStorage):
             os.close(self._lockfd)
             raise LocalError(f"{self._dir} is in use by another storage") from e
         try:
+            self._markfd = os.open(os.path.join(self._dir, _MARK_FILE), os.O_RDWR | os.O_CREAT,
+                                   0o644)
             self._recover()
         except BaseException:
             self.close()
@@ -426,23 +484,36 @@ class DiskStorage(MemoryStorage):
             self._check_usable()
             if self._synced >= self._written:
                 return
-            target = self._written
-            # A duplicate descriptor stays valid even if a rotation closes the live one.
-            fd = os.dup(self._fd)
+            target, fd, seq, start = self._written, self._fd, self._seq, self._seg_start
+            # A rotation meanwhile retires this descriptor instead of closing it.
+            self._sync_fds.append(fd)
         try:
             self._guard(os.fsync, fd)
         finally:
-            os.close(fd)
+            with self._lock:
+                self._sync_fds.remove(fd)
+                if fd in self._retired and fd not in self._sync_fds:
+                    self._retired.remove(fd)
+                    os.close(fd)
         with self._lock:
-            self._synced = max(self._synced, target)
+            if target > self._synced:
+                self._synced = target
+                if seq == self._seq:
+                    self._write_mark(seq, target - start)
             self.syncs += 1
 
     def close(self) -> None:
         """Close the files (without fsync: unsynced writes stay in the page cache)."""
         with self._lock:
+            for fd in self._retired:
+                os.close(fd)
+            self._retired.clear()
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            if self._markfd >= 0:
+                os.close(self._markfd)
+                self._markfd = -1
             if self._lockfd >= 0:
                 os.close(self._lockfd)
                 self._lockfd = -1
@@ -469,6 +540,14 @@ class DiskStorage(MemoryStorage):
             self._failed = e
             raise
 
+    def _write_mark(self, seq: int, offset: int) -> None:
+        """Record that ``offset`` bytes of segment ``seq`` are fsynced (caller holds the lock).
+
+        No fsync of its own: a lagging mark only makes recovery less strict, never wrong, and
+        a failed write leaves it lagging."""
+        with contextlib.suppress(OSError):
+            os.pwrite(self._markfd, _pack_mark(seq, offset), 0)
+
     def _write_snapshot(self, snap: Snapshot) -> None:
         _write_atomically(self._dir, _snap_name(snap.index, snap.term), _encode_snapshot(snap))
 
@@ -488,11 +567,15 @@ class DiskStorage(MemoryStorage):
             old, self._fd = self._fd, fd
             if old >= 0:
                 self._prev_marker = self._marker
-                os.close(old)
+                if old in self._sync_fds:
+                    self._retired.append(old)
+                else:
+                    os.close(old)
             self._seq = seq
             self._seg_start = self._written
             self._written += len(buf)
             self._synced = self._written
+            self._write_mark(seq, len(buf))
         self._marker = (snap.index, snap.term)
         self._cleanup()
 
@@ -539,11 +622,15 @@ class DiskStorage(MemoryStorage):
             st._snapshot = _load_snapshot(os.path.join(self._dir, _snap_name(*marker)), *marker)
             if seq - 1 in segs:
                 prev_marker = self._previous_marker(seq - 1)
-        except WALCorruptError:
+        except WALCorruptError as e:
             prev_marker = self._fall_back(seq - 1, marker, st) if seq - 1 in segs else None
             if prev_marker is None:
                 raise
+            self.skipped_snapshot = e
         _replay(path, records, st)
+        mark = _read_mark(self._dir)
+        if mark is not None:
+            _check_against_mark(path, seq, end, len(data), mark)
         if end < len(data):
             with open(path, "r+b") as f:
                 f.truncate(end)
@@ -590,3 +677,85 @@ class DiskStorage(MemoryStorage):
         # The newer segment rewrites everything after its marker: drop the old tail.
         del st._entries[index - st.snapshot().index :]
         return old
+
+
+# -------------------------------------------------------------------------------- repair
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """What :func:`repair` cuts from a damaged live segment: everything from ``offset`` on.
+
+    ``synced`` is the synced mark's offset in that segment (None: unknown); when ``offset`` is
+    below it, the cut drops data that had been fsynced, and so possibly acknowledged.
+    ``last_index`` is the last log index the kept prefix holds.
+    """
+
+    path: str
+    offset: int
+    size: int
+    synced: int | None
+    last_index: int
+    reason: str
+
+    @property
+    def cuts_synced_data(self) -> bool:
+        """Whether bytes a completed fsync had covered are among those cut."""
+        return self.synced is not None and self.offset < self.synced
+
+    def __str__(self) -> str:
+        lines = [f"{self.path}: {self.reason} at byte {self.offset}",
+                 f"a repair keeps bytes 0..{self.offset} (the log up to index "
+                 f"{self.last_index}) and cuts {self.size - self.offset} bytes"]
+        if self.synced is not None and self.offset < self.synced:
+            lines.append(f"{self.synced - self.offset} of the cut bytes had been fsynced "
+                         "(writes acknowledged to clients may be among them): prefer removing "
+                         "this member and adding it back with an empty data directory")
+        return "\n".join(lines)
+
+
+def repair(directory: str, apply: bool = False) -> RepairPlan | None:
+    """Find the damage that stops ``directory``'s live segment from opening, and what cutting
+    it would drop; with ``apply``, cut it (truncate, fsync, move the synced mark). None when
+    the segment has no damage a cut can remove. ``directory`` is a WAL directory or a member's
+    data directory holding one (``wal/``)."""
+    if os.path.isdir(os.path.join(directory, "wal")):
+        directory = os.path.join(directory, "wal")
+    segs = sorted(n for n in os.listdir(directory)
+                  if n.startswith("wal-") and n.endswith(".log") and len(n) == 24)
+    if not segs:
+        raise LocalError(f"{directory} holds no WAL segment")
+    path = os.path.join(directory, segs[-1])
+    seq = int(segs[-1][4:-4], 16)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        records, end = _parse(path, data)
+        reason = "a record runs past the end of the file"
+    except WALCorruptError as e:
+        if e.offset < 0:
+            return None
+        end, reason = e.offset, e.reason
+        records, _ = _parse(path, data[:end])
+    if end >= len(data):
+        return None
+    if not records or records[0][1] != _MARKER:
+        raise LocalError(f"{path}: nothing before the damage at byte {end} can be kept")
+    last = records[0][2][0]
+    for _, kind, value in records:
+        if kind == _ENTRIES and value:
+            last = value[-1].index
+    mark = _read_mark(directory)
+    synced = mark[1] if mark is not None and mark[0] == seq else None
+    plan = RepairPlan(path, end, len(data), synced, last, reason)
+    if apply:
+        with open(path, "r+b") as f:
+            f.truncate(end)
+            os.fsync(f.fileno())
+        fd = os.open(os.path.join(directory, _MARK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, _pack_mark(seq, end), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return plan

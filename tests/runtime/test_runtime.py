@@ -9,6 +9,7 @@ import os
 import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -380,6 +381,31 @@ def test_a_corrupted_wal_record_stops_the_member_with_the_file_and_offset() -> N
         assert "checksum mismatch" in str(err.value)
         # The others go on without it.
         c.client(next(m for m in c.members if m != victim)).put(b"c", b"still")
+
+
+def test_a_damaged_length_in_synced_wal_data_stops_the_member_instead_of_losing_writes() -> None:
+    """A length field in the middle of the log pointing past the end of the file once passed
+    for a torn tail: the member cut there and came back without half its acknowledged
+    writes. Now it refuses to start, and `raftlib wal repair` says what a cut would drop."""
+    with RaftlibCluster(3, heartbeat_ms=50, election_timeout_ms=500) as c:
+        for i in range(40):
+            c.client().put(b"d", str(i).encode())
+        victim = next(m for m in c.members if m != c.leader())
+        c.crash(victim)
+        seg = _segments(c, victim)[-1]
+        data = bytearray(Path(seg).read_bytes())
+        off = 0  # walk to the record in the middle and break its length field
+        while off < len(data) // 2:
+            off += 9 + int.from_bytes(data[off:off + 4], "little")
+        data[off:off + 4] = (0xFFFF_FFF0).to_bytes(4, "little")
+        Path(seg).write_bytes(data)
+        with pytest.raises(BackendError) as err:
+            c.restart(victim)
+        assert f"{seg} at byte {off}" in str(err.value) and "fsynced" in str(err.value)
+        assert Path(seg).read_bytes() == bytes(data)
+        r = subprocess.run([str(Path(sys.executable).parent / "raftlib"), "wal", "repair",
+                            str(Path(seg).parent)], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and "had been fsynced" in r.stdout and "--yes" in r.stdout
 
 
 # --------------------------------------------------------------------- bad clients

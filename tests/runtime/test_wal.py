@@ -28,7 +28,8 @@ from raftlib.raft import (
     Role,
     Snapshot,
 )
-from raftlib.runtime._wal import DiskStorage, WALCorruptError
+from raftlib.runtime._cli import main as cli
+from raftlib.runtime._wal import DiskStorage, WALCorruptError, repair
 
 CONF = ConfState((1, 2, 3))
 View = tuple[Snapshot, HardState, tuple[Entry, ...]]
@@ -388,6 +389,8 @@ def test_corrupt_snapshot_falls_back_to_the_previous_one(tmp_path: Path) -> None
     newest.write_bytes(data)
     disk = DiskStorage.open(str(tmp_path))
     assert disk.snapshot() == Snapshot(2, 1, CONF, b"s2")
+    # Never silently: the damage is kept for the member's log.
+    assert disk.skipped_snapshot is not None and str(newest) in str(disk.skipped_snapshot)
     assert disk.hard_state == model.hard_state
     assert disk.entries(5, 8) == model.entries(5, 8)
     assert [disk.term(i) for i in (3, 4)] == [1, 1]
@@ -395,6 +398,7 @@ def test_corrupt_snapshot_falls_back_to_the_previous_one(tmp_path: Path) -> None
     disk.compact(Snapshot(5, 1, CONF, b"s5"))
     disk = reopen(disk)
     assert disk.snapshot().index == 5 and disk.entries(6, 8) == model.entries(6, 8)
+    assert disk.skipped_snapshot is None
     disk.close()
 
 
@@ -511,3 +515,94 @@ def test_node_restarts_from_disk_storage(tmp_path: Path) -> None:
     assert (again.commit, again.term) == (commit, term)
     assert again.log.snapshot() == Snapshot(3, term, ConfState((1,)), b"state@3")
     disk.close()
+
+
+# --------------------------------------------------------------------------- synced data
+
+
+def _synced_batches(path: Path, batches: int = 3) -> tuple[str, list[int]]:
+    """A log of ``batches`` saves, each fsynced; the segment and each save's first offset."""
+    disk = DiskStorage.open(str(path), CONF)
+    starts = []
+    for b in range(batches):
+        starts.append(os.path.getsize(disk.segment_path))
+        disk.save(HardState(1, 1, 3 * b), ents(3 * b + 1, 3 * b + 3, 1, tag=str(b)))
+        disk.sync()
+    seg = disk.segment_path
+    disk.close()
+    return seg, starts
+
+
+def test_a_damaged_length_in_synced_data_is_corruption_not_a_torn_tail(tmp_path: Path) -> None:
+    """A length field pointing past the end of the file looks like a torn tail; when the
+    record lies in the fsynced part of the log it is damage, and cutting there would drop
+    acknowledged writes (it dropped 1,492 of 3,019 before the synced mark)."""
+    seg, starts = _synced_batches(tmp_path)
+    data = bytearray(Path(seg).read_bytes())
+    struct.pack_into("<I", data, starts[1], 0xFFFF_FFF0)  # the second save's entries record
+    Path(seg).write_bytes(data)
+    with pytest.raises(WALCorruptError, match="fsynced") as err:
+        DiskStorage.open(str(tmp_path))
+    assert err.value.path == seg and err.value.offset == starts[1]
+    assert Path(seg).read_bytes() == bytes(data)  # nothing cut: the evidence stays
+
+
+def test_a_synced_log_cut_short_is_corruption(tmp_path: Path) -> None:
+    seg, _ = _synced_batches(tmp_path)
+    os.truncate(seg, os.path.getsize(seg) - 5)
+    with pytest.raises(WALCorruptError, match="truncated"):
+        DiskStorage.open(str(tmp_path))
+
+
+def test_a_lost_synced_mark_falls_back_to_torn_tail_rules(tmp_path: Path) -> None:
+    seg, _ = _synced_batches(tmp_path)
+    (tmp_path / "SYNCED").write_bytes(b"\0" * 20)  # a mark whose checksum fails is ignored
+    os.truncate(seg, os.path.getsize(seg) - 5)  # into the last save's 13-byte hard state
+    disk = DiskStorage.open(str(tmp_path))
+    assert disk.recovered_tail == 8 and disk.last_index() == 9
+    assert disk.hard_state == HardState(1, 1, 3)  # the last save's hard state was cut
+    disk.close()
+
+
+def test_repair_says_what_it_would_cut_and_cuts_only_when_told(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seg, starts = _synced_batches(tmp_path)
+    data = bytearray(Path(seg).read_bytes())
+    struct.pack_into("<I", data, starts[2], 0xFFFF_FFF0)
+    Path(seg).write_bytes(data)
+    assert cli(["wal", "repair", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{seg}: a record runs past the end of the file at byte {starts[2]}" in out
+    assert "up to index 6" in out and "had been fsynced" in out and "--yes" in out
+    assert Path(seg).read_bytes() == bytes(data)  # a look changes nothing
+    plan = repair(str(tmp_path))
+    assert plan is not None and plan.cuts_synced_data and plan.last_index == 6
+    assert cli(["wal", "repair", str(tmp_path), "--yes"]) == 0
+    assert os.path.getsize(seg) == starts[2]
+    disk = DiskStorage.open(str(tmp_path))
+    assert disk.last_index() == 6 and disk.recovered_tail == 0
+    disk.close()
+    assert repair(str(tmp_path)) is None
+
+
+def test_sync_needs_no_new_descriptor(tmp_path: Path) -> None:
+    """With every descriptor in use (a flood of idle clients), a save and its fsync still
+    work: before, sync's os.dup failed with EMFILE and took the member down."""
+    import resource
+
+    disk = DiskStorage.open(str(tmp_path), CONF)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held: list[int] = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+        with pytest.raises(OSError):
+            while True:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        disk.save(HardState(1, 1, 0), ents(1, 3, 1))
+        disk.sync()
+        assert disk.synced_offset == os.path.getsize(disk.segment_path)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        disk.close()
