@@ -6,6 +6,11 @@ heads over 64 KiB and bodies over ``max_body`` are refused before they are read,
 cannot make the member buffer without bound. Bodies come with ``Content-Length`` or chunked;
 ``Expect: 100-continue`` is answered (curl asks for it before large bodies).
 
+Open connections are capped (by default a little below the process's file limit): beyond the
+cap the connection idle longest is closed to make room, since a keep-alive client reconnects
+when it needs to, and when none is idle the newcomer gets a 503. So idle clients cannot take
+every descriptor the member needs for its log, its store and its peers.
+
 The parser is written for this server rather than taken from h11: a write costs the member a
 request parse and a reply on the leader, and at thousands of writes per second h11's generality
 was a third of the leader's time.
@@ -15,12 +20,13 @@ from __future__ import annotations
 
 import http
 import logging
+import resource
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import trio
 
-__all__ = ["Reply", "Request", "Stream", "serve_http"]
+__all__ = ["Reply", "Request", "Stream", "default_connection_cap", "serve_http"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +71,69 @@ class _BadRequest(Exception):
         self.status = status
 
 
+# Descriptors kept back from clients: the log, the store's files, peers, health checks.
+_RESERVED_FDS = 128
+_BUSY = Reply(503, b"too many client connections\n", "text/plain; charset=utf-8")
+
+
+def default_connection_cap() -> int:
+    """How many client connections a member keeps open: its file limit less a reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(16, soft - _RESERVED_FDS)
+
+
+class _Connections:
+    """The open client connections; those waiting for a request are kept oldest first."""
+
+    def __init__(self, cap: int, log: logging.Logger) -> None:
+        self.cap = cap
+        self.log = log
+        self.open = 0
+        self.idle: dict[_Connection, None] = {}
+        self.refusing = False
+
+    def make_room(self) -> bool:
+        """Close the longest-idle connection if the cap is reached; False if none can go."""
+        if self.open < self.cap:
+            self.refusing = False
+            return True
+        if not self.refusing:
+            self.log.warning("client connection cap of %d reached: closing idle connections, "
+                             "refusing new ones while none is idle (raise --max-connections "
+                             "or the file limit)", self.cap)
+            self.refusing = True
+        for oldest in self.idle:
+            del self.idle[oldest]
+            oldest.scope.cancel()
+            return True
+        return False
+
+
 async def serve_http(host: str, port: int, handler: Handler, too_large: TooLarge,
-                     max_body: int, log: logging.Logger, *,
+                     max_body: int, log: logging.Logger, *, max_connections: int = 0,
                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve ``handler`` on ``host:port`` until cancelled."""
+    """Serve ``handler`` on ``host:port`` until cancelled, with at most ``max_connections``
+    client connections open (0: :func:`default_connection_cap`)."""
     listeners = await trio.open_tcp_listeners(port, host=host)
+    conns = _Connections(max_connections or default_connection_cap(), log)
     task_status.started()
 
     async def connection(stream: trio.SocketStream) -> None:
         try:
             async with stream:
-                await _Connection(stream, handler, too_large, max_body).serve()
+                conn = _Connection(stream, handler, too_large, max_body, conns)
+                if not conns.make_room():
+                    await conn._send(_BUSY, close=True)
+                    return
+                conns.open += 1
+                try:
+                    with conn.scope:
+                        await conn.serve()
+                finally:
+                    conns.open -= 1
+                    conns.idle.pop(conn, None)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as e:
             log.debug("client connection closed: %s", e)
         except Exception:  # one bad request must never stop the member
@@ -92,11 +150,13 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
 
 class _Connection:
     def __init__(self, stream: trio.SocketStream, handler: Handler, too_large: TooLarge,
-                 max_body: int) -> None:
+                 max_body: int, conns: _Connections) -> None:
         self.stream = stream
         self.handler = handler
         self.too_large = too_large
         self.max_body = max_body
+        self.conns = conns
+        self.scope = trio.CancelScope()
         self.buf = bytearray()
 
     async def _fill(self) -> None:
@@ -121,9 +181,19 @@ class _Connection:
         del self.buf[:n]
         return out
 
+    async def _wait_for_request(self) -> None:
+        """Wait for the next request's first bytes, closable as idle meanwhile."""
+        self.conns.idle[self] = None
+        try:
+            await self._fill()
+        finally:
+            self.conns.idle.pop(self, None)
+
     async def serve(self) -> None:
         while True:
             try:
+                if not self.buf:
+                    await self._wait_for_request()
                 while (end := self.buf.find(b"\r\n\r\n")) < 0:
                     if len(self.buf) > MAX_HEAD:
                         raise _BadRequest(431, "request head too large")

@@ -23,7 +23,8 @@ class MemberSpec:
     optionally names the other members' client addresses (shown by ``member list``).
     ``join`` starts a member that was just added to a running cluster; ``snapshot_count`` is
     how many applied entries a member keeps in its log before it takes a snapshot (etcd's
-    ``--snapshot-count``)."""
+    ``--snapshot-count``); ``max_connections`` caps open client connections (0: the file limit
+    less a reserve)."""
 
     id: int
     data_dir: str
@@ -37,6 +38,7 @@ class MemberSpec:
     pre_vote: bool = False
     clients: Mapping[int, tuple[str, int]] = field(default_factory=dict)
     snapshot_count: int = DEFAULT_SNAPSHOT_COUNT
+    max_connections: int = 0
 
 
 def member_command(spec: MemberSpec) -> list[str]:
@@ -58,4 +60,6 @@ def member_command(spec: MemberSpec) -> list[str]:
         argv.append("--pre-vote")
     if spec.snapshot_count != DEFAULT_SNAPSHOT_COUNT:
         argv += ["--snapshot-count", str(spec.snapshot_count)]
+    if spec.max_connections:
+        argv += ["--max-connections", str(spec.max_connections)]
     return argv

@@ -35,6 +35,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import trio
 
@@ -180,8 +181,9 @@ class Member:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.transport.serve)
             host, port = self.spec.client
-            await nursery.start(serve_http, host, port, self._handle, self._too_large,
-                                J.MAX_REQUEST_BYTES * 2, self.log)
+            await nursery.start(partial(
+                serve_http, host, port, self._handle, self._too_large,
+                J.MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections))
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._ready_loop, nursery)
             nursery.start_soon(self._read_issuer)
@@ -680,6 +682,9 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
                    help="applied entries between snapshots (default %(default)s)")
     p.add_argument("--join", action="store_true",
                    help="this member was just added to a running cluster")
+    p.add_argument("--max-connections", type=int, default=0,
+                   help="open client connections at most; beyond it the longest idle is "
+                        "closed (default 0: the file limit less a reserve of 128)")
     a = p.parse_args(list(argv))
 
     def table(text: str) -> dict[int, tuple[str, int]]:
@@ -701,9 +706,11 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
         p.error("--election-ms must exceed --heartbeat-ms > 0")
     if a.snapshot_count < 1:
         p.error("--snapshot-count must be at least 1")
+    if a.max_connections < 0:
+        p.error("--max-connections must not be negative")
     return MemberSpec(a.id, a.data_dir, peers, client, a.cluster_token, a.heartbeat_ms,
                       a.election_ms, a.quota_backend_bytes, a.join, a.pre_vote, clients,
-                      a.snapshot_count)
+                      a.snapshot_count, a.max_connections)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
