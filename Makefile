@@ -8,10 +8,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SEEDS ?= 10000
+CYCLES ?= 100
 
 BOOK_SOURCES := _config.yml _toc.yml $(shell find book raftlib -type f \( -name '*.ipynb' -o -name '*.md' -o -name '*.py' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
 
-.PHONY: help book book-deps test lab notebooks lint fuzz bench system-deps clean
+.PHONY: help book book-deps test lab notebooks lint fuzz bench soak system-deps clean
 
 help:
 	@echo "make book       execute every chapter and build the HTML book in _build/html"
@@ -20,6 +21,7 @@ help:
 	@echo "make notebooks  re-execute the chapters in place, refreshing their stored outputs"
 	@echo "make fuzz       run SEEDS=$(SEEDS) random fault schedules through the safety checkers"
 	@echo "make bench      run the benchmarks in bench/ and print their figures"
+	@echo "make soak       CYCLES=$(CYCLES) faults on a real raftlib cluster under a client, then a count"
 
 $(BIN)/activate:
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -32,20 +34,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/activate
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "error: npm is missing; install Debian's npm (make system-deps does, as root)" >&2; exit 1; }
-	npm ci --no-audit --no-fund --ignore-scripts
-	touch $@
-
-# The widget runtime the book serves itself (see _config.yml: html_extra_path, nb_ipywidgets_js).
-_build/vendor/.installed: node_modules/.installed book/_js/widget-assets.js
-	rm -rf _build/vendor && mkdir -p _build/vendor/_vendor/html-manager
-	cp node_modules/requirejs/require.js book/_js/widget-assets.js _build/vendor/_vendor/
-	cp -r node_modules/@jupyter-widgets/html-manager/dist/. _build/vendor/_vendor/html-manager/
-	rm -f _build/vendor/_vendor/html-manager/*.map
-	touch $@
-
-_build/html/index.html: $(BOOK_SOURCES) $(VENV)/.installed _build/vendor/.installed
+_build/html/index.html: $(BOOK_SOURCES) $(VENV)/.installed
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
@@ -61,7 +50,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check raftlib tests bench book
+	$(BIN)/ruff check raftlib tests bench book scripts
 	$(BIN)/mypy
 
 test: system-deps lint book
@@ -76,6 +65,9 @@ lab: $(VENV)/.installed
 
 fuzz: $(VENV)/.installed
 	$(BIN)/python -m raftlib.sim.explore --seeds $(SEEDS)
+
+soak: $(VENV)/.installed
+	$(BIN)/python scripts/soak.py --cycles $(CYCLES)
 
 bench: $(VENV)/.installed
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

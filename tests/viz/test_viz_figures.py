@@ -35,7 +35,7 @@ def test_log_grid_draws_every_entry_and_commit() -> None:
     entries = sum(len(m["log"]) for m in frame["members"].values())
     assert len(ax.patches) == entries
     assert len(ax.get_lines()) == 3  # one commit bar per member
-    assert "n1 (leader, t2)" in [t.get_text() for t in ax.get_yticklabels()]
+    assert "n1 (leader, term 2)" in [t.get_text() for t in ax.get_yticklabels()]
     assert _png(fig) == _png(log_grid(frame))
 
 
