@@ -49,6 +49,7 @@ from ..kv import (
     Watcher,
 )
 from ..kv._errors import (
+    ErrDeadlineExceeded,
     ErrLearnerNotReady,
     ErrMemberNotFound,
     ErrMemberNotLearner,
@@ -69,7 +70,7 @@ _Json = dict[str, Any]
 _CLUSTER_ERRORS: dict[str, type[KVError]] = {
     cls.message: cls
     for cls in (ErrNoLeader, ErrStopped, ErrMemberNotFound, ErrMemberNotLearner,
-                ErrLearnerNotReady, ErrTimeoutLeaderTransfer)
+                ErrLearnerNotReady, ErrTimeoutLeaderTransfer, ErrDeadlineExceeded)
 }
 _TIMEOUTS = ("etcdserver: request timed out",
              "etcdserver: request timed out, possibly due to previous leader failure",

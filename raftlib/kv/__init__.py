@@ -20,6 +20,7 @@ Example::
 from raftlib.kv._backend import BackendRow, SqliteBackend
 from raftlib.kv._errors import (
     ErrCompacted,
+    ErrDeadlineExceeded,
     ErrDuplicateKey,
     ErrEmptyKey,
     ErrFutureRev,
@@ -133,6 +134,7 @@ __all__ = [
     "DeleteRangeResponse",
     "DispatchStats",
     "ErrCompacted",
+    "ErrDeadlineExceeded",
     "ErrDuplicateKey",
     "ErrEmptyKey",
     "ErrFutureRev",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ErrCompacted",
+    "ErrDeadlineExceeded",
     "ErrDuplicateKey",
     "ErrEmptyKey",
     "ErrFutureRev",
@@ -121,6 +122,15 @@ class ErrTimeout(Indeterminate):
 
     message = "etcdserver: request timed out"
     code = 14  # etcd's ErrGRPCTimeout is Unavailable: a client may retry it
+
+
+class ErrDeadlineExceeded(Indeterminate):
+    """The deadline passed before the request was proposed: etcd's answer to a write while its
+    member knows no leader (its Raft takes no proposal then). Also what a client says when its
+    own deadline passes first, so in general the client cannot know the write's fate."""
+
+    message = "context deadline exceeded"
+    code = 4
 
 
 class ErrNoLeader(KVError):

@@ -43,6 +43,7 @@ from ..kv import (
     AlarmAction,
     AlarmRequest,
     AlarmType,
+    ErrDeadlineExceeded,
     ErrLearnerNotReady,
     ErrMemberNotFound,
     ErrMemberNotLearner,
@@ -348,6 +349,7 @@ class Member:
         w = _Waiter()
         self._waiters[seq] = w
         tick = self.spec.heartbeat_ms / 1000
+        proposed = False
         try:
             with trio.move_on_after(self.request_timeout):
                 while True:
@@ -355,6 +357,7 @@ class Member:
                         with trio.move_on_after(tick):
                             await self._leader_known.wait()
                         await trio.sleep(0)
+                    proposed = True
                     sent_to = (self.node.term, self.node.lead)
                     # The leader it went to may die with it: propose it again to the next
                     # leader (the session table drops the copy if both get committed).
@@ -367,7 +370,9 @@ class Member:
             self._waiters.pop(seq, None)
             self._in_flight.discard(seq)
         if w.result is None:
-            raise ErrTimeout()
+            # As etcd: a write that never found a leader to take it is answered with the
+            # context's error; one that was proposed, with etcd's timeout.
+            raise ErrTimeout() if proposed else ErrDeadlineExceeded()
         if w.result.error is not None:
             raise w.result.error
         assert w.result.response is not None
@@ -547,6 +552,26 @@ class Member:
         else:
             resp = await self._write(req)
         return self._json(J.render(resp, self._header()))
+
+    async def hand_over(self) -> None:
+        """Before a graceful stop, as etcd 3.4's ``EtcdServer.Stop``: a leader hands leadership
+        to a voter (etcd: the longest-connected; here the most caught-up, which can take over
+        soonest) and waits for it to lead; if that fails it stops anyway."""
+        node = self.node
+        others = [v for v in node.voters if v != self.spec.id]
+        if node.role is not Role.LEADER or not others:
+            return
+
+        def caught_up(v: int) -> tuple[int, int]:
+            pr = node.progress(v)
+            return (pr.match if pr is not None else -1, -v)
+
+        target = max(others, key=caught_up)
+        try:
+            await self._move_leader(target)
+            self.log.info("handed leadership to member %d before stopping", target)
+        except KVError as e:
+            self.log.warning("stopping without handing leadership over: %s", e)
 
     async def _move_leader(self, target: int) -> None:
         node = self.node
@@ -730,6 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             async with trio.open_nursery() as nursery:
                 async def stop_on_signal() -> None:
                     async for _ in signals:
+                        await member.hand_over()
                         nursery.cancel_scope.cancel()
                         return
                 nursery.start_soon(stop_on_signal)
