@@ -386,11 +386,14 @@ def _fast_object(body: bytes) -> dict[str, Any] | None:
     """What clients nearly always send, parsed by the C JSON parser: one flat object of plain
     strings (no escapes), whole numbers and booleans. It yields the very nodes the Go-faithful
     parser would; anything else (None) takes that parser, which also names every error."""
-    if b"\\" in body or b"\x00" in body or not body.lstrip().startswith(b"{"):
-        return None  # escapes, and UTF-16/32 bodies that json.loads would accept but Go not
+    if (b"\\" in body or b"\x00" in body or not body.isascii()
+            or not body.lstrip().startswith(b"{")):
+        # Escapes; UTF-16/32 bodies that json.loads would accept but Go not; and invalid
+        # UTF-8, which json.loads keeps as lone surrogates where Go substitutes U+FFFD.
+        return None
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: the iterative parser takes it
         return None
     out: dict[str, Any] = {}
     for k, v in obj.items():
@@ -1085,9 +1088,11 @@ def render_watch_created(watch_id: int, header: Header) -> _Json:
 
 def render_watch_events(watch_id: int, header: Header, events: Sequence[Event],
                         compact_revision: int = 0, canceled: bool = False) -> _Json:
-    """A line of a watch stream: ``events`` of one revision (``header.revision``), or the
-    cancellation. A watch cancelled because its start was compacted (``compact_revision``
-    set) has no revision in its header in etcd 3.4, so none is rendered."""
+    """A line of a watch stream: ``events`` (a live write's, or whole revisions of a replay,
+    as :class:`raftlib.kv.WatchResponse`), or the cancellation. ``header.revision`` should be
+    the response's own ``header_revision``. A watch cancelled because its start was
+    compacted (``compact_revision`` set) has no revision in its header in etcd 3.4, so none
+    is rendered."""
     h = _header(header, 0) if compact_revision else _header(header)
     return _watch_result(watch_id, h, canceled=canceled, compact_revision=compact_revision,
                          events=events)
