@@ -31,6 +31,7 @@ from raftlib.kv._store import MVCCStore
 from raftlib.kv._types import Event, KeyValue
 from raftlib.kv._watch import (
     MAX_WATCHERS_PER_SYNC,
+    WATCH_BATCH_MAX_REVS,
     Watcher,
     WatchFilter,
     WatchHub,
@@ -191,16 +192,17 @@ class CountingWatchHub(WatchHub):
         self._before = {}
         self._stats = replace(self._stats, delivered=self._stats.delivered + got)
 
-    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC) -> int:
+    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC,
+             max_revs: int = WATCH_BATCH_MAX_REVS) -> int:
         chosen = sorted(self._unsynced)[:max_watchers]
         before = {wid: len(self._unsynced[wid].responses) for wid in chosen}
         ws = {wid: self._unsynced[wid] for wid in chosen}
-        left = super().sync(max_watchers)
+        left = super().sync(max_watchers, max_revs)
         s = self._stats
         cancelled = sum(1 for w in ws.values() if w.canceled)
         replayed = sum(len(w.responses) - before[wid] for wid, w in ws.items() if not w.canceled)
-        self._stats = replace(s, replayed=s.replayed + replayed,
-                              moved=s.moved + len(chosen) - cancelled,
+        moved = sum(1 for wid, w in ws.items() if not w.canceled and wid not in self._unsynced)
+        self._stats = replace(s, replayed=s.replayed + replayed, moved=s.moved + moved,
                               cancelled=s.cancelled + cancelled)
         return left
 
@@ -320,10 +322,13 @@ class WatchProxy:
             c.responses.append(replace(resp, watch_id=c.id))
             self._down_resp += 1
             return 1
-        if resp.header_revision < c.next_rev:
+        # A replay holds several revisions: pass on those the client has not had yet.
+        events = [e for e in resp.events if e.kv.mod_revision >= c.next_rev]
+        if not events:
             return 0
         before = len(c.responses)
-        c._deliver(resp.header_revision, list(resp.events))  # the client's filters and prev_kv
+        # The client's filters and prev_kv are applied here.
+        c._deliver(resp.header_revision, events, events[-1].kv.mod_revision + 1)
         if len(c.responses) == before:
             return 0
         self._down_resp += 1

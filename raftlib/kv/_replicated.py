@@ -153,7 +153,9 @@ class ReplicatedKV:
     """The state machine of one member: an :class:`MVCCStore` fed by committed entries.
 
     Implements ``raftlib.sim.StateMachine``. ``path`` is the store's SQLite file (the runtime
-    keeps it on disk; the simulator in memory).
+    keeps it on disk; the simulator in memory). Any thread may call it (a notebook's widget
+    clicks arrive on another thread than its cells): each call holds the store's lock, so the
+    session table always matches the store.
     """
 
     def __init__(self, member_id: int, dedup: bool = True, path: str = ":memory:") -> None:
@@ -167,6 +169,10 @@ class ReplicatedKV:
         """Apply a committed entry; no-ops and membership changes answer ``None``."""
         if entry.type != "normal" or not entry.data:
             return None
+        with self.store.lock:
+            return self._apply(entry)
+
+    def _apply(self, entry: LogEntry) -> KVResult:
         client, seq, waiting_from, req = decode_command(entry.data)
         session = self.sessions.setdefault(client, _Session()) if self.dedup and client else None
         if session is not None:
@@ -193,6 +199,10 @@ class ReplicatedKV:
 
     def snapshot(self) -> bytes:
         """The store's database and the session table, as JSON."""
+        with self.store.lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> bytes:
         return json.dumps(
             {"db": base64.b64encode(self.store.to_bytes()).decode(),
              "sessions": [[c, v.waiting_from, sorted(v.answers.items())]
@@ -203,7 +213,8 @@ class ReplicatedKV:
     def restore(self, data: bytes) -> None:
         """Replace the state by a :meth:`snapshot`'s bytes (watchers do not survive)."""
         d = json.loads(data)
-        self.store.load_bytes(base64.b64decode(d["db"]))
-        self.sessions = {int(c): _Session(int(w), {int(s): a for s, a in answers})
-                         for c, w, answers in d["sessions"]}
-        self.watched = False
+        with self.store.lock:
+            self.store.load_bytes(base64.b64decode(d["db"]))
+            self.sessions = {int(c): _Session(int(w), {int(s): a for s, a in answers})
+                             for c, w, answers in d["sessions"]}
+            self.watched = False

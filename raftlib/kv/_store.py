@@ -4,10 +4,15 @@ revision rules (``mvcc/kvstore*.go``, ``etcdserver/apply.go``, ``etcdserver/quot
 There is no clock and no thread: compaction happens inside the request that asks for it, and
 watchers are served by :class:`raftlib.kv.WatchHub` when the caller asks. The same sequence of
 requests on the same store gives the same responses, sizes included.
+
+A store may still be handed from thread to thread (a notebook's cell makes it on the kernel's
+main thread, a widget's click uses it from a subshell thread): each request holds
+:attr:`MVCCStore.lock`, so requests from several threads take turns, each one whole.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -173,6 +178,9 @@ class MVCCStore:
     ``path`` is the SQLite file (``":memory:"`` by default); reopening a file restores the data
     and rebuilds the key index. ``quota_backend_bytes`` is etcd's ``--quota-backend-bytes``;
     ``member_id`` names this member in alarms.
+
+    Any thread may use the store; requests from several threads are applied one at a time
+    (each holds :attr:`lock`, the backend's re-entrant lock).
     """
 
     def __init__(self, path: str = ":memory:", *, quota_backend_bytes: int = DEFAULT_QUOTA_BYTES,
@@ -181,8 +189,12 @@ class MVCCStore:
         self.member_id = member_id
         self._backend = SqliteBackend(path)
         self._index = TreeIndex()
-        self._load()
+        with self.lock:
+            self._load()
         self._hub: WatchHub | None = None
+        #: Responses a watcher may hold untaken before its hub moves it aside (0: no bound;
+        #: a server with slow clients sets it, as etcd bounds each watch stream's buffer).
+        self.watch_max_pending = 0
         # State of the write being applied: its main revision, sub counter and events.
         self._sub = 0
         self._events: list[Event] = []
@@ -200,16 +212,24 @@ class MVCCStore:
 
     def to_bytes(self) -> bytes:
         """The store's whole state (its backend database) as bytes, for a Raft snapshot."""
-        return self._backend.dump()
+        with self.lock:
+            return self._backend.dump()
 
     def load_bytes(self, data: bytes) -> None:
         """Replace the store's state by ``data`` from :meth:`to_bytes` (installing a snapshot,
         as etcd swaps in the snapshot's bbolt file). Watchers are not carried over."""
-        self._backend.load(data)
-        self._load()
-        self._hub = None
+        with self.lock:
+            self._backend.load(data)
+            self._load()
+            self._hub = None
 
     # ----------------------------------------------------------------- public surface
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The re-entrant lock every request holds (the backend's). Hold it to make several
+        reads one consistent view while other threads may write."""
+        return self._backend.lock
 
     @property
     def revision(self) -> int:
@@ -229,33 +249,41 @@ class MVCCStore:
     @property
     def watch_hub(self) -> WatchHub:
         """The store's watch hub, created on first use."""
-        if self._hub is None:
-            from raftlib.kv._watch import WatchHub
+        with self.lock:
+            if self._hub is None:
+                from raftlib.kv._watch import WatchHub
 
-            self._hub = WatchHub(self)
-        return self._hub
+                self._hub = WatchHub(self, self.watch_max_pending)
+            return self._hub
 
     def use_watch_hub(self, factory: Callable[[MVCCStore], WatchHub]) -> WatchHub:
         """Make the store's watch hub with ``factory`` (for instance a hub that counts its
         work) and return it. Only before the hub is first used: watchers cannot move."""
-        if self._hub is not None:
-            raise ValueError("the store already has a watch hub")
-        self._hub = factory(self)
-        return self._hub
+        with self.lock:
+            if self._hub is not None:
+                raise ValueError("the store already has a watch hub")
+            self._hub = factory(self)
+            return self._hub
 
     def close(self) -> None:
         """Close the backend."""
-        self._backend.close()
+        with self.lock:
+            self._backend.close()
 
     def status(self) -> StatusResponse:
         """Revisions and backend sizes (etcd's maintenance status)."""
-        return StatusResponse(self._rev, self._compact_rev, self._backend.size(),
-                              self._backend.size_in_use(), self.quota_backend_bytes)
+        with self.lock:
+            return StatusResponse(self._rev, self._compact_rev, self._backend.size(),
+                                  self._backend.size_in_use(), self.quota_backend_bytes)
 
     def apply(self, req: Request) -> Response:
         """Apply one request and return its response; raise a :class:`KVError` on failure,
         in which case the store is unchanged (except that a failed quota check raises the
         NOSPACE alarm, as in etcd)."""
+        with self.lock:
+            return self._apply(req)
+
+    def _apply(self, req: Request) -> Response:
         if isinstance(req, RangeRequest):
             _validate(req)
             return self._range(req, self._rev)
@@ -332,9 +360,10 @@ class MVCCStore:
 
     def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
         """The version of ``key`` visible at ``revision``, None if absent (no bounds check)."""
-        ki = self._index.key_index(key)
-        rev = None if ki is None else ki.get(revision)
-        return None if rev is None else self._backend.get(rev)
+        with self.lock:
+            ki = self._index.key_index(key)
+            rev = None if ki is None else ki.get(revision)
+            return None if rev is None else self._backend.get(rev)
 
     # ----------------------------------------------------------------- reads
 

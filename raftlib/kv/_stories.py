@@ -7,25 +7,33 @@ its backend's stored rows); nothing here changes how the store behaves. Their fi
 
 from __future__ import annotations
 
+import base64
 import functools
+import statistics
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from raftlib.kv._errors import KVError
-from raftlib.kv._types import KeyValue
+from raftlib.kv._types import DefragmentRequest, KeyValue, PutRequest
 
 if TYPE_CHECKING:
 
+    from raftlib.kv._etcd_gateway import EtcdGateway
     from raftlib.kv._store import MVCCStore
 
 __all__ = [
     "RECOVERY_STEPS",
     "Change",
+    "DefragPause",
     "SizeSample",
     "attempt",
+    "defrag_pause",
     "key_history",
     "kv_line",
+    "nospace_requests",
     "recovery_frames",
     "run_writer",
     "size_sample",
@@ -168,3 +176,84 @@ def recovery_frames(store: MVCCStore, steps: Sequence[str], probe: tuple[bytes, 
         frames.append(_frame(store, len(frames), f"put {_text(key)} ({len(value)} B): {verb}",
                              None if outcome == "ok" else outcome))
     return frames
+
+
+# --------------------------------------------------------------------- on a real etcd
+
+
+def nospace_requests(etcd: EtcdGateway, *, value_size: int = 32 * 1024, limit: int = 1000
+                     ) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """Fill a real etcd (through its JSON gateway, started with a small quota) with puts of
+    ``value_size`` bytes to one key until it answers ``NOSPACE``; then try a lease grant, a
+    one-byte put and a read. Returns the puts accepted and each request's outcome (``"ok"``
+    or etcd's error message)."""
+    accepted = 0
+    for _ in range(limit):
+        try:
+            etcd.apply(PutRequest(b"big", b"x" * value_size))
+        except KVError:
+            break
+        accepted += 1
+    tries: dict[str, Callable[[], object]] = {
+        "lease grant (TTL 60 s)": lambda: etcd.call("lease/grant", {"TTL": "60"}),
+        "put of 1 byte": lambda: etcd.apply(PutRequest(b"tiny", b"x")),
+        "get big": lambda: etcd.call("kv/range", {"key": _b64(b"big")}),
+    }
+    return accepted, tuple((name, attempt(action)) for name, action in tries.items())
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class DefragPause:
+    """What reads to a member saw while it defragmented (see :func:`defrag_pause`).
+
+    ``db_size``: the file before; ``defrag_ms``: the defragment request's duration;
+    ``read_ms_before``: the median read before it; ``longest_read_ms``: the longest read that
+    overlapped it; ``reads_during``: reads that both started and ended during it.
+    """
+
+    db_size: int
+    defrag_ms: float
+    read_ms_before: float
+    longest_read_ms: float
+    reads_during: int
+
+
+def defrag_pause(etcd: EtcdGateway, *, keys: int = 400, value_size: int = 100_000,
+                 settle_s: float = 0.3) -> DefragPause:
+    """Write ``keys`` values of ``value_size`` bytes to a real etcd, then defragment it while
+    a second thread reads one key over and over (serializable reads, answered by the member
+    itself), timing every read with the wall clock."""
+    for i in range(keys):
+        etcd.apply(PutRequest(b"defrag/%d" % i, b"y" * value_size))
+    size = etcd.status().db_size
+    reads: list[tuple[float, float]] = []  # (start, end), perf_counter seconds
+    stop = threading.Event()
+    body = {"key": _b64(b"defrag/0"), "serializable": True}
+
+    def reader() -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            etcd.call("kv/range", body)
+            reads.append((t, time.perf_counter()))
+
+    th = threading.Thread(target=reader, name="defrag-reader", daemon=True)
+    th.start()
+    try:
+        time.sleep(settle_s)
+        t0 = time.perf_counter()
+        etcd.apply(DefragmentRequest())
+        t1 = time.perf_counter()
+        time.sleep(settle_s)
+    finally:
+        stop.set()
+        th.join()
+    before = [e - s for s, e in reads if e < t0]
+    overlapping = [e - s for s, e in reads if s < t1 and e > t0]
+    return DefragPause(size, (t1 - t0) * 1000,
+                       statistics.median(before) * 1000 if before else 0.0,
+                       max(overlapping, default=0.0) * 1000,
+                       sum(1 for s, e in reads if t0 <= s and e <= t1))

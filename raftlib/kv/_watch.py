@@ -7,7 +7,10 @@ Synced watchers are indexed by key (a dict), by prefix (a dict probed with every
 event's key) and, for other ranges, by an interval treap, so one event costs time in proportion
 to the watchers it matches (and the length of its key), not to the number of watchers.
 
-Every response holds the events of exactly one revision, so a revision is never split.
+A response never splits a revision. A live response holds the events of one write (one
+revision), as etcd's ``notify``; a replay gathers the watcher's events of up to
+:data:`WATCH_BATCH_MAX_REVS` revisions into one response, as etcd's ``syncWatchers``, and a
+watcher with more history stays unsynced for the next :meth:`WatchHub.sync`.
 """
 
 from __future__ import annotations
@@ -22,11 +25,16 @@ from raftlib.kv._types import Event, KeyValue, prefix_end
 if TYPE_CHECKING:
     from raftlib.kv._store import MVCCStore
 
-__all__ = ["MAX_WATCHERS_PER_SYNC", "WatchFilter", "WatchHub", "WatchResponse", "Watcher"]
+__all__ = ["MAX_WATCHERS_PER_SYNC", "WATCH_BATCH_MAX_REVS", "WatchFilter", "WatchHub",
+           "WatchResponse", "Watcher"]
 
 #: Unsynced watchers caught up by one :meth:`WatchHub.sync` call (etcd's
 #: ``maxWatchersPerSync``).
 MAX_WATCHERS_PER_SYNC = 512
+
+#: Distinct revisions one replay response may hold (etcd's ``watchBatchMaxRevs``,
+#: ``mvcc/watcher_group.go``).
+WATCH_BATCH_MAX_REVS = 1000
 
 #: A watch filter: "NOPUT" drops put events, "NODELETE" drops delete events.
 WatchFilter = str
@@ -34,10 +42,13 @@ WatchFilter = str
 
 @dataclass(frozen=True, slots=True)
 class WatchResponse:
-    """What a watcher receives: the events of one revision, or its cancellation.
+    """What a watcher receives: events, or its cancellation.
 
-    A watcher cancelled because its start revision was compacted gets ``canceled=True`` and
-    ``compact_revision`` set, as in etcd.
+    A live response holds one revision's events and ``header_revision`` is that revision. A
+    replay response holds whole revisions, up to :data:`WATCH_BATCH_MAX_REVS` of them, and
+    ``header_revision`` is the store's revision when it was read, as in etcd. A watcher
+    cancelled because its start revision was compacted gets ``canceled=True``,
+    ``compact_revision`` set and no header revision (0), as in etcd 3.4.
     """
 
     watch_id: int
@@ -51,7 +62,7 @@ class Watcher:
     """One watch: its range, options, next revision to deliver, and pending responses."""
 
     __slots__ = ("canceled", "filters", "id", "key", "next_rev", "prev_kv", "range_end",
-                 "responses")
+                 "responses", "slow")
 
     def __init__(self, watch_id: int, key: bytes, range_end: bytes, next_rev: int,
                  prev_kv: bool, filters: frozenset[WatchFilter]) -> None:
@@ -63,14 +74,18 @@ class Watcher:
         self.filters = filters
         self.canceled = False
         self.responses: deque[WatchResponse] = deque()
+        self.slow = False  # its consumer fell behind: it waits for take() to catch up
 
     def take(self) -> list[WatchResponse]:
         """Remove and return the responses delivered so far."""
         out = list(self.responses)
         self.responses.clear()
+        self.slow = False
         return out
 
-    def _deliver(self, rev: int, events: list[Event]) -> None:
+    def _deliver(self, header_revision: int, events: list[Event], next_rev: int) -> None:
+        """Append one response of ``events`` (after this watcher's filters and ``prev_kv``)
+        and expect ``next_rev`` next."""
         kept = tuple(
             e if self.prev_kv or e.prev_kv is None else replace(e, prev_kv=None)
             for e in events
@@ -78,8 +93,8 @@ class Watcher:
             and not (e.type == "DELETE" and "NODELETE" in self.filters)
         )
         if kept:  # etcd sends nothing when filters removed every event
-            self.responses.append(WatchResponse(self.id, rev, kept))
-        self.next_rev = rev + 1
+            self.responses.append(WatchResponse(self.id, header_revision, kept))
+        self.next_rev = next_rev
 
 
 # An end key that sorts after every key: (1, b"") for "no end", (0, end) otherwise.
@@ -181,8 +196,10 @@ class _IntervalTreap:
 class WatchHub:
     """Watchers of one :class:`MVCCStore`, fed by the store after every write."""
 
-    def __init__(self, store: MVCCStore) -> None:
+    def __init__(self, store: MVCCStore, max_pending: int = 0) -> None:
         self._store = store
+        #: Responses a synced watcher may hold untaken before it is moved aside (0: no bound).
+        self.max_pending = max_pending
         self._next_id = 0
         self._watchers: dict[int, Watcher] = {}
         self._unsynced: dict[int, Watcher] = {}
@@ -229,6 +246,11 @@ class WatchHub:
     def unsynced(self) -> int:
         """Number of watchers still catching up."""
         return len(self._unsynced)
+
+    @property
+    def pending(self) -> int:
+        """Responses delivered but not yet taken, over every watcher."""
+        return sum(len(w.responses) for w in self._watchers.values())
 
     def watcher(self, watch_id: int) -> Watcher | None:
         """The live watcher with this id, if any."""
@@ -281,40 +303,64 @@ class WatchHub:
         for wid in sorted(batches):
             w = self._watchers[wid]
             if w.next_rev <= revision:
-                w._deliver(revision, batches[wid])
+                w._deliver(revision, batches[wid], revision + 1)
+                if self.max_pending and len(w.responses) > self.max_pending:
+                    self._move_aside(w)
 
-    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC) -> int:
+    def _move_aside(self, w: Watcher) -> None:
+        """A consumer that does not keep up must not make the hub buffer without bound: as
+        etcd does with a slow watcher, drop what it holds and make it unsynced from the first
+        revision it has not taken; once its consumer takes again, :meth:`sync` catches it up
+        from the store (or cancels it, if that history was compacted meanwhile)."""
+        first = w.responses[0].events[0].kv.mod_revision
+        w.responses.clear()
+        self._unlink(w)
+        w.next_rev = first
+        w.slow = True
+        self._unsynced[w.id] = w
+
+    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC,
+             max_revs: int = WATCH_BATCH_MAX_REVS) -> int:
         """Catch up to ``max_watchers`` unsynced watchers (lowest ids first) from the backend
-        and move them to the synced group; return how many are still unsynced.
+        and move them to the synced group; return how many are still unsynced (leaving out
+        slow watchers, which wait for their consumer to take what they hold).
 
-        A watcher whose start revision is below the compacted revision is cancelled with
-        ``compact_revision`` set instead, as etcd does.
+        Each watcher gets one response with its events of up to ``max_revs`` revisions (whole
+        revisions; its header revision is the store's current one). A watcher with more
+        history left stays unsynced, and the next call continues from there. A watcher whose
+        start revision is below the compacted revision is cancelled with ``compact_revision``
+        set instead. All as etcd's ``syncWatchers``.
         """
         store = self._store
-        chosen = sorted(self._unsynced)[:max_watchers]
+        chosen = sorted(wid for wid, w in self._unsynced.items() if not w.slow)[:max_watchers]
         for wid in chosen:
             w = self._unsynced.pop(wid)
             if w.next_rev < store.compact_revision:
                 del self._watchers[wid]
                 w.canceled = True
-                w.responses.append(WatchResponse(wid, store.revision,
+                w.responses.append(WatchResponse(wid, 0,
                                                  compact_revision=store.compact_revision,
                                                  canceled=True))
                 continue
-            pending: list[Event] = []
-            pending_rev = 0
+            batch: list[Event] = []
+            revs = 0
+            more = 0  # the first revision left for the next sync, if any
             for rev, kv, tomb in store.backend.rows(w.next_rev, store.revision,
                                                     w.key, w.range_end):
-                if rev[0] != pending_rev and pending:
-                    w._deliver(pending_rev, pending)
-                    pending = []
-                pending_rev = rev[0]
-                pending.append(self._history_event(kv, tomb, w.prev_kv))
-            if pending:
-                w._deliver(pending_rev, pending)
-            w.next_rev = store.revision + 1
-            self._add_synced(w)
-        return len(self._unsynced)
+                if not batch or rev[0] != batch[-1].kv.mod_revision:
+                    revs += 1
+                    if revs > max_revs:
+                        more = rev[0]
+                        break
+                batch.append(self._history_event(kv, tomb, w.prev_kv))
+            if batch:
+                w._deliver(store.revision, batch, more or store.revision + 1)
+            w.next_rev = more or store.revision + 1
+            if more:
+                self._unsynced[wid] = w
+            else:
+                self._add_synced(w)
+        return sum(not w.slow for w in self._unsynced.values())
 
     def _history_event(self, kv: KeyValue, tomb: bool, want_prev: bool) -> Event:
         prev = None

@@ -21,6 +21,7 @@ the store is recreated, since the Raft log, not the store, is the durable record
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -82,7 +83,11 @@ from ._launch import DEFAULT_SNAPSHOT_COUNT, MemberSpec
 from ._transport import Transport
 from ._wal import DiskStorage
 
-__all__ = ["Member", "main"]
+__all__ = ["WATCH_BUFFER", "Member", "main"]
+
+WATCH_BUFFER = 128
+"""Responses a watch stream may have waiting for a client that does not read before its
+watcher is moved aside and caught up later from the store (etcd's ``chanBufLen``)."""
 
 DEFAULT_QUOTA = 2 * 1024**3
 
@@ -139,6 +144,7 @@ class Member:
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
         self.kv = ReplicatedKV(spec.id, path=db)
+        self.kv.store.watch_max_pending = WATCH_BUFFER
         snap = self.storage.snapshot()
         if snap.index:
             self.kv.restore(snap.data)
@@ -197,11 +203,13 @@ class Member:
 
     def metrics(self) -> dict[str, int]:
         """raftlib's own counters (``GET /raftlib/metrics``): fsyncs of the log, applied
-        index, snapshot index, waiting requests and live watchers."""
+        index, snapshot index, waiting requests, live watchers and the watch responses
+        waiting for their clients."""
+        hub = self.kv.store.watch_hub
         return {"wal_syncs": self.storage.syncs, "applied": self.applied,
                 "snapshot_index": self.storage.snapshot().index,
                 "pending_writes": len(self._waiters),
-                "watchers": len(self.kv.store.watch_hub)}
+                "watchers": len(hub), "watch_pending": hub.pending}
 
     async def _ticker(self) -> None:
         period = self.spec.heartbeat_ms / 1000
@@ -525,19 +533,31 @@ class Member:
 
         # etcd numbers watches per stream: the one watch of a gateway stream is watch 0.
         async def lines() -> AsyncIterator[bytes]:
+            nonlocal hub, w
             try:
                 yield _line(J.render_watch_created(0, self._header()))
                 while True:
+                    if self.kv.store.watch_hub is not hub:
+                        # A snapshot replaced the store: watch on from the next revision in the
+                        # new one, as etcd's restored store keeps its watchers (if that history
+                        # is gone, the new hub cancels with the compact revision).
+                        untaken = [r for r in w.take() if r.events]
+                        start = untaken[0].events[0].kv.mod_revision if untaken else w.next_rev
+                        hub.cancel(w.id)
+                        hub = self.kv.store.watch_hub
+                        self.kv.watched = True
+                        w = hub.watch(create.key, create.range_end, start_revision=start,
+                                      prev_kv=create.prev_kv, filters=create.filters)
                     if hub.unsynced:
                         hub.sync()
                     for r in w.take():
+                        h = self._header()
+                        if r.header_revision:  # the revision the response was made at
+                            h = dataclasses.replace(h, revision=r.header_revision)
                         yield _line(J.render_watch_events(
-                            0, self._header(), r.events, r.compact_revision, r.canceled))
+                            0, h, r.events, r.compact_revision, r.canceled))
                         if r.canceled:
                             return
-                    if self.kv.store.watch_hub is not hub:  # a snapshot replaced the store
-                        yield _line(J.render_watch_events(0, self._header(), (), 0, True))
-                        return
                     with trio.move_on_after(0.1 if hub.unsynced else 1.0):
                         await self._applied.wait()
             finally:

@@ -594,7 +594,8 @@ class SimClient:
                 sm.watched = True
                 w = sm.store.watch_hub.watch(key, range_end, start_revision=start_revision,
                                              prev_kv=prev_kv)
-                sm.store.watch_hub.sync()
+                while sm.store.watch_hub.sync():  # a replay comes in batches of whole revisions
+                    pass
                 return w
         raise ErrStopped()
 

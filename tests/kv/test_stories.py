@@ -176,3 +176,25 @@ def test_erased_versions_match_what_compaction_removes() -> None:
         kept = {(c.revision, c.key) for c in key_history(t)}
         gone = {(c.revision, c.key) for i, c in enumerate(before) if i in _erased(before, at)}
         assert gone == {(c.revision, c.key) for c in before} - kept, at
+
+
+@pytest.mark.etcd
+def test_nospace_refuses_lease_grants_on_etcd(etcd_factory: Callable[..., Any]) -> None:
+    from raftlib.kv._stories import nospace_requests
+
+    accepted, outcomes = nospace_requests(etcd_factory(quota_backend_bytes=1024 * 1024).client)
+    assert 10 < accepted < 64  # 32 KiB puts against a 1 MiB quota
+    assert dict(outcomes) == {"lease grant (TTL 60 s)": ErrNoSpace.message,
+                              "put of 1 byte": ErrNoSpace.message, "get big": "ok"}
+
+
+@pytest.mark.etcd
+def test_defrag_pause_shows_reads_waiting_on_etcd(etcd_factory: Callable[..., Any]) -> None:
+    from raftlib.kv._stories import defrag_pause
+
+    p = defrag_pause(etcd_factory().client, keys=300)
+    assert p.db_size > 20_000_000, p
+    # A read that arrived during the defragmentation waited for most of it, far longer than
+    # a read usually takes.
+    assert p.longest_read_ms > 0.5 * p.defrag_ms, p
+    assert p.longest_read_ms > 10 * p.read_ms_before, p

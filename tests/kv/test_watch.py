@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import replace
 
 from raftlib.check.watch import WatchSpec, check_watch, history_from_store
@@ -58,9 +59,12 @@ def test_history_replay_then_live_and_prev_kv() -> None:
     assert hub.sync() == 0
     s.put(b"a", b"4")  # 8: live
     got = w.take()
-    assert [r.header_revision for r in got] == [4, 5, 7, 8]
+    # The replay is one response (header: the store's revision at the sync), then one per
+    # live write, as etcd's syncWatchers and notify.
+    assert [r.header_revision for r in got] == [7, 8]
+    assert [[e.kv.mod_revision for e in r.events] for r in got] == [[4, 5, 7], [8]]
     assert got[0].events[0].prev_kv == KeyValue(b"a", 2, 2, 1, b"1")
-    assert got[2].events[0].prev_kv is None  # re-created after the delete at 5
+    assert got[0].events[2].prev_kv is None  # re-created after the delete at 5
     hist = history_from_store(s)
     assert check_watch(hist, WatchSpec(b"a", start_revision=3, prev_kv=True), got,
                        synced_through=s.revision).ok
@@ -77,9 +81,9 @@ def test_unsynced_watchers_do_not_hold_up_synced_ones() -> None:
     assert [r.header_revision for r in live.take()] == [s.revision]
     assert all(w.take() == [] for w in slow)
     assert hub.sync(max_watchers=2) == 1  # one sync step catches up two of them
-    assert [len(w.take()) for w in slow] == [51, 51, 0]
+    assert [[len(r.events) for r in w.take()] for w in slow] == [[51], [51], []]
     hub.sync()
-    assert len(slow[2].take()) == 51
+    assert [len(r.events) for r in slow[2].take()] == [51]
 
 
 def test_watch_below_compaction_is_cancelled() -> None:
@@ -90,11 +94,45 @@ def test_watch_below_compaction_is_cancelled() -> None:
     hub = s.watch_hub
     early, at = hub.watch(b"k", start_revision=3), hub.watch(b"k", start_revision=4)
     hub.sync()
-    assert early.take() == [WatchResponse(early.id, 6, compact_revision=4, canceled=True)]
-    assert [r.header_revision for r in at.take()] == [4, 5, 6]
+    # As etcd 3.4: no header revision on the cancellation.
+    assert early.take() == [WatchResponse(early.id, 0, compact_revision=4, canceled=True)]
+    assert [[e.kv.mod_revision for e in r.events] for r in at.take()] == [[4, 5, 6]]
     assert hub.watcher(early.id) is None
     s.put(b"k", b"x")
     assert early.take() == []
+
+
+def test_replay_is_cut_after_max_revs_whole_revisions() -> None:
+    s = MVCCStore()
+    for i in range(5):  # revisions 2..6, two events each
+        s.txn([], [PutRequest(b"k1", b"%d" % i), PutRequest(b"k2", b"%d" % i)])
+    hub = s.watch_hub
+    w = hub.watch(b"k", b"l", start_revision=2)
+    other = hub.watch(b"k1", start_revision=2, filters=frozenset({"NOPUT"}))
+    # Both have more history than 2 revisions (etcd counts before filtering): both stay
+    # unsynced.
+    assert hub.sync(max_revs=2) == 2
+    (r,) = w.take()
+    assert r.header_revision == 6
+    assert [e.kv.mod_revision for e in r.events] == [2, 2, 3, 3]  # never half a revision
+    assert other.take() == []  # filtered empty: nothing sent
+    s.put(b"k1", b"live")  # 7: `w` is unsynced and gets it from a later sync
+    assert w.take() == []
+    assert hub.sync(max_revs=2) == 2
+    assert [[e.kv.mod_revision for e in r.events] for r in w.take()] == [[4, 4, 5, 5]]
+    assert hub.sync(max_revs=2) == 0
+    assert other.take() == [] and hub.watcher(other.id) is not None
+    assert [[e.kv.mod_revision for e in r.events] for r in w.take()] == [[6, 6, 7]]
+    s.put(b"k2", b"live")  # 8: synced now
+    assert [r.header_revision for r in w.take()] == [8]
+    spec = WatchSpec(b"k", b"l", 2)
+    hist = history_from_store(s)
+    # The same stream without the cut, for comparison with the default limit.
+    whole = hub.watch(b"k", b"l", start_revision=2)
+    assert hub.sync() == 0
+    (all_of_it,) = whole.take()
+    assert len({e.kv.mod_revision for e in all_of_it.events}) == 7
+    assert check_watch(hist, spec, [all_of_it], synced_through=s.revision).ok
 
 
 def test_cancel() -> None:
@@ -251,3 +289,35 @@ def test_resuming_after_cancel_loses_and_repeats_nothing() -> None:
     v = check_watch(history_from_store(s), WatchSpec(b"k", prefix_end(b"k"), 2), stream,
                     synced_through=s.revision)
     assert v.ok and sum(len(r.events) for r in stream) == 21
+
+
+def test_a_watcher_whose_consumer_falls_behind_is_moved_aside_then_caught_up() -> None:
+    s = MVCCStore()
+    s.watch_max_pending = 3
+    hub = s.watch_hub
+    slow, brisk = hub.watch(b"k"), hub.watch(b"k")
+    for i in range(10):
+        s.put(b"k", str(i).encode())  # revisions 2..11
+        brisk.take()
+        assert len(slow.responses) <= 3 and hub.pending <= 3  # never more held than that
+    assert slow.slow and hub.unsynced == 1
+    assert hub.sync() == 0  # it waits for its consumer, however often sync runs
+    assert slow.responses == deque()
+    assert slow.take() == []  # the consumer takes: it may be caught up now
+    assert hub.sync() == 0
+    got = slow.take()
+    assert [[e.kv.mod_revision for e in r.events] for r in got] == [list(range(2, 12))]
+    s.put(b"k", b"live")
+    assert [r.events[0].kv.value for r in slow.take()] == [b"live"]  # synced again
+
+
+def test_a_watcher_moved_aside_past_a_compaction_is_cancelled() -> None:
+    s = MVCCStore()
+    s.watch_max_pending = 2
+    w = s.watch_hub.watch(b"k")
+    for i in range(5):
+        s.put(b"k", str(i).encode())  # 2..6; moved aside at the third
+    s.compact(5)
+    w.take()
+    s.watch_hub.sync()
+    assert w.take() == [WatchResponse(w.id, 0, compact_revision=5, canceled=True)]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from raftlib.backends import BackendError, EtcdClient, RaftlibCluster
 from raftlib.backends._ports import reserve_port
 from raftlib.check import History, check_durability, check_linearizability
 from raftlib.kv import ErrCompacted, Indeterminate, KVError
+from raftlib.runtime._member import WATCH_BUFFER
 
 pytestmark = pytest.mark.slow
 
@@ -530,3 +532,53 @@ def test_an_alarm_shows_in_health_and_status_as_etcd_shows_it(engine: str) -> No
         _wait_for(lambda: health()[0] == 200, 5, "the disarm to be applied")
         assert health() == (200, {"health": "true"})
         assert "errors" not in _post(url + "/v3/maintenance/status", b"{}")[1]
+
+
+def _open_watch(port: int, key: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    body = json.dumps({"create_request": {"key": _b64(key),
+                                          "range_end": _b64(key[:-1] + b"0")}}).encode()
+    s.sendall(b"POST /v3/watch HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+              % (len(body), body))
+    return s
+
+
+def test_watch_streams_that_never_read_do_not_grow_the_member() -> None:
+    """Three watch streams whose clients never read, while 30 MB of writes flow, once took a
+    member from 40 MB to 124 MB: the responses queued without bound. Now each watcher holds at
+    most etcd's 128; one that falls behind is moved aside and caught up from the store once
+    its client reads again, missing nothing; and nothing is held once the streams close."""
+    writes, size = 3000, 10_000
+    with RaftlibCluster(1, heartbeat_ms=50, election_timeout_ms=500, snapshot_count=500) as c:
+        port = int(c.endpoint(1).rsplit(":", 1)[1])
+        cl = c.client(1)
+
+        def metrics() -> dict[str, int]:
+            url = c.endpoint(1) + "/raftlib/metrics"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return json.loads(r.read())  # type: ignore[no-any-return]
+
+        streams = [_open_watch(port, b"w/") for _ in range(3)]
+        _wait_for(lambda: metrics()["watchers"] == 3, what="three watchers")
+        for i in range(writes):
+            cl.put(b"w/%05d" % i, bytes([i % 251]) * size)
+        held = metrics()["watch_pending"]
+        assert held <= 3 * WATCH_BUFFER, f"{held} responses queued for stalled clients"
+        # The first stream's client reads at last: every write, once, in order.
+        got: list[int] = []
+        tail = b""  # what may hold the start of a match cut by the end of a read
+        s = streams[0]
+        s.settimeout(30)
+        while len(got) < writes:
+            chunk = s.recv(1 << 20)
+            assert chunk, f"stream ended after {len(got)} events"
+            data, last = tail + chunk, 0
+            for m in re.finditer(rb'"mod_revision":"(\d+)"', data):
+                got.append(int(m[1]))
+                last = m.end()
+            tail = data[last:][-200:]
+        assert got == sorted(got) and len(set(got)) == writes
+        for st_ in streams:
+            st_.close()
+        _wait_for(lambda: (m := metrics())["watchers"] == 0 and m["watch_pending"] == 0,
+                  what="the closed streams' watchers to go")
