@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import signal
 import statistics
 import subprocess
 import time
@@ -34,21 +36,33 @@ from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from raftlib._cluster import Client, Cluster
-from raftlib.backends import ETCD_BINARY, BackendError, EtcdCluster, netns_problem
+from raftlib.backends import (
+    ETCD_BINARY,
+    BackendError,
+    EtcdCluster,
+    ProcessCluster,
+    netns_problem,
+)
 from raftlib.kv import Event, KVError, RangeRequest, Watcher, prefix_end
 from raftlib.raft import Timing
 from raftlib.sim import SimCluster
+from raftlib.sim._opening import CANNOT_COMMIT, IN_FLIGHT, NO_LEADER, write_situation
+from raftlib.viz import Table
 from raftlib.viz._figures import _NotebookFigure  # shows itself without pyplot
 
 __all__ = [
+    "CANNOT_COMMIT",
+    "IN_FLIGHT",
+    "NO_LEADER",
     "EtcdMissing",
     "HandoverResult",
     "IsolationResult",
+    "LeaderOutResult",
     "LeaderTimes",
     "OpeningResult",
     "QuotaResult",
+    "ReconfigGuardResult",
     "RevisionsResult",
-    "Table",
     "WatchResult",
     "comparable",
     "compare",
@@ -67,7 +81,8 @@ __all__ = [
     "quota_alarm",
     "revisions_and_compaction",
     "show_varies",
-    "start_cluster",
+    "strict_reconfig_check",
+    "take_leader_out",
     "time_to_new_leader",
     "varies",
     "watch_from_revision",
@@ -176,22 +191,6 @@ def etcd_missing_note() -> EtcdMissing:
     return EtcdMissing()
 
 
-C = TypeVar("C")
-
-
-def start_cluster(engine: Callable[..., C], n: int, attempts: int = 3, **flags: Any) -> C:
-    """``engine(n, **flags)`` (``EtcdCluster`` or another process engine), started again if a
-    member lost its port to another process on this machine before binding it (the engines
-    pick free ports first and bind them later, so a busy machine can take one in between)."""
-    for attempt in range(attempts):
-        try:
-            return engine(n, **flags)
-        except BackendError as e:
-            if "address already in use" not in str(e) or attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def on_etcd(run: Callable[[Callable[..., EtcdCluster]], R], *,
             netns: bool = False) -> R | EtcdMissing:
     """Run ``run(make)`` where ``make(n, **flags)`` starts an :class:`EtcdCluster`; every
@@ -205,7 +204,7 @@ def on_etcd(run: Callable[[Callable[..., EtcdCluster]], R], *,
     started: list[EtcdCluster] = []
 
     def make(n: int = 3, **flags: Any) -> EtcdCluster:
-        c = start_cluster(EtcdCluster, n, **({"netns": True} if netns else {}), **flags)
+        c = EtcdCluster(n, netns=netns, **flags)
         started.append(c)
         return c
 
@@ -242,37 +241,6 @@ def etcd_flag_check(heartbeat_ms: int, election_timeout_ms: int) -> str | EtcdMi
 # ----------------------------------------------------------------------------- tables
 
 
-@dataclass(frozen=True)
-class Table:
-    """Rows of text in columns; shows as a fixed-width table (and Markdown in HTML)."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-
-    def __repr__(self) -> str:
-        cols = [self.header, *self.rows]
-        widths = [max(len(r[i]) for r in cols) for i in range(len(self.header))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                 for r in cols]
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        def cell(s: str) -> str:
-            return "`" + s.replace("|", "\\|") + "`" if s else ""
-
-        verdict = self.header[-1] == ""  # compare's last column: same / differs
-
-        def row(r: tuple[str, ...]) -> list[str]:
-            if not verdict:
-                return [r[0], *map(cell, r[1:])]
-            return [r[0], *map(cell, r[1:-1]), r[-1] if r[-1] == "same" else f"**{r[-1]}**"]
-
-        out = ["| " + " | ".join(self.header) + " |",
-               "|" + "---|" * len(self.header)]
-        out += ["| " + " | ".join(row(r)) + " |" for r in self.rows]
-        return "\n".join(out)
-
-
 def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.0f}"
@@ -298,7 +266,7 @@ def compare(ours: object, theirs: object, names: tuple[str, str] = ("raftlib", "
                              "same" if u == v else "differs"))
         else:
             rows.append((k, _fmt(x), _fmt(y), "same" if x == y else "differs"))
-    return Table(("field", *names, ""), tuple(rows))
+    return Table(("field", *names, ""), tuple(rows), mark=len(names) + 1)
 
 
 def _is_rows(v: object) -> bool:
@@ -338,36 +306,79 @@ def show_varies(*results: tuple[str, object]) -> Table | EtcdMissing:
 
 @dataclass(frozen=True)
 class OpeningResult:
-    """Losing two of five members, then a third (see :func:`opening`)."""
+    """Losing two of five members, then a third (see :func:`opening`).
+
+    ``failed_write`` and ``later_write`` are the answers to the two writes made with two of
+    five members up; ``failed_write_case`` and ``later_write_case`` name the situation each
+    met (:data:`IN_FLIGHT`, :data:`CANNOT_COMMIT` or :data:`NO_LEADER`), which decides etcd's
+    answer: ``etcdserver: request timed out`` for a write handed to a leader, ``context
+    deadline exceeded`` for one that found no leader to hand it to.
+    """
 
     VARIES: ClassVar[tuple[str, ...]] = ("killed", "third", "no_leader_ms", "failed_write_ms",
-                                         "raw_error")
+                                         "later_write_ms", "raw_error", "raw_later_error")
     members: int
     killed_roles: tuple[str, ...]
     acked_before: int
     acked_with_three: int
     revisions_with_three: tuple[int, ...]
     third_role: str
+    failed_write_case: str
     failed_write: str
+    later_write_case: str
+    later_write: str
     readable_after_restart: int
     failed_write_applied: bool
+    later_write_applied: bool
     member_revisions: tuple[int, ...]
     killed: tuple[int, ...] = ()
     third: int = 0
     no_leader_ms: float = 0.0
     failed_write_ms: float = 0.0
+    later_write_ms: float = 0.0
     raw_error: str = ""
+    raw_later_error: str = ""
 
 
-def opening(cluster: Cluster, *, before: int = 5, after: int = 10,
+def _write_case(cluster: Cluster, member: int, down: Sequence[int]) -> str:
+    """The situation a write through ``member`` meets now (see :class:`OpeningResult`)."""
+    # Only this member's own view, and fast: etcd's full status also lists alarms, a request
+    # through Raft that waits while there is no leader.
+    if isinstance(cluster, ProcessCluster):
+        seen = cluster.member_status(member, alarms={}).leader
+    elif isinstance(cluster, SimCluster):
+        seen = cluster.member_status(member).leader
+    else:
+        seen = cluster.status()[member].leader
+    return write_situation(seen, list(down))
+
+
+def _try_put(cluster: Cluster, c: Client, key: bytes) -> tuple[str, str, float]:
+    """A put's outcome (``"ok"`` or class and message), the server's raw message and the ms
+    it took."""
+    t = _now_ms(cluster)
+    try:
+        c.put(key, b"two up")
+        out, raw = "ok", ""
+    except KVError as e:
+        out, raw = f"{type(e).__name__}: {e.message}", _raw(e)
+    return out, raw, _now_ms(cluster) - t
+
+
+def opening(cluster: Cluster, *, before: int = 5, after: int = 10, third: str = "leader",
             timeout_ms: int = 20_000) -> OpeningResult:
     """The opening chapter's story on any engine, on a 5-member ``cluster``.
 
     ``before`` writes; kill the leader and the lowest-numbered follower; wait for a new leader
     (timed) and make ``after`` writes through a survivor (each acknowledged one counted); kill
-    the new leader too, leaving two of five, and try one more write (its error is recorded);
-    restart the three, then read back every acknowledged write and each member's revision.
+    a third member, the new leader (``third="leader"``) or the other follower
+    (``"follower"``), leaving two of five. At once, write ``probe`` through the survivor; once
+    the survivor knows no leader (an election timeout later), write ``later`` through it. Each
+    answer is recorded with the situation it met. Restart the three, then read back every
+    acknowledged write and each member's revision.
     """
+    if third not in ("leader", "follower"):
+        raise ValueError(f"third must be 'leader' or 'follower': {third!r}")
     lead = _poll(cluster, cluster.leader, timeout_ms)
     if lead is None:
         raise RuntimeError("no leader was elected")
@@ -387,7 +398,9 @@ def opening(cluster: Cluster, *, before: int = 5, after: int = 10,
     if new is None:
         raise RuntimeError("the three survivors elected no leader")
     no_leader_ms = _now_ms(cluster) - t0
-    survivor = min(m for m in cluster.members if m not in killed and m != new)
+    others = sorted(m for m in cluster.members if m not in killed and m != new)
+    victim = new if third == "leader" else others[0]
+    survivor = others[0] if third == "leader" else others[1]
     c = cluster.client(survivor)
     revs: list[int] = []
     for i in range(after):
@@ -397,15 +410,13 @@ def opening(cluster: Cluster, *, before: int = 5, after: int = 10,
         except KVError:
             continue
         writes[key] = b"three up"
-    cluster.crash(new)
-    killed.append(new)
-    t1 = _now_ms(cluster)
-    try:
-        c.put(b"probe", b"two up")
-        failed, raw = "ok", ""
-    except KVError as e:
-        failed, raw = f"{type(e).__name__}: {e.message}", _raw(e)
-    failed_ms = _now_ms(cluster) - t1
+    cluster.crash(victim)
+    killed.append(victim)
+    failed_case = _write_case(cluster, survivor, killed)
+    failed, raw, failed_ms = _try_put(cluster, c, b"probe")
+    _poll(cluster, lambda: _write_case(cluster, survivor, killed) == NO_LEADER, timeout_ms, 50)
+    later_case = _write_case(cluster, survivor, killed)
+    later, raw_later, later_ms = _try_put(cluster, c, b"later")
     for m in killed:
         cluster.restart(m)
     if _poll(cluster, cluster.leader, timeout_ms) is None:
@@ -416,10 +427,16 @@ def opening(cluster: Cluster, *, before: int = 5, after: int = 10,
     want = max(r.revision for r in cluster.status().values())
     st = _poll(cluster, lambda: _all_at(cluster, want), timeout_ms, 50)
     revisions = tuple(i.revision for i in (st or cluster.status()).values())
-    return OpeningResult(len(cluster.members), ("leader", "follower"), acked_before,
-                         len(revs), tuple(revs), "leader", failed, readable,
-                         b"probe" in got, revisions, tuple(killed[:2]), new, no_leader_ms,
-                         failed_ms, raw)
+    return OpeningResult(
+        members=len(cluster.members), killed_roles=("leader", "follower"),
+        acked_before=acked_before, acked_with_three=len(revs),
+        revisions_with_three=tuple(revs), third_role=third, failed_write_case=failed_case,
+        failed_write=failed, later_write_case=later_case, later_write=later,
+        readable_after_restart=readable, failed_write_applied=b"probe" in got,
+        later_write_applied=b"later" in got, member_revisions=revisions,
+        killed=tuple(killed[:2]), third=victim, no_leader_ms=no_leader_ms,
+        failed_write_ms=failed_ms, later_write_ms=later_ms, raw_error=raw,
+        raw_later_error=raw_later)
 
 
 def _read_all(cluster: Cluster, c: Client, timeout_ms: int) -> dict[bytes, bytes]:
@@ -498,13 +515,10 @@ class HandoverResult:
     leaders: tuple[int, ...] = ()
 
 
-def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
-                      timeout_ms: int = 20_000) -> HandoverResult:
-    """The operations chapter's first lesson on any engine: ``move_leader`` to the lowest
-    follower (timed until the cluster reports the target as leader), ``writes`` writes through
-    it, then a crash of that leader (timed until another member leads). Times are the
-    cluster's own: virtual ms in the simulator, wall-clock ms (polled every ``step_ms``) on
-    real processes."""
+def _move_to_lowest_follower(cluster: Cluster, timeout_ms: int, step_ms: int
+                             ) -> tuple[int, int, bool, float]:
+    """Once a leader is elected, ``move_leader`` to the lowest other member: the old leader,
+    the target, whether it came to lead, and how long that took (the cluster's own time)."""
     lead = _poll(cluster, cluster.leader, timeout_ms)
     if lead is None:
         raise RuntimeError("no leader was elected")
@@ -512,7 +526,17 @@ def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
     t0 = _now_ms(cluster)
     cluster.client(lead).move_leader(target)
     moved = _poll(cluster, lambda: cluster.leader() == target, timeout_ms, step_ms)
-    handover_ms = _now_ms(cluster) - t0
+    return lead, target, bool(moved), _now_ms(cluster) - t0
+
+
+def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
+                      timeout_ms: int = 20_000) -> HandoverResult:
+    """The operations chapter's first lesson on any engine: ``move_leader`` to the lowest
+    follower (timed until the cluster reports the target as leader), ``writes`` writes through
+    it, then a crash of that leader (timed until another member leads). Times are the
+    cluster's own: virtual ms in the simulator, wall-clock ms (polled every ``step_ms``) on
+    real processes."""
+    lead, target, moved, handover_ms = _move_to_lowest_follower(cluster, timeout_ms, step_ms)
     c = cluster.client(target)
     done = 0
     for i in range(writes):
@@ -525,6 +549,142 @@ def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
     cluster.restart(target)
     return HandoverResult(bool(moved), done, new is not None, crash_ms > handover_ms,
                           handover_ms, crash_ms, (lead, target, new or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderOutResult:
+    """The leader taken out of service three ways (see :func:`take_leader_out`)."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("move_ms", "stop_ms", "kill_ms", "leaders")
+    move_reached_target: bool
+    stop_handed_over: bool
+    kill_waited_election_timeout: bool
+    move_ms: float = 0.0
+    stop_ms: float = 0.0
+    kill_ms: float = 0.0
+    leaders: tuple[int, ...] = ()
+
+
+def _timing_ms(cluster: Cluster) -> tuple[int, int]:
+    """(heartbeat, election timeout) in ms: the simulator's timing or the engine's flags."""
+    if isinstance(cluster, SimCluster):
+        t = cluster.sim.timing
+        return t.heartbeat_ms, t.election_timeout_ms
+    return (int(getattr(cluster, "heartbeat_ms", 100)),
+            int(getattr(cluster, "election_timeout_ms", 1000)))
+
+
+def _begin_graceful_stop(cluster: Cluster, member: int) -> None:
+    """Start stopping ``member`` the way SIGTERM stops etcd 3.4. On a process engine, send
+    SIGTERM (etcd's ``EtcdServer.Stop``: a leader first hands leadership to its
+    longest-connected voter, then the process exits). In the simulator the same, modelled: a
+    leader asks the lowest other member to take over (every simulated link came up together);
+    :func:`_end_graceful_stop` stops it."""
+    if isinstance(cluster, SimCluster):
+        if cluster.leader() == member:
+            cluster.sim.transfer_leader(min(m for m in cluster.members if m != member))
+        return
+    if not isinstance(cluster, ProcessCluster):
+        raise TypeError(f"no graceful stop on {type(cluster).__name__}")
+    pid = cluster.pid(member)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+
+
+def _end_graceful_stop(cluster: Cluster, member: int, timeout_ms: int) -> None:
+    """Wait until ``member``'s graceful stop is over (in the simulator: stop it now)."""
+    if isinstance(cluster, SimCluster):
+        cluster.crash(member)
+        return
+    if isinstance(cluster, ProcessCluster):
+        _poll(cluster, lambda: cluster.pid(member) is None, timeout_ms)
+
+
+def take_leader_out(cluster: Cluster, *, step_ms: int = 5,
+                    timeout_ms: int = 20_000) -> LeaderOutResult:
+    """Take the leader out of service three ways in turn, each timed from the operator's
+    action until another member leads, the member restarted before the next:
+    ``etcdctl move-leader`` to the lowest follower; a graceful stop of that new leader
+    (SIGTERM, which in etcd 3.4 transfers leadership before exiting); ``kill -9`` (SIGKILL)
+    of the leader after that. For the simulator and the process engines (etcd, and raftlib's
+    runtime, which hands over on SIGTERM as etcd does). Times are virtual ms in the
+    simulator, wall-clock ms (polled every ``step_ms``) on real processes."""
+    heartbeat, election = _timing_ms(cluster)
+    lead, target, moved, move_ms = _move_to_lowest_follower(cluster, timeout_ms, step_ms)
+
+    t1 = _now_ms(cluster)
+    _begin_graceful_stop(cluster, target)
+    after_stop = _poll(cluster, lambda: _new_leader(cluster, [target]), timeout_ms, step_ms)
+    stop_ms = _now_ms(cluster) - t1
+    _end_graceful_stop(cluster, target, timeout_ms)
+    cluster.restart(target)
+    cluster.wait(2 * election)  # the restarted member follows again
+
+    killed = _poll(cluster, cluster.leader, timeout_ms)
+    if killed is None:
+        raise RuntimeError("no leader after the graceful stop")
+    t2 = _now_ms(cluster)
+    cluster.crash(killed)
+    after_kill = _poll(cluster, lambda: _new_leader(cluster, [killed]), timeout_ms, step_ms)
+    kill_ms = _now_ms(cluster) - t2
+    cluster.restart(killed)
+    return LeaderOutResult(
+        bool(moved), after_stop is not None and stop_ms < election,
+        after_kill is not None and kill_ms + heartbeat >= election,
+        move_ms, stop_ms, kill_ms, (lead, target, after_stop or 0, after_kill or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class ReconfigGuardResult:
+    """``etcdctl member add`` against etcd 3.4's strict reconfiguration check (see
+    :func:`strict_reconfig_check`): etcdctl's answer to each attempt."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("accepted_after_ms",)
+    voter_while_down: str
+    learner_while_down: str
+    voter_when_healthy: str
+    accepted_after_ms: float = 0.0
+
+
+ETCDCTL_BINARY = "/usr/bin/etcdctl"
+
+
+def _etcdctl(cluster: EtcdCluster, member: int, *args: str) -> tuple[int, str]:
+    """Run etcdctl (v3 API) against ``member``: its exit code and the line that matters (the
+    ``Error: ...`` line, or the first line of the answer), with member ids as ``<ID>``."""
+    r = subprocess.run([ETCDCTL_BINARY, "--endpoints", cluster.endpoint(member), *args],
+                       capture_output=True, text=True, timeout=60, check=False,
+                       env={**os.environ, "ETCDCTL_API": "3"})
+    lines = [ln for ln in (r.stdout + "\n" + r.stderr).splitlines()
+             if ln.strip() and not ln.startswith("{")]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    line = (errors or lines or [""])[0]
+    return r.returncode, re.sub(r"\b[0-9a-f]{12,16}\b", "<ID>", " ".join(line.split()))
+
+
+def strict_reconfig_check(cluster: EtcdCluster, *,
+                          timeout_ms: int = 30_000) -> ReconfigGuardResult:
+    """etcd 3.4's ``--strict-reconfig-check`` (on by default), met through ``etcdctl member
+    add`` on a running cluster of three or more: with one follower down, add a voter, then a
+    learner; then restart that follower and add a voter (one that will never start), retried
+    every 500 ms until accepted. ``accepted_after_ms`` is the wall-clock time from the
+    restart to the acceptance."""
+    lead = _poll(cluster, cluster.leader, timeout_ms)
+    if lead is None:
+        raise RuntimeError("no leader was elected")
+    down = max(m for m in cluster.members if m != lead)
+    cluster.crash(down)
+    peer = "--peer-urls=http://127.0.0.1:9"  # nothing listens there: it never starts
+    _, voter = _etcdctl(cluster, lead, "member", "add", "newcomer", peer)
+    _, learner = _etcdctl(cluster, lead, "member", "add", "newcomer", peer, "--learner")
+    cluster.restart(down)
+    t0 = _now_ms(cluster)
+    while True:
+        code, healthy = _etcdctl(cluster, lead, "member", "add", "newcomer", peer)
+        if code == 0 or _now_ms(cluster) - t0 > timeout_ms:
+            break
+        cluster.wait(500)
+    return ReconfigGuardResult(voter, learner, healthy, _now_ms(cluster) - t0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,12 @@ declare -A wanted=(
   [/usr/bin/chromium]=chromium          # the browser test of the built book
   [/usr/bin/etcd]=etcd-server           # real etcd 3.4, the reference for behaviour
   [/usr/bin/etcdctl]=etcd-client
-  [/usr/bin/npm]=npm                    # vendors the widget runtime into the book
   [/usr/bin/curl]=curl                  # the runtime is checked with etcd's curl examples
   [/usr/sbin/ip]=iproute2               # network namespaces: partitions of real etcd (root)
 )
 optional=()
 if [ "${1:-}" = book ]; then
-  declare -A wanted=([/usr/bin/etcd]=etcd-server [/usr/bin/npm]=npm [/usr/sbin/ip]=iproute2)
+  declare -A wanted=([/usr/bin/etcd]=etcd-server [/usr/sbin/ip]=iproute2)
   optional=(etcd-server iproute2)
 fi
 missing=()

@@ -44,16 +44,6 @@ INSERT_LIKE_JUPYTERLAB = """html => {
 }"""
 
 
-# Messages that are known and harmless, matched by exact text.
-HARMLESS_CONSOLE = {
-    # html-manager compiles the widget-state JSON schema with ajv in strict mode, which warns
-    # about a union type in that schema; the state is still validated and the widgets render.
-    'warning: strict mode: use allowUnionTypes to allow union type keyword at '
-    '"#/properties/state/additionalProperties/properties/buffers/items/properties/path/items"'
-    " (strictTypes)",
-}
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Keep the test output free of access logs."""
@@ -88,7 +78,7 @@ class PageLog:
             [f"request to another host: {u}" for u in self.aborted]
             + [f"HTTP error: {e}" for e in self.http_errors]
             + [f"page error: {e}" for e in self.page_errors]
-            + [f"console {e}" for e in self.console if e not in HARMLESS_CONSOLE]
+            + [f"console {e}" for e in self.console]
         )
 
 

@@ -9,7 +9,8 @@ One member in the foreground: ``raftlib member --id 1 --data-dir d --peers 1=127
 """
 
 from raftlib.runtime._launch import MemberSpec, member_command
-from raftlib.runtime._member import Member
-from raftlib.runtime._wal import DiskStorage, WALCorruptError
+from raftlib.runtime._member import WATCH_BUFFER, Member
+from raftlib.runtime._wal import DiskStorage, RepairPlan, WALCorruptError, repair
 
-__all__ = ["DiskStorage", "Member", "MemberSpec", "WALCorruptError", "member_command"]
+__all__ = ["WATCH_BUFFER", "DiskStorage", "Member", "MemberSpec", "RepairPlan",
+           "WALCorruptError", "member_command", "repair"]

@@ -8,6 +8,7 @@ or the store behave.
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,7 +50,8 @@ class RuleRow:
 class Checklist:
     """Collects verdicts. ``check(rule, ok, measured)`` prints one line (✔ or ✘ with the
     numbers), records it, and raises ``AssertionError`` when ``ok`` is false, so a notebook
-    cell fails loudly when a rule stops holding. The checklist shows as a table."""
+    cell fails loudly when a rule stops holding (the line wraps at 88 characters). The
+    checklist shows as a table."""
 
     def __init__(self) -> None:
         self.rows: list[RuleRow] = []
@@ -57,7 +59,8 @@ class Checklist:
     def __call__(self, rule: str, ok: bool, measured: str) -> None:
         row = RuleRow(rule, bool(ok), measured)
         self.rows = [r for r in self.rows if r.rule != rule] + [row]
-        print(f"{'✔' if row.ok else '✘'} {rule}: {measured}")
+        print(textwrap.fill(f"{'✔' if row.ok else '✘'} {rule}: {measured}", width=88,
+                            subsequent_indent="  "))
         if not row.ok:
             raise AssertionError(f"rule of thumb not confirmed: {rule} ({measured})")
 
@@ -78,7 +81,8 @@ class Checklist:
             f"<tr><td>{i}</td><td>{'✔' if r.ok else '✘'}</td><td>{html.escape(r.rule)}</td>"
             f"<td>{html.escape(r.measured)}</td></tr>"
             for i, r in enumerate(self.rows, 1))
-        return ("<table><thead><tr><th>#</th><th></th><th>rule</th><th>measured</th></tr>"
+        return ('<table class="raftlib-table"><thead><tr><th>#</th><th></th><th>rule</th>'
+                "<th>measured</th></tr>"
                 f"</thead><tbody>{body}</tbody></table>"
                 f"<p>{self.passed} of {len(self.rows)} rules confirmed</p>")
 
@@ -125,7 +129,8 @@ def churn(delay_ms: tuple[int, int], *, timing: Timing = PAPER, seed: int = 1, n
 @dataclass(frozen=True, slots=True)
 class Handover:
     """What :func:`handover` measured: ``gap_ms`` from taking the leader out (by moving
-    leadership away, or by crashing it) to the next acknowledged write, and the frames."""
+    leadership away, by stopping it gracefully, or by killing it) to the next acknowledged
+    write, and the frames."""
 
     how: str
     old_leader: int
@@ -134,12 +139,19 @@ class Handover:
     frames: Frames
 
 
-def handover(how: Literal["move", "crash"], *, seed: int = 1, n: int = 3,
+def handover(how: Literal["move", "stop", "crash"], *, seed: int = 1, n: int = 3,
              timing: Timing = ETCD) -> Handover:
-    """Take the leader of a settled ``n``-member :class:`SimCluster` out of service, either
-    by moving leadership to the lowest other member and then stopping it (``"move"``) or by
-    crashing it (``"crash"``), then write through a client; the gap is the virtual ms from
-    the first action until that write is acknowledged."""
+    """Take the leader of a settled ``n``-member :class:`SimCluster` out of service, then
+    write through a client; the gap is the virtual ms from the first action until that write
+    is acknowledged. The ways:
+
+    - ``"move"``: the operator moves leadership to the lowest other member
+      (``etcdctl move-leader``), then stops the old leader once the target leads;
+    - ``"stop"``: a graceful stop (SIGTERM), modelled on etcd 3.4's ``EtcdServer.Stop``: the
+      stopping leader itself transfers leadership to a voter (etcd picks the longest-connected
+      one; here every link came up together, so the lowest other member) and exits when the
+      transfer is done or has timed out;
+    - ``"crash"``: SIGKILL, ``kill -9``, a power cut: no handover."""
     from ..viz._panels import Recorder  # viz imports sim: import lazily, never at load
 
     c = SimCluster(n, seed=seed, timing=timing)
@@ -152,22 +164,23 @@ def handover(how: Literal["move", "crash"], *, seed: int = 1, n: int = 3,
     rec = Recorder(c.sim, max_frames=10**6)
     rec.snap(f"member {old} leads; the operator takes it out ({how})")
     t0 = c.now
-    if how == "move":
+    if how in ("move", "stop"):
         target = min(m for m in c.members if m != old)
         if not c.sim.transfer_leader(target):
             raise ErrTimeoutLeaderTransfer()
-        rec.snap(f"etcdctl move-leader {target}: member {old} hands over")
+        rec.snap(f"etcdctl move-leader {target}: member {old} hands over" if how == "move"
+                 else f"SIGTERM: member {old} hands over to {target} before it exits")
         while c.leader() != target:
             if c.now - t0 > timing.election_timeout_ms:
                 raise ErrTimeoutLeaderTransfer()
             rec.run_for(1)  # 1 ms steps: the gap is exact
         c.crash(old)
-        rec.snap(f"member {target} leads; member {old} is stopped")
+        rec.snap(f"member {target} leads; member {old} has stopped")
     elif how == "crash":
         c.crash(old)
         rec.snap(f"member {old} crashes")
     else:
-        raise ValueError(f"unknown way {how!r}: use 'move' or 'crash'")
+        raise ValueError(f"unknown way {how!r}: use 'move', 'stop' or 'crash'")
     pending = cl.put_async(b"k", b"after")
     while not pending.done:
         rec.run_for(1)  # 1 ms steps: the gap is exact
@@ -180,18 +193,26 @@ def handover(how: Literal["move", "crash"], *, seed: int = 1, n: int = 3,
 # ----------------------------------------------------------------------------- membership
 
 
-def grow_cluster(learner: bool, *, n: int = 3, seed: int = 1, timing: Timing = ETCD) -> str:
-    """``n`` members, one of them down; add one more (as a voter, or as a learner) which then
-    fails to come up. Returns ``"ok"`` if a write still commits, else etcd's error message."""
+def grow_cluster(learner: bool, *, n: int = 3, seed: int = 1, timing: Timing = ETCD,
+                 fail: Literal["before", "after"] = "after") -> str:
+    """``n`` healthy members; add one more (as a voter, or as a learner) which never comes up,
+    and one of the old members fails, ``"after"`` the add (etcd 3.4's strict reconfiguration
+    check accepts this add) or ``"before"`` it (etcd refuses that add as "unhealthy cluster";
+    the simulator has no such check and makes the change). Returns ``"ok"`` if a write still
+    commits, else etcd's error message."""
     c = SimCluster(n, seed=seed, timing=timing, request_timeout_ms=3000)
     cl = c.client(1)
     c.wait(3 * (timing.election_timeout_ms + timing.election_jitter_ms))
     cl.put(b"k", b"v")
     lead = c.leader()
     down = max(m for m in c.members if m != lead)
-    c.crash(down)
+    if fail == "before":
+        c.crash(down)
     new = cl.member_add(learner=learner)
     c.crash(new)  # the new member never comes up (wrong flags, full disk, ...)
+    if fail == "after":
+        c.wait(timing.heartbeat_ms)
+        c.crash(down)
     try:
         cl.put(b"k", b"after")
     except KVError as exc:

@@ -25,10 +25,32 @@ from ._cluster import Pending, SimClient, SimCluster
 if TYPE_CHECKING:  # raftlib.check sits above raftlib.sim: imported at run time, inside calls
     from ..check import DurabilityVerdict, History, LinearizabilityVerdict, Violation
 
-__all__ = ["KEYS", "OpeningRun", "Probe", "opening_run", "survivable_crashes"]
+__all__ = ["CANNOT_COMMIT", "IN_FLIGHT", "KEYS", "NO_LEADER", "OpeningRun", "Probe",
+           "opening_run", "survivable_crashes", "write_situation"]
 
 KEYS = (b"a", b"b", b"c")
 """The keys the clients write and read."""
+
+# The situation a write met with too few members up, judged from the view of the member it
+# went through just before it was made; it decides etcd 3.4's answer (see the opening chapter).
+IN_FLIGHT = "leader lost in flight"
+"""The member still names a leader that has died: etcd forwards the write there and answers
+``etcdserver: request timed out`` at its request timeout."""
+CANNOT_COMMIT = "leader cannot commit"
+"""The member names a running member as leader, with no majority behind it (it may already have
+stepped down): etcd's answer is ``etcdserver: request timed out``, and the write may be
+applied later."""
+NO_LEADER = "no leader known"
+"""The member knows no leader: etcd never proposes the write and answers ``context deadline
+exceeded`` at its request timeout."""
+
+
+def write_situation(leader_seen: int | None, down: tuple[int, ...] | list[int]) -> str:
+    """:data:`IN_FLIGHT`, :data:`CANNOT_COMMIT` or :data:`NO_LEADER` for a write through a
+    member that names ``leader_seen`` (0 or None: none) while the members ``down`` are down."""
+    if not leader_seen:
+        return NO_LEADER
+    return IN_FLIGHT if leader_seen in down else CANNOT_COMMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +63,7 @@ class Probe:
     message: str  # etcd's text, e.g. "etcdserver: request timed out"
     indeterminate: bool  # the client cannot know whether the write will be applied
     waited_ms: int  # how long the client waited for that answer
+    situation: str = ""  # IN_FLIGHT, CANNOT_COMMIT or NO_LEADER
 
 
 @dataclass(slots=True)
@@ -184,12 +207,14 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
     rec.snap(f"crash {names([victim])}: {names(sorted(down))} down")
 
     probes: list[Probe] = []
-    prober = c.client(next(m for m in c.members if m not in down), history=history)
+    via = next(m for m in c.members if m not in down)
+    prober = c.client(via, history=history)
 
     def probe(i: int) -> None:
         at, lead = c.now, c.leader()
+        seen = write_situation(c.sim.status()[via].leader, down)
         p = prober.put_async(b"probe", f"probe-{i}".encode())
-        p.callbacks.append(lambda p: probes.append(_probe(at, lead, p, c.now)))
+        p.callbacks.append(lambda p: probes.append(_probe(at, lead, p, c.now, seen)))
 
     c.sim.at(t_third + 1, lambda: probe(1))
     c.sim.at(t_third + probe_later_ms, lambda: probe(2))
@@ -228,12 +253,12 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
     )
 
 
-def _probe(at: int, leader: int | None, p: Pending, now: int) -> Probe:
+def _probe(at: int, leader: int | None, p: Pending, now: int, situation: str) -> Probe:
     err = p.error
     if err is None:
-        return Probe(at, leader, "", "ok", False, now - at)
+        return Probe(at, leader, "", "ok", False, now - at, situation)
     return Probe(at, leader, type(err).__name__, str(err), isinstance(err, Indeterminate),
-                 now - at)
+                 now - at, situation)
 
 
 def survivable_crashes(n: int, seed: int = 1, *, timeout_ms: int = 4000) -> int:

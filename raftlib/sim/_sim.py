@@ -146,6 +146,8 @@ class Simulation:
     probability ``dup``; random delays reorder messages. Each persist takes ``disk_ms``.
     ``compact_every`` makes members snapshot their state machine every that many entries.
     ``bugs`` enables failpoints on every member (see ``raftlib.raft.FAILPOINTS``).
+    ``prevote`` and ``check_quorum`` default to what etcd 3.4 runs: ``--pre-vote`` is off
+    unless asked for, and CheckQuorum is always on.
     By default each member's state machine folds the entries it applies into
     ``members[id].digest`` (snapshots carry the digest); ``state_machine`` plugs in another
     one per member (``members[id].sm``, see :class:`StateMachine`), whose apply results go to
@@ -160,7 +162,7 @@ class Simulation:
         n: int = 5,
         seed: int = 1,
         timing: Timing = ETCD,
-        prevote: bool = True,
+        prevote: bool = False,
         check_quorum: bool = True,
         delay_ms: tuple[int, int] = (1, 5),
         loss: float = 0.0,

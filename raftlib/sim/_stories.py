@@ -27,6 +27,7 @@ __all__ = [
     "first_leader_terms",
     "partition_story",
     "rejoin_story",
+    "roles_after_leader_crash",
     "snapshot_story",
     "survives",
     "time_to_new_leader",
@@ -86,23 +87,41 @@ def first_leader_terms(
     return out
 
 
+def _crash_settled_leader(timing: Timing, seed: int, n: int, prevote: bool,
+                          trace: bool) -> tuple[Simulation, int]:
+    sim = Simulation(n, seed=seed, timing=timing, prevote=prevote, trace=trace)
+    lead = elect(sim)
+    assert lead is not None
+    sim.run_for(3 * timing.election_timeout_ms)  # settle: heartbeats flowing
+    old = sim.leader()
+    assert old is not None
+    sim.crash(old)
+    t0 = sim.now
+    elect(sim, 100 * _max_election_ms(timing))
+    return sim, t0
+
+
 def time_to_new_leader(
-    timing: Timing, seeds: Iterable[int], *, n: int = 5, prevote: bool = True
+    timing: Timing, seeds: Iterable[int], *, n: int = 5, prevote: bool = False
 ) -> list[int]:
-    """Virtual ms from crashing a settled leader to the next leader, one value per seed."""
+    """Virtual ms from crashing a settled leader to the next leader, one value per seed.
+
+    CheckQuorum is on and PreVote off unless ``prevote``, as etcd 3.4 runs by default."""
     out = []
     for seed in seeds:
-        sim = Simulation(n, seed=seed, timing=timing, prevote=prevote, trace=False)
-        lead = elect(sim)
-        assert lead is not None
-        sim.run_for(3 * timing.election_timeout_ms)  # settle: heartbeats flowing
-        old = sim.leader()
-        assert old is not None
-        sim.crash(old)
-        t0 = sim.now
-        elect(sim, 100 * _max_election_ms(timing))
+        sim, t0 = _crash_settled_leader(timing, seed, n, prevote, trace=False)
         out.append(sim.now - t0)
     return out
+
+
+def roles_after_leader_crash(
+    timing: Timing, seed: int, *, n: int = 5, prevote: bool = False
+) -> list[tuple[int, int, str, int]]:
+    """The run :func:`time_to_new_leader` measures for ``seed``, as its role changes after
+    the crash: (ms since the crash, member, new role, term), until a new leader is elected."""
+    sim, t0 = _crash_settled_leader(timing, seed, n, prevote, trace=True)
+    return [(r["t"] - t0, r["id"], r["role"], r["term"]) for r in sim.trace
+            if r["ev"] == "state" and r["t"] >= t0]
 
 
 def survives(n: int, crashed: int, *, seed: int = 1, timing: Timing = PAPER) -> bool:

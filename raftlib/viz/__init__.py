@@ -25,20 +25,25 @@ from raftlib.viz._panels import (
 )
 from raftlib.viz._parts import PARTS, Part, part_map
 from raftlib.viz._player import Frame, TracePlayer
+from raftlib.viz._table import Quiz, Table, quiz, table
 
 __all__ = [
     "PARTS",
     "ClusterPanel",
     "Frame",
     "Part",
+    "Quiz",
     "Recorder",
     "RevisionScrubber",
+    "Table",
     "TracePlayer",
     "keyspace_frames",
     "log_grid",
     "part_map",
     "plot_key_history",
     "plot_sizes",
+    "quiz",
     "record",
+    "table",
     "timeline",
 ]

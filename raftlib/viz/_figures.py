@@ -141,7 +141,7 @@ def log_grid(frame: Frame, *, title: str | None = None) -> Figure:
             ax.plot([commit + 0.5] * 2, [row - 0.48, row + 0.48], color="#1f2328", linewidth=2.5)
         if not up:
             ax.text(hi + 0.8, row, "crashed", va="center", color="#c0392b", fontsize=8)
-    labels = [f"{m} ({s.get('role', 'follower')}, t{s.get('term', 0)})"
+    labels = [f"{m} ({s.get('role', 'follower')}, term {s.get('term', 0)})"
               for m, s in zip(members, states, strict=True)]
     ax.set_yticks(range(len(members)), labels)
     ax.set_ylim(len(members) - 0.5, -0.5)

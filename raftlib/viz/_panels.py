@@ -127,6 +127,21 @@ def _label(records: Sequence[Record]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
+def _roles_as_listed(sim: Simulation, frame: dict[str, Any]) -> None:
+    """Draw learners as the cluster lists them (``etcdctl member list``, IS LEARNER): from the
+    leader's configuration. A newcomer's own node learns that it is a learner only when it
+    applies the entry that added it, and that it was promoted only when it applies that one."""
+    lead = sim.leader()
+    node = sim.members[lead].node if lead is not None else None
+    if node is None:
+        return
+    for mid, st in frame["members"].items():
+        if mid in node.learners and st["role"] in ("follower", "candidate", "pre_candidate"):
+            st["role"] = "learner"
+        elif st["role"] == "learner" and mid in node.voters:
+            st["role"] = "follower"
+
+
 class Recorder:
     """Turns a running :class:`~raftlib.sim.Simulation` into player frames.
 
@@ -161,6 +176,7 @@ class Recorder:
 
     def _append(self, event: str) -> None:
         frame = dict(self.sim.frame())
+        _roles_as_listed(self.sim, frame)
         frame["event"] = event
         self.frames.append(frame)
         if len(self.frames) > self.max_frames:
@@ -635,6 +651,12 @@ class RevisionScrubber:
 
     def html(self) -> str:
         """The view at the current revision, as HTML (what the widget shows)."""
+        # The slider's callback runs on a kernel subshell thread while a cell may write:
+        # read the store as one consistent view.
+        with self.store.lock:
+            return self._html()
+
+    def _html(self) -> str:
         store, rev = self.store, self.revision
         head = (f"<div>revision {rev} of {store.revision}"
                 f" · compacted at {max(store.compact_revision, 0)}</div>")

@@ -22,8 +22,10 @@ import pytest
 from raftlib import Cluster
 from raftlib.backends import ETCD_BINARY, EtcdCluster, RaftlibCluster, netns_problem
 from raftlib.experiments import (
+    CANNOT_COMMIT,
+    IN_FLIGHT,
+    NO_LEADER,
     EtcdMissing,
-    Table,
     comparable,
     compare,
     etcd_available,
@@ -36,7 +38,8 @@ from raftlib.experiments import (
     opening,
     quota_alarm,
     revisions_and_compaction,
-    start_cluster,
+    strict_reconfig_check,
+    take_leader_out,
     time_to_new_leader,
     varies,
     watch_from_revision,
@@ -44,6 +47,7 @@ from raftlib.experiments import (
 from raftlib.kv import DEFAULT_QUOTA_BYTES
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import SimCluster
+from raftlib.viz import Table
 
 SEED = 1
 # etcd refuses an election timeout below 5 heartbeats, so the paper's 50 ms / 150 ms cannot be
@@ -54,17 +58,31 @@ TRIALS = 3
 
 # (engine, scenario, field) -> (what that engine gives instead of the simulator, why).
 KNOWN: dict[tuple[str, str, str], tuple[object, str]] = {
+    # The write right after the third crash goes through a survivor that still names the dead
+    # leader (IN_FLIGHT): etcd forwards it there and, at its request timeout (5 s + 2 election
+    # timeouts), answers 'request timed out' (parseProposeCtxErr in etcdserver/server.go);
+    # raftlib's simulated client, which hands writes to leaders only, reports 'no leader'.
     ("etcd", "opening", "failed_write"): (
         "ErrTimeout: etcdserver: request timed out",
-        "with no leader, etcd 3.4 holds a proposal until its request timeout (5 s + 2 election "
-        "timeouts) and answers 'request timed out'; raftlib's simulated client reports the "
-        "write it could not hand to any leader as 'no leader'"),
+        "etcd forwarded the write to the leader it still named, which had died; raftlib's "
+        "simulated client reports a write it could not hand to any leader as 'no leader'"),
+    # The later write meets a survivor that knows no leader (NO_LEADER): etcd's raft refuses
+    # the proposal until one is known (propc = nil in raft/node.go), so the request's context
+    # ends and the JSON gateway answers with its text, 'context deadline exceeded'.
     ("raftlib", "opening", "failed_write"): (
         "ErrTimeout: etcdserver: request timed out",
         "raftlib's runtime server does what etcd does: it waits for a leader until its request "
         "timeout, 5 s + 2 election timeouts (raftlib/runtime/_member.py, _write), and answers "
         "'request timed out'; only the simulated client reports 'no leader'"),
 }
+# The later write meets a survivor that knows no leader (NO_LEADER): etcd's raft refuses the
+# proposal until one is known (propc = nil in raft/node.go), so the request's context ends and
+# the gateway answers with its text; raftlib's runtime answers the same.
+for _engine in ("etcd", "raftlib"):
+    KNOWN[(_engine, "opening", "later_write")] = (
+        "ErrDeadlineExceeded: context deadline exceeded",
+        "with no leader known, the server holds the proposal until its request timeout and "
+        "answers 'context deadline exceeded'; the simulated client reports 'no leader'")
 # A simulated client that gets no answer from its member tries the others; EtcdClient is bound
 # to its one endpoint, like etcdctl with one --endpoints. So on the isolated member the
 # simulated read succeeds elsewhere, while on real processes it waits for a ReadIndex that the
@@ -98,7 +116,7 @@ class Engine:
                 pytest.fail(f"partitioning real etcd needs network namespaces: {problem}")
             flags["netns"] = True
         cls: type[Any] = EtcdCluster if self.name == "etcd" else RaftlibCluster
-        c = start_cluster(cls, n, quota_backend_bytes=quota, **flags)
+        c = cls(n, quota_backend_bytes=quota, **flags)
         self.started.append(c)
         return c  # type: ignore[no-any-return]
 
@@ -144,16 +162,34 @@ def test_opening(engine: Engine) -> None:
     got = opening(engine.make(5))
     assert_same("opening", engine.name, want, got)
     # What the story promises, whatever the engine: two of five down, writes go on; every
-    # acknowledged write is read back; all five members end at the same revision.
+    # acknowledged write is read back; all five members end at the same revision. The write
+    # made at once meets a survivor still naming the dead leader; the later one, a survivor
+    # that knows no leader; neither is applied.
     for r in (want, got):
         assert r.acked_with_three == 10 and r.readable_after_restart == 15
         assert len(set(r.member_revisions)) == 1 and r.member_revisions[0] == 16
         assert r.failed_write != "ok" and not r.failed_write_applied
+        assert r.later_write != "ok" and not r.later_write_applied
+        assert (r.failed_write_case, r.later_write_case) == (IN_FLIGHT, NO_LEADER)
     # Varying, but bounded: at least an election timeout minus a heartbeat without a leader;
-    # the failed write waited out etcd's request timeout (5 s + 2 x 1 s) on etcd.
+    # both failed writes waited out etcd's request timeout (5 s + 2 x 1 s).
     assert got.no_leader_ms >= ETCD.election_timeout_ms - ETCD.heartbeat_ms
     if engine.name != "sim":
         assert 6500 <= got.failed_write_ms <= 9000, got.failed_write_ms
+        assert 6500 <= got.later_write_ms <= 9000, got.later_write_ms
+
+
+def test_opening_names_the_situation_each_failed_write_met() -> None:
+    # The third crash hits a follower: the write reaches a running leader with no majority,
+    # which appends it (so it is applied after the restart), and the client hears
+    # 'request timed out'; the later write finds no leader (CheckQuorum made it step down).
+    r = opening(sim().make(5), third="follower")
+    assert r.third_role == "follower" and r.third not in (r.killed[0], 0)
+    assert (r.failed_write_case, r.later_write_case) == (CANNOT_COMMIT, NO_LEADER)
+    assert r.failed_write == "ErrTimeout: etcdserver: request timed out"
+    assert r.failed_write_applied and not r.later_write_applied
+    with pytest.raises(ValueError):
+        opening(sim().make(5), third="nobody")
 
 
 def test_revisions_and_compaction(engine: Engine) -> None:
@@ -212,6 +248,45 @@ def test_handover_vs_crash(engine: Engine) -> None:
     assert want.moved_to_target and want.crash_slower_than_handover
     # A handover is one MsgTimeoutNow and one election; a crash waits out an election timeout.
     assert got.handover_ms < ETCD.election_timeout_ms <= got.crash_ms + ETCD.heartbeat_ms
+
+
+def test_take_leader_out_a_graceful_stop_hands_over_a_kill_does_not() -> None:
+    want = take_leader_out(sim().make())
+    assert want == take_leader_out(sim().make())  # deterministic, times included
+    assert want.move_reached_target and want.stop_handed_over
+    assert want.kill_waited_election_timeout
+    # The simulated graceful stop transfers leadership (etcd's EtcdServer.Stop); a kill waits
+    # out an election timeout.
+    assert want.stop_ms < ETCD.heartbeat_ms < ETCD.election_timeout_ms \
+        <= want.kill_ms + ETCD.heartbeat_ms
+
+
+@pytest.mark.etcd
+def test_take_leader_out_on_etcd_sigterm_hands_over() -> None:
+    got = on_etcd(lambda make: take_leader_out(make(3)))
+    assert not isinstance(got, EtcdMissing), got
+    assert comparable(got) == comparable(take_leader_out(sim().make()))
+    # etcd 3.4 transfers leadership on SIGTERM: far quicker than any election timeout.
+    assert got.stop_ms < ETCD.election_timeout_ms / 2 <= got.kill_ms, varies(got)
+
+
+def test_take_leader_out_on_raftlib_sigterm_hands_over_as_etcd() -> None:
+    with RaftlibCluster(3, **ETCD_FLAGS) as c:
+        got = take_leader_out(c)
+    assert comparable(got) == comparable(take_leader_out(sim().make()))
+    # Before the runtime handed over on SIGTERM, the stop cost an election timeout.
+    assert got.stop_ms < ETCD.election_timeout_ms / 2 <= got.kill_ms, varies(got)
+
+
+@pytest.mark.etcd
+def test_strict_reconfig_check_refuses_adds_while_a_member_is_down() -> None:
+    got = on_etcd(lambda make: strict_reconfig_check(make(3)))
+    assert not isinstance(got, EtcdMissing), got
+    assert got.voter_while_down == got.learner_while_down == \
+        "Error: etcdserver: unhealthy cluster"
+    assert got.voter_when_healthy == "Member <ID> added to cluster <ID>"
+    # Every voter must have been connected for 5 s (etcdserver.HealthInterval).
+    assert 4500 <= got.accepted_after_ms < 15_000
 
 
 def test_isolate_leader(engine: Engine) -> None:

@@ -12,6 +12,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import nbformat
+
 BOOK = Path(__file__).resolve().parents[2] / "book"
 
 # Widget model ids are fresh uuid4s on every execution, and the widget state stored in the
@@ -91,7 +93,16 @@ def main(argv: list[str]) -> int:
             print("outputs changed, stored", flush=True)
         else:
             print("outputs unchanged", flush=True)
+        drop_widget_state(path)
     return 0
+
+
+def drop_widget_state(path: Path) -> None:
+    """Remove stored widget state: it is stale without its kernel, and a page built from a
+    notebook that carries it loads the widget runtime (see _config.yml)."""
+    nb = nbformat.read(path, as_version=4)
+    if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, path)
 
 
 if __name__ == "__main__":

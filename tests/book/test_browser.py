@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, Request, expect
 
 from tests.browser import offline_page
 from tests.conftest import BOOK_HTML
@@ -28,45 +27,62 @@ def test_the_book_has_pages() -> None:
     assert "book/intro.html" in book_pages()
 
 
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+
+
 @pytest.mark.parametrize("page_path", book_pages())
 def test_page_loads_everything_from_the_site(book_url: str, page_path: str) -> None:
+    """Every request stays on the site, and the page with all it loads (HTML, scripts,
+    styles, fonts, images) transfers under 5 MB."""
     with offline_page() as (page, log):
+        done: list[Request] = []
+        page.on("requestfinished", lambda r: done.append(r))
         page.goto(f"{book_url}/{page_path}", wait_until="networkidle")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / (page_path.replace("/", "__") + ".png"), full_page=True)
+        weights = {r.url: r.sizes()["responseBodySize"] + r.sizes()["responseHeadersSize"]
+                   for r in done}
     assert log.problems() == []
+    assert f"{book_url}/{page_path}" in weights, "the page itself was not counted"
+    total = sum(weights.values())
+    heaviest = sorted(weights.items(), key=lambda kv: -kv[1])[:3]
+    assert total < MAX_PAGE_BYTES, f"{page_path}: {total / 1e6:.1f} MB, most in {heaviest}"
 
 
-def test_part_map_widget_renders_and_switches_tabs(book_url: str) -> None:
+def test_no_page_carries_widget_state_or_the_widget_runtime() -> None:
+    """Live panels need a kernel and are hidden in HTML: no page may pay for their state or
+    for the multi-megabyte widget runtime."""
+    for path in book_pages():
+        html = (BOOK_HTML / path).read_text(encoding="utf-8")
+        assert "application/vnd.jupyter.widget-state+json" not in html, path
+        assert "embed-amd.js" not in html and "html-manager" not in html, path
+
+
+def test_part_map_lists_every_chapter_with_working_links(book_url: str) -> None:
+    from tests.viz.test_parts import heading, toc_chapters
+
     with offline_page() as (page, log):
         page.goto(f"{book_url}/book/intro.html", wait_until="networkidle")
-        tabs = page.locator(".jupyter-widgets .lm-TabBar-tab")
-        tabs.first.wait_for(state="visible", timeout=15_000)
-        assert tabs.count() == 8
-        panel = page.locator(".jupyter-widgets .widget-tab-contents")
-        first = panel.inner_text()
-        assert "lose two members" in first
-        tabs.nth(3).click()
-        page.wait_for_function(
-            "() => document.querySelector('.widget-tab-contents').innerText.includes('revision')"
-        )
-        assert panel.inner_text() != first
-        assert "lm-mod-current" in (tabs.nth(3).get_attribute("class") or "")
+        rows = page.locator("table.raftlib-part-map tbody tr")
+        expect(rows).to_have_count(len(toc_chapters()))
+        links = page.locator("table.raftlib-part-map a")
+        targets = []
+        for i, chapter in enumerate(toc_chapters()):
+            link = links.nth(i)
+            expect(link).to_be_visible()
+            text = link.inner_text()
+            assert text.endswith(heading(chapter)), (text, chapter)
+            # the whole label shows: nothing clipped or cut off with an ellipsis
+            assert link.evaluate("a => a.scrollWidth <= a.clientWidth + 1"), text
+            targets.append((link.evaluate("a => a.href"), heading(chapter)))
+        for url, title in targets:
+            page.goto(url, wait_until="domcontentloaded")
+            assert page.locator("h1").first.inner_text().startswith(title), url
     assert log.problems() == []
 
 
 def chapters() -> list[str]:
     return [p for p in book_pages() if p.startswith("book/") and p[5].isdigit()]
-
-
-@pytest.mark.parametrize("page_path", chapters())
-def test_chapter_page_weighs_under_5_mb(page_path: str) -> None:
-    html = (BOOK_HTML / page_path).read_text(encoding="utf-8")
-    images = set(re.findall(r'src="((?:\.\./)*_images/[^"]+)"', html))
-    size = len(html.encode()) + sum(
-        (BOOK_HTML / page_path).parent.joinpath(src).resolve().stat().st_size for src in images
-    )
-    assert size < 5 * 1024 * 1024, f"{page_path}: {size / 1e6:.1f} MB"
 
 
 def _shown(player: Locator) -> str:

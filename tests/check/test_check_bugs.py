@@ -101,7 +101,7 @@ SCENARIOS: dict[str, tuple[Callable[[tuple[str, ...], SafetyMonitor], None], set
     ),
     "ack_log_length": (_first_election(3), {"commit_quorum"}),
     "double_count_vote": (_lonely_candidate, {"election_quorum"}),
-    "prevote_changes_term": (_first_election(3), {"term_provenance"}),
+    "prevote_changes_term": (_first_election(3, prevote=True), {"term_provenance"}),
     "apply_before_durable": (_busy, {"apply_durable"}),
 }
 

@@ -30,19 +30,22 @@ def test_election_timeout_near_the_message_delay_causes_churn() -> None:
     assert churn((50, 150), timing=PAPER) == slow  # deterministic
 
 
-def test_move_leader_gap_is_much_shorter_than_a_crash() -> None:
-    moved, crashed = handover("move"), handover("crash")
-    assert moved.new_leader != moved.old_leader and crashed.new_leader != crashed.old_leader
+def test_move_leader_and_graceful_stop_gaps_are_much_shorter_than_a_crash() -> None:
+    moved, stopped, crashed = handover("move"), handover("stop"), handover("crash")
+    for h in (moved, stopped, crashed):
+        assert h.new_leader != h.old_leader and h.frames
     assert moved.gap_ms < ETCD.election_timeout_ms <= crashed.gap_ms
-    assert moved.frames and crashed.frames
+    assert stopped.gap_ms < ETCD.election_timeout_ms  # the stopping leader handed over
+    assert "SIGTERM" in stopped.frames[1]["event"]
     with pytest.raises(ValueError):
         handover("reboot")  # type: ignore[arg-type]
 
 
 def test_a_failed_new_voter_costs_the_quorum_a_learner_does_not() -> None:
-    assert grow_cluster(learner=True) == "ok"
-    assert grow_cluster(learner=False) == "etcdserver: request timed out"
-    assert grow_cluster(learner=False, n=5) == "ok"  # 4 of 6 up: still a majority
+    for fail in ("after", "before"):  # the simulator has no strict reconfiguration check
+        assert grow_cluster(learner=True, fail=fail) == "ok"
+        assert grow_cluster(learner=False, fail=fail) == "etcdserver: request timed out"
+        assert grow_cluster(learner=False, n=5, fail=fail) == "ok"  # 4 of 6 up: a majority
 
 
 def test_practice_passes_a_correct_build_and_catches_a_planted_bug() -> None:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from raftlib.sim._opening import opening_run, survivable_crashes
+from raftlib.sim._opening import (
+    CANNOT_COMMIT,
+    IN_FLIGHT,
+    NO_LEADER,
+    opening_run,
+    survivable_crashes,
+)
 
 
 def test_two_crashes_keep_writes_going_and_lose_nothing() -> None:
@@ -21,6 +27,8 @@ def test_third_crash_errors_depend_on_where_the_leader_is() -> None:
     assert no_leader.third == no_leader.leader_at_third == 3
     assert [p.message for p in no_leader.probes] == ["etcdserver: no leader"] * 2
     assert not any(p.indeterminate for p in no_leader.probes)
+    # The first probe's member still named the dead leader; by the second it knew none.
+    assert [p.situation for p in no_leader.probes] == [IN_FLIGHT, NO_LEADER]
     # The leader survives: the first probe reaches it and times out, indeterminate; after
     # an election timeout CheckQuorum makes it step down and the next probe finds no leader.
     alive = opening_run((4, 5), seed=1)
@@ -29,6 +37,7 @@ def test_third_crash_errors_depend_on_where_the_leader_is() -> None:
     assert first.indeterminate and first.message == "etcdserver: request timed out"
     assert first.leader == alive.leader_at_third and later.leader is None
     assert later.message == "etcdserver: no leader"
+    assert first.situation == CANNOT_COMMIT  # its member named the running leader
     # Indeterminate means it: here the timed-out write was applied after the restart.
     assert alive.final[b"probe"] == b"probe-1"
     assert alive.ok

@@ -111,3 +111,22 @@ def test_replacement_without_compaction_uses_entries_alone() -> None:
     broken = min(m for m in c.members if m != c.leader())
     steps = replace_member(c, broken, learner=False)
     assert len(steps) == 5 and "entries alone" in steps[-1].result
+
+
+def test_recorded_frames_draw_a_newcomer_as_the_membership_lists_it() -> None:
+    from raftlib.raft import ConfChange, ConfChangeType
+    from raftlib.viz import Recorder
+
+    c = SimCluster(n=3, seed=3, compact_every=10)
+    c.wait(3000)
+    for i in range(25):
+        c.client(1).put(f"k{i % 4}".encode(), b"v")
+    rec = Recorder(c.sim)
+    c.sim.change_conf(ConfChange(ConfChangeType.ADD_LEARNER, 4))
+    rec.run_for(20)  # added at the leader; the newcomer's own node does not know it yet
+    assert c.sim.members[4].node is not None and 4 not in c.sim.members[4].node.learners
+    assert rec.frames[-1]["members"][4]["role"] == "learner"
+    rec.run_for(200)
+    c.sim.change_conf(ConfChange(ConfChangeType.ADD_VOTER, 4))
+    rec.run_for(200)
+    assert rec.frames[-1]["members"][4]["role"] == "follower"

@@ -11,6 +11,7 @@ from raftlib.sim._stories import (
     first_leader_terms,
     partition_story,
     rejoin_story,
+    roles_after_leader_crash,
     snapshot_story,
     time_to_new_leader,
     tolerance_table,
@@ -44,6 +45,18 @@ def test_etcd_timing_elects_slower_than_paper_timing() -> None:
     paper = time_to_new_leader(PAPER, range(5))
     etcd = time_to_new_leader(ETCD, range(5))
     assert max(paper) < min(etcd)
+
+
+def test_etcd_defaults_can_split_a_vote_after_a_crash_and_prevote_avoids_it() -> None:
+    # etcd 3.4's defaults (PreVote off, CheckQuorum on): on seed 5 two members campaign in
+    # term 2, neither gets a majority, and term 3 decides more than 2 s after the crash.
+    assert time_to_new_leader(ETCD, [5]) == [2274]
+    roles = roles_after_leader_crash(ETCD, 5)
+    assert [m for _, m, role, term in roles if role == "candidate" and term == 2] == [4, 1]
+    assert roles[-1][2:] == ("leader", 3)
+    # with --pre-vote the same seed elects in term 2, in about one election timeout
+    assert time_to_new_leader(ETCD, [5], prevote=True)[0] < 2000
+    assert roles_after_leader_crash(ETCD, 5, prevote=True)[-1][2:] == ("leader", 2)
 
 
 def test_prevote_stops_a_rejoining_member_from_disrupting() -> None:

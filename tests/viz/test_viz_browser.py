@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -144,4 +146,129 @@ def test_players_in_chromium(page_url: str) -> None:
         a.locator("input.rv-slider").fill("6")
         a.locator('g.rv-node[data-member="n1"]').click()
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert log.problems() == []
+
+
+# ----- legibility: terms spelled out, readable log windows, a narrow screen, crashed members
+
+# Every ruler label's text box, and every cell's box and text, of one player's log grid.
+_LOG_GEOMETRY = """root => {
+    const box = node => {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const r = range.getBoundingClientRect();
+        return { text: node.textContent, left: r.left, right: r.right };
+    };
+    return {
+        ticks: [...root.querySelectorAll(".rv-ruler .rv-tick")].map(box),
+        cells: [...root.querySelectorAll(".rv-log-row[data-member] .rv-cell")].map(c => ({
+            member: c.closest(".rv-log-row").dataset.member, text: c.textContent,
+            width: c.getBoundingClientRect().width })),
+        gaps: root.querySelectorAll(".rv-log-row[data-member] .rv-gap").length,
+    };
+}"""
+
+
+def _legibility_page(tmp_path: Path) -> Path:
+    players = [
+        TracePlayer.from_branches(vf.crash_branches(), default="crash n1+n2",
+                                  title="Five members: which two crash?"),
+        TracePlayer(vf.lagging(300), title="n5 far behind", start="last"),
+        TracePlayer(vf.lagging(1200), title="thousands of entries", start="last"),
+        TracePlayer(vf.long_trace(400, 5, 100), title="long, whole logs", start="last"),
+    ]
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>p</title>'
+        '</head><body style="margin:16px;background:#fff">'
+        + "\n".join(p.to_html() for p in players) + "</body></html>", encoding="utf-8")
+    return tmp_path
+
+
+def _assert_log_grid_readable(page: Any, root: Any, where: str) -> None:
+    geo = page.evaluate(_LOG_GEOMETRY, root.element_handle())
+    ticks = sorted(geo["ticks"], key=lambda t: t["left"])
+    assert len(ticks) >= 2, where
+    for a, b in pairwise(ticks):
+        assert a["right"] <= b["left"], f"{where}: ruler labels {a} and {b} overlap"
+    assert geo["cells"], where
+    for cell in geo["cells"]:
+        # Wide enough to carry its term number, and carrying it: no slivers.
+        assert cell["width"] >= 15 and cell["text"].isdigit(), f"{where}: {cell}"
+
+
+@pytest.mark.browser
+def test_player_is_legible_in_chromium(tmp_path: Path) -> None:
+    with serve(_legibility_page(tmp_path)) as url, offline_page(1000, 900) as (page, log):
+        page.goto(f"{url}/index.html")
+        roots = page.locator(".rv-player")
+        crash, far, huge, whole = (roots.nth(k) for k in range(4))
+
+        # Terms read "term 2", never "t2" (t is the clock's letter).
+        crash.locator("input.rv-slider").fill("8")
+        n1 = crash.locator('g.rv-node[data-member="n1"]')
+        assert "term 2" in (n1.text_content() or "")
+        crash.locator("input.rv-slider").fill("6")
+        shown = (crash.locator("svg.rv-stage").text_content() or "") + " ".join(
+            crash.locator(".rv-msg-item").all_text_contents())
+        assert "term 2" in " ".join(crash.locator(".rv-msg-item").all_text_contents())
+        assert re.search(r"\bt\d", shown) is None, shown
+
+        # Far-apart logs: a window of readable cells around each tail, gaps marked, and ruler
+        # labels that do not collide, also with four-digit indexes and with whole long logs.
+        for root, where in ((far, "300"), (huge, "1200"), (whole, "whole logs")):
+            _assert_log_grid_readable(page, root, where)
+        for root in (far, huge):
+            geo = page.evaluate(_LOG_GEOMETRY, root.element_handle())
+            assert geo["gaps"] == 5  # one marked gap per member row
+            # The crashed member far behind keeps its own entries in view.
+            assert [c["text"] for c in geo["cells"] if c["member"] == "n5"] == ["2"] * 8
+
+        # A crashed member's details do not claim it applied nothing.
+        far.locator('g.rv-node[data-member="n5"]').click()
+        details = far.locator(".rv-details")
+        text = details.inner_text()
+        assert "Member n5" in text and "crashed" in text
+        applied = far.locator(".rv-details dt", has_text="applied")
+        assert applied.count() == 1
+        value = applied.locator("xpath=following-sibling::dd[1]").inner_text()
+        assert value != "0" and "not running" in value
+        assert "crashed" in (far.locator('g.rv-node[data-member="n5"]').text_content() or "")
+    assert log.problems() == []
+
+
+@pytest.mark.browser
+def test_player_fits_a_phone_screen(tmp_path: Path) -> None:
+    with serve(_legibility_page(tmp_path)) as url, offline_page(390, 800) as (page, log):
+        page.goto(f"{url}/index.html")
+        roots = page.locator(".rv-player")
+        for k in range(roots.count()):
+            assert roots.nth(k).get_attribute("data-ready") == ""
+        # Nothing is wider than the screen: the control bar wraps instead.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for k in range(roots.count()):
+            root = roots.nth(k)
+            bar = root.locator(".rv-bar")
+            fit = bar.evaluate("b => [b.scrollWidth, b.clientWidth]")
+            assert fit[0] <= fit[1], f"player {k}: control bar overflows {fit}"
+            outer = bar.bounding_box()
+            assert outer and outer["x"] >= 0 and outer["x"] + outer["width"] <= 390
+            # The clock is whole, inside the bar, and at its normal size.
+            clock = root.locator(".rv-clock")
+            box = clock.bounding_box()
+            assert box and outer["x"] <= box["x"] and box["x"] + box["width"] <= (
+                outer["x"] + outer["width"])
+            assert clock.evaluate("c => c.scrollWidth <= c.clientWidth")
+            assert clock.evaluate("c => parseFloat(getComputedStyle(c).fontSize)") >= 12
+            assert " ms · " in clock.inner_text()
+        # The stage shrinks to the screen, its labels less so: about 9.5px, not 7.
+        on_screen = roots.nth(1).locator("g.rv-node .rv-sub").first.evaluate(
+            "t => parseFloat(getComputedStyle(t).fontSize)"
+            " * t.ownerSVGElement.getBoundingClientRect().width"
+            " / t.ownerSVGElement.viewBox.baseVal.width")
+        assert on_screen >= 9, on_screen
+        # The log windows stay readable on a narrow screen too.
+        for k, where in ((1, "300 at 390px"), (2, "1200 at 390px"), (3, "whole at 390px")):
+            _assert_log_grid_readable(page, roots.nth(k), where)
+        page.screenshot(path=str(SCREENSHOT.with_name("viz-player-390.png")), full_page=True)
     assert log.problems() == []

@@ -355,3 +355,61 @@ def test_panel_on_a_replicated_cluster_writes_through_the_stores() -> None:
         assert sm is not None
         values.add(sm.store.range(b"panel").kvs[0].value)
     assert values == {b"w0"}
+
+
+# --------------------------------------------------------------------- widget threads
+
+
+def _on_another_thread(fn: Any) -> None:
+    """Call ``fn`` on a new thread, as ipykernel 7 runs a widget's click when JupyterLab sends
+    comm messages over a kernel subshell; re-raise what it raised."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed back to the test's thread
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_clicks_from_another_thread_drive_a_replicated_cluster() -> None:
+    from raftlib.sim import SimCluster
+
+    cluster = SimCluster(5, seed=1)  # made here, on the "cell" thread
+    panel = ClusterPanel(cluster, title="KV")
+    _on_another_thread(panel.advance_buttons[2000].click)
+    lead = panel.sim.leader()
+    assert lead is not None
+    _on_another_thread(panel.member_buttons[("crash", lead)].click)
+    _on_another_thread(panel.advance_buttons[2000].click)
+    _on_another_thread(panel.member_buttons[("restart", lead)].click)
+    _on_another_thread(panel.partition_button.click)
+    _on_another_thread(panel.heal_button.click)
+    _on_another_thread(panel.advance_buttons[2000].click)
+    _on_another_thread(panel.propose_button.click)
+    _on_another_thread(panel.advance_buttons[500].click)
+    values = set()
+    for mid in cluster.members:  # read back on the thread that made the stores
+        sm = cluster.store(mid)
+        assert sm is not None
+        values.add(sm.store.range(b"panel").kvs[0].value)
+    assert values == {b"w0"}
+    assert not any("refused" in a for a in panel.actions)
+
+
+def test_scrubber_slider_moved_from_another_thread(store: MVCCStore) -> None:
+    scrub = RevisionScrubber(store)
+
+    def move() -> None:
+        scrub.slider.value = 3
+
+    _on_another_thread(move)
+    assert _rows(scrub.view.value) == [["a", "1", "2", "2", "1"], ["b", "x", "3", "3", "1"]]

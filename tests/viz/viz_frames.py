@@ -148,6 +148,35 @@ def long_trace(frames: int = 2000, members: int = 5, entries: int = 100) -> list
     return out
 
 
+def lagging(entries: int = 300, window: int = 8) -> list[dict[str, Any]]:
+    """Five members recorded as the simulator records them (each log holds only its newest
+    ``window`` entries, a crashed member has role ``down`` and applied 0): n5 crashes at index
+    ``window`` and the leader n1 goes on to ``entries``, so the frame's logs are far apart."""
+    ids = [f"n{i + 1}" for i in range(5)]
+
+    def log(last: int) -> list[list[Any]]:
+        return [[i, 2 if i <= window else 3, f"put k{i}"]
+                for i in range(max(1, last - window + 1), last + 1)]
+
+    def state(mid: str, last: int, up: bool = True) -> dict[str, Any]:
+        return {"role": ("leader" if mid == "n1" else "follower") if up else "down",
+                "term": 3 if up else 2, "vote": "n1", "commit": last,
+                "applied": last if up else 0, "log": log(last), "up": up, "paused": False}
+
+    frames = [{"t": 0, "event": "all members at index " + str(window),
+               "members": {i: state(i, window) for i in ids}, "in_flight": [],
+               "partition": None}]
+    frames.append({"t": 50, "event": "n5 crashes",
+                   "members": {i: state(i, window, i != "n5") for i in ids}, "in_flight": [],
+                   "partition": None})
+    frames.append({"t": 5000, "event": f"n1 commits index {entries}",
+                   "members": {i: state(i, entries) if i != "n5" else state(i, window, False)
+                               for i in ids},
+                   "in_flight": [msg("n1", "n2", "MsgApp", 3, index=entries)],
+                   "partition": None})
+    return frames
+
+
 def revisions() -> list[dict[str, Any]]:
     """A keyspace alone (no members) at revisions 2..4, as the MVCC chapter scrubs it."""
     steps = [

@@ -107,6 +107,91 @@
     return typeof v === "object" ? JSON.stringify(v) : String(v);
   }
 
+  // ----- log grid columns -----
+  var CELL_MIN = 18, CELL_MAX = 30, GAP_W = 26;  // px; a term number needs 15 to be read
+
+  // Which log indexes get a column, and where. The branch's whole index span when it fits
+  // with readable cells (then cells keep their place while scrubbing). Otherwise, per frame,
+  // the newest entries of every member's log that fit, with a gap column wherever indexes are
+  // left out (a member far behind the leader keeps its own tail), never thinner cells.
+  // Returns null when no log holds an entry, else {cw, width, cols: [{index, x} | {gap, x}]}.
+  function logColumns(members, span, avail) {
+    var idx = [], x;
+    if (span[1] >= span[0] && (span[1] - span[0] + 1) * CELL_MIN <= avail) {
+      for (x = span[0]; x <= span[1]; x++) idx.push(x);
+      return place(idx, null, avail);
+    }
+    var tails = members.map(function (m) { return m.log.map(function (e) { return e[0]; }); });
+    var longest = 0, first = Infinity;
+    tails.forEach(function (t) {
+      longest = Math.max(longest, t.length);
+      if (t.length) first = Math.min(first, t[0]);
+    });
+    if (!longest) return null;
+    function pick(k) {  // the union of every member's newest k indexes, ascending
+      var seen = {}, out = [];
+      tails.forEach(function (t) {
+        t.slice(Math.max(0, t.length - k)).forEach(function (i) {
+          if (!seen[i]) { seen[i] = true; out.push(i); }
+        });
+      });
+      return out.sort(function (a, b) { return a - b; });
+    }
+    function need(list) {
+      var gaps = list[0] > first ? 1 : 0;
+      for (var k = 1; k < list.length; k++) if (list[k] !== list[k - 1] + 1) gaps++;
+      return list.length * CELL_MIN + gaps * GAP_W;
+    }
+    var k = longest;
+    idx = pick(k);
+    while (k > 1 && need(idx) > avail) idx = pick(--k);
+    while (idx.length > 1 && need(idx) > avail) idx.shift();  // members far apart: the newest
+    return place(idx, first, avail);
+  }
+
+  function place(idx, first, avail) {
+    var cols = [], gaps = 0, k;
+    if (first !== null && idx[0] > first) cols.push({ gap: [first, idx[0] - 1] });
+    for (k = 0; k < idx.length; k++) {
+      if (k && idx[k] !== idx[k - 1] + 1) cols.push({ gap: [idx[k - 1] + 1, idx[k] - 1] });
+      cols.push({ index: idx[k] });
+    }
+    cols.forEach(function (c) { if (c.gap) gaps++; });
+    var cw = clamp(Math.floor((avail - gaps * GAP_W) / idx.length), CELL_MIN, CELL_MAX), x = 0;
+    cols.forEach(function (c) { c.x = x; x += c.gap ? GAP_W : cw; });
+    return { cw: cw, cols: cols, width: x };
+  }
+
+  // Index labels for the ruler that never touch: the newest index and the first after each
+  // gap first, then round numbers, each only where it has room. Width is estimated from the
+  // digit count (tabular digits at the ruler's 10.5px are under 6.5px wide).
+  function rulerTicks(cols, cw, width) {
+    var placed = [], runStart = true, cand = [], last = null;
+    cols.forEach(function (c) {
+      if (c.gap) { runStart = true; return; }
+      if (runStart) cand.push(c);
+      runStart = false;
+      last = c;
+    });
+    if (last) cand.unshift(last);
+    var digits = String(last ? last.index : 0).length, step = 1;
+    var room = digits * 6.5 + 8;
+    [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].some(function (s) {
+      step = s;
+      return s * cw >= room;
+    });
+    cols.forEach(function (c) { if (!c.gap && c.index % step === 0) cand.push(c); });
+    cand.forEach(function (c) {
+      var w = String(c.index).length * 6.5 + 2;
+      var left = clamp(c.x + cw / 2 - w / 2, 0, Math.max(0, width - w));
+      var free = placed.every(function (p) {
+        return left + w + 4 <= p.x || p.x + p.w + 4 <= left;
+      });
+      if (free) placed.push({ index: c.index, x: left, w: w });
+    });
+    return placed.sort(function (a, b) { return a.x - b.x; });
+  }
+
   function build(root) {
     var uid = root.getAttribute("data-rv-root");
     var data = JSON.parse(root.querySelector("script.rv-data").textContent);
@@ -254,6 +339,11 @@
     // ----- drawing -----
     function drawStage(f) {
       while (stage.firstChild) stage.removeChild(stage.firstChild);
+      // A narrow stage (a phone) shrinks its text with it: enlarge the labels a little, as
+      // far as neighbours' labels stay apart.
+      var shown = stage.getBoundingClientRect().width;
+      var k = shown > 0 ? clamp(W / shown, 1, 1.3) : 1;
+      stage.style.setProperty("--rv-k", k.toFixed(2));
       var lay = layout(f.members, f.partition);
       if (lay.groups.length > 1) {
         lay.groups.forEach(function (g, gi) {
@@ -303,14 +393,19 @@
         svg("circle", { r: R, fill: m.up ? color : "#fff", stroke: m.up ? color : "#9aa0a6",
           "class": "rv-body" }, g);
         if (m.role === "leader" && m.up) svg("circle", { r: R - 4, "class": "rv-crown" }, g);
-        var label = svg("text", { y: 5, "class": "rv-id" }, g);
+        var label = svg("text", { y: (5 * k).toFixed(1), "class": "rv-id" }, g);
         label.textContent = m.id;
         if (!m.up) {  // a badge, not a cross over the id: the reader still needs to read it
           svg("path", { d: "M" + (R - 9) + "," + (-R - 3) + "l10,10m0,-10l-10,10",
             "class": "rv-x" }, g);
         }
-        var sub = svg("text", { y: R + 16, "class": "rv-sub" }, g);
-        sub.textContent = (m.up ? roleName(m.role) : "crashed") + " \u00B7 t" + m.term;
+        // Two short lines, not "leader · t3": "t" is the clock's letter, and one long line
+        // collides with a neighbour's.
+        var role = svg("text", { y: (R + 4 + 11 * k).toFixed(1), "class": "rv-sub" }, g);
+        role.textContent = m.up ? roleName(m.role) : "crashed";
+        var term = svg("text", { y: (R + 4 + 25 * k).toFixed(1),
+          "class": "rv-sub rv-sub-term" }, g);
+        term.textContent = "term " + m.term;
         if (m.paused) {
           var badge = svg("text", { x: R - 2, y: -R + 6, "class": "rv-badge" }, g);
           badge.textContent = "\u275A\u275A";
@@ -331,7 +426,7 @@
         var li = el("li", "", msgList);
         var b = el("button", "rv-msg-item rv-msg-" + msgKind(m.type) +
           (st.sel && st.sel.msg === m.key ? " rv-selected" : ""), li,
-          m.from + " \u2192 " + m.to + "  " + m.type + "  t" + m.term);
+          m.from + " \u2192 " + m.to + " " + m.type + " \u00B7 term " + m.term);
         b.type = "button";
         b.addEventListener("click", function () { select({ msg: m.key }); });
       });
@@ -347,8 +442,12 @@
         head = "Member " + st.sel.member;
         if (m) {
           var last = m.log.length ? m.log[m.log.length - 1] : null;
-          rows = describe({ role: m.role, term: m.term, "voted for": m.vote, commit: m.commit,
-            applied: m.applied, "last log": last ? "index " + last[0] + ", term " + last[1] : null,
+          // A crashed member runs no state machine: what it had applied is gone until it
+          // restarts, so an "applied" number (recorders write 0) would mislead.
+          rows = describe({ role: m.up ? roleName(m.role) : "crashed", term: m.term,
+            "voted for": m.vote, commit: m.commit,
+            applied: m.up ? m.applied : "\u2014 (not running)",
+            "last log": last ? "index " + last[0] + ", term " + last[1] : null,
             up: m.up, paused: m.paused });
           if (m.extra) rows = rows.concat(describe(m.extra));
         }
@@ -377,35 +476,37 @@
 
     function drawLogs(f) {
       logs.textContent = "";
-      var span = data.branches[st.b].span, lo = span[0], hi = span[1];
-      if (hi - lo + 1 > 40) {
-        // A long run whose frames carry only recent entries: rule just what this frame holds,
-        // so the cells stay wide enough to read.
-        var flo = Infinity, fhi = -Infinity;
-        f.members.forEach(function (m) {
-          m.log.forEach(function (en) { flo = Math.min(flo, en[0]); fhi = Math.max(fhi, en[0]); });
-        });
-        if (fhi >= flo) { lo = flo; hi = fhi; }
-      }
       var labelW = 118, avail = Math.max(120, logs.clientWidth - labelW - 8);
-      var cols = hi - lo + 1;
-      if (cols < 1) { el("div", "rv-empty", logs, "all logs are empty"); return; }
-      // Very long logs: keep cells at least 4px wide and show the newest indexes.
-      var maxCols = Math.floor(avail / 4);
-      if (cols > maxCols) { lo = hi - maxCols + 1; cols = maxCols; }
-      var cw = clamp(Math.floor(avail / cols), 4, 30);
+      var plan = logColumns(f.members, data.branches[st.b].span, avail);
+      if (!plan) { el("div", "rv-empty", logs, "all logs are empty"); return; }
+      var cw = plan.cw, cols = plan.cols, width = plan.width, at = {};
+      cols.forEach(function (c) { if (c.gap === undefined) at[c.index] = c.x; });
+      // Where the commit bar goes: after its entry's cell, or inside the gap that hides it.
+      function commitX(index) {
+        if (at[index] !== undefined) return at[index] + cw - 1;
+        for (var k = 0; k < cols.length; k++) {
+          var c = cols[k];
+          if (c.gap !== undefined && index >= c.gap[0] && index <= c.gap[1]) {
+            return c.x + GAP_W / 2 - 1;
+          }
+        }
+        return null;
+      }
       var ruler = el("div", "rv-log-row rv-ruler", logs);
       el("div", "rv-log-label", ruler, "index");
       var rtrack = el("div", "rv-log-track", ruler);
-      var every = Math.max(1, Math.ceil(28 / cw));
-      for (var x = lo; x <= hi; x++) {
-        if ((x - lo) % every === 0 || x === hi) {
-          var tk = el("span", "rv-tick", rtrack, String(x));
-          tk.style.left = ((x - lo) * cw) + "px";
-          tk.style.width = cw + "px";
-        }
+      rtrack.style.width = width + "px";
+      rulerTicks(cols, cw, width).forEach(function (tick) {
+        var tk = el("span", "rv-tick", rtrack, String(tick.index));
+        tk.style.left = tick.x + "px";
+        tk.style.width = tick.w + "px";
+      });
+      function gapMark(track, c) {
+        var gm = el("span", "rv-gap", track, "\u22EF");
+        gm.style.left = c.x + "px";
+        gm.style.width = (GAP_W - 2) + "px";
+        gm.title = "indexes " + c.gap[0] + "\u2013" + c.gap[1] + " not shown";
       }
-      rtrack.style.width = (cols * cw) + "px";
       f.members.forEach(function (m) {
         var row = el("div", "rv-log-row" + (m.up ? "" : " rv-down"), logs);
         row.setAttribute("data-member", m.id);
@@ -417,16 +518,17 @@
         lab.appendChild(document.createTextNode(m.id + " "));
         el("span", "rv-log-commit", lab, "commit " + m.commit);
         var track = el("div", "rv-log-track", row);
-        track.style.width = (cols * cw) + "px";
+        track.style.width = width + "px";
+        cols.forEach(function (c) { if (c.gap !== undefined) gapMark(track, c); });
         m.log.forEach(function (en) {
-          if (en[0] < lo || en[0] > hi) return;
+          if (at[en[0]] === undefined) return;
           var committed = en[0] <= m.commit;
           var c = el("span", "rv-cell" + (committed ? "" : " rv-uncommitted") +
             (st.sel && st.sel.entry && st.sel.entry.member === m.id &&
              st.sel.entry.index === en[0] ? " rv-selected" : ""), track,
             cw >= 15 ? String(en[1]) : "");
-          c.style.left = ((en[0] - lo) * cw) + "px";
-          c.style.width = (cw - (cw > 6 ? 1 : 0)) + "px";
+          c.style.left = at[en[0]] + "px";
+          c.style.width = (cw - 1) + "px";
           c.style.background = pal.terms[(en[1] - 1 + pal.terms.length * 64) % pal.terms.length];
           c.title = "index " + en[0] + ", term " + en[1] + (en[2] ? ": " + en[2] : "");
           c.addEventListener("click", function () {
@@ -434,9 +536,10 @@
               committed: committed } });
           });
         });
-        if (m.commit >= lo) {
+        var cx = commitX(m.commit);
+        if (cx !== null) {
           var mk = el("span", "rv-commit", track);
-          mk.style.left = (clamp(m.commit - lo + 1, 0, cols) * cw - 1) + "px";
+          mk.style.left = cx + "px";
           mk.title = "commit index " + m.commit;
         }
       });
@@ -493,11 +596,11 @@
 
     if (data.start === "last") st.i = frames().length - 1;
     render();
-    // Log cells are sized to the player's width, which the page may change later.
+    // Log cells and stage labels are sized to the player's width, which the page may change.
     if (window.ResizeObserver) {
       var lastW = logs.clientWidth;
       new ResizeObserver(function () {
-        if (logs.clientWidth !== lastW) { lastW = logs.clientWidth; drawLogs(frameAt(st.b, st.i)); }
+        if (logs.clientWidth !== lastW) { lastW = logs.clientWidth; render(); }
       }).observe(logs);
     }
   }
