@@ -66,14 +66,6 @@ TooLarge = Callable[[int], Reply]
 MAX_HEAD = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class _BadRequest:
-    """The request is one this server refuses, with this status and reason."""
-
-    status: int
-    reason: str
-
-
 # Descriptors kept back from clients: the log, the store's files, peers, health checks.
 _RESERVED_FDS = 128
 _BUSY = Reply(503, b"too many client connections\n", "text/plain; charset=utf-8")
@@ -165,18 +157,12 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-@dataclass(frozen=True, slots=True)
-class _TooLarge:
-    """The request's body is over the limit (``size``: its announced or received length)."""
-
-    size: int
-
-
 class _Parsed:
     """httptools' callbacks: the requests of one connection as they complete."""
 
-    def __init__(self, max_body: int) -> None:
+    def __init__(self, max_body: int, too_large: TooLarge) -> None:
         self.max_body = max_body
+        self.too_large = too_large
         self.ready: list[tuple[Request, bool]] = []
         self.head_bytes = 0  # bytes received since the current request's head began
         self.in_head = False
@@ -186,7 +172,7 @@ class _Parsed:
         self._reset()
 
     def _reset(self) -> None:
-        self.refusal: _BadRequest | _TooLarge | None = None  # raised after feed_data returns
+        self.refusal: Reply | None = None  # the answer that ends the connection
         self.url = bytearray()
         self.host = False
         self.length: int | None = None
@@ -214,16 +200,17 @@ class _Parsed:
     def on_headers_complete(self) -> None:
         self.in_head, self.in_body, self.head_bytes = False, True, 0
         if self.parser.get_http_version() == "1.1" and not self.host:
-            self.refusal = _BadRequest(400, "missing required Host header")  # as Go's net/http
+            self.refusal = Reply(400, b"400 Bad Request: missing required Host header\n",
+                                 "text/plain; charset=utf-8")  # as Go's net/http
         elif self.length is not None and self.length > self.max_body:
-            self.refusal = _TooLarge(self.length)
+            self.refusal = self.too_large(self.length)
         self.continue_wanted = self.expect and self.refusal is None
 
     def on_body(self, body: bytes) -> None:
         if self.refusal is None:
             self.body += body
             if len(self.body) > self.max_body:
-                self.refusal = _TooLarge(len(self.body))
+                self.refusal = self.too_large(len(self.body))
 
     def on_message_complete(self) -> None:
         if self.refusal is not None:
@@ -240,10 +227,9 @@ class _Connection:
                  max_body: int, conns: _Connections) -> None:
         self.stream = stream
         self.handler = handler
-        self.too_large = too_large
         self.conns = conns
         self.scope = trio.CancelScope()
-        self.parsed = _Parsed(max_body)
+        self.parsed = _Parsed(max_body, too_large)
 
     async def _receive(self) -> bytes:
         """The next bytes from the client; while no request has begun, the connection is
@@ -272,11 +258,8 @@ class _Connection:
                     p.parser.feed_data(data)
                 except httptools.HttpParserError as e:
                     return await self._refuse(_bad(e))
-                if isinstance(p.refusal, _TooLarge):
-                    return await self._refuse(self.too_large(p.refusal.size))
                 if p.refusal is not None:
-                    text = f"400 Bad Request: {p.refusal.reason}\n".encode()
-                    return await self._refuse(Reply(p.refusal.status, text, "text/plain"))
+                    return await self._refuse(p.refusal)
                 if p.in_head:
                     p.head_bytes += len(data)
                     if p.head_bytes > MAX_HEAD:
