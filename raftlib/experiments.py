@@ -122,6 +122,17 @@ def _new_leader(cluster: Cluster, old: Sequence[int]) -> int | None:
     return lead if lead is not None and lead not in old else None
 
 
+def _settled_leader(cluster: Cluster) -> int | None:
+    """The leader, when every member is up and reports it in the same term (a member just
+    restarted has heard from it, so it will not campaign and disturb what is timed next)."""
+    status = cluster.status().values()
+    seen = {(s.term, s.leader) for s in status}
+    if len(seen) != 1 or not all(s.up and not s.paused for s in status):
+        return None
+    (_, lead), = seen
+    return lead or None
+
+
 def _outcome(f: Callable[[], object]) -> str:
     """``"ok"``, or the error's class and etcd's message."""
     try:
@@ -618,11 +629,10 @@ def take_leader_out(cluster: Cluster, *, step_ms: int = 5,
     stop_ms = _now_ms(cluster) - t1
     _end_graceful_stop(cluster, target, timeout_ms)
     cluster.restart(target)
-    cluster.wait(2 * election)  # the restarted member follows again
-
-    killed = _poll(cluster, cluster.leader, timeout_ms)
+    cluster.wait(2 * election)
+    killed = _poll(cluster, lambda: _settled_leader(cluster), timeout_ms, step_ms)
     if killed is None:
-        raise RuntimeError("no leader after the graceful stop")
+        raise RuntimeError("the members did not agree on a leader after the graceful stop")
     t2 = _now_ms(cluster)
     cluster.crash(killed)
     after_kill = _poll(cluster, lambda: _new_leader(cluster, [killed]), timeout_ms, step_ms)
