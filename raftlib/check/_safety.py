@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..raft import Entry, Message, MessageType, Ready, Role, majority
-from ..sim import Proposal, Simulation
+from ._run import Run, Submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,8 @@ RULES = (
 
 
 class SafetyMonitor:
-    """Checks Raft's safety properties after every event of a :class:`Simulation`.
+    """Checks Raft's safety properties after every event of a run (a
+    :class:`raftlib.sim.Simulation`).
 
     Election safety (one leader per term, elected by a quorum of durable votes), terms only
     born from a campaign (what PreVote guarantees), leader append-only and log matching on
@@ -86,7 +87,7 @@ class SafetyMonitor:
         self._applied: dict[int, int] = {}
         self._commit_seen: dict[int, int] = {}
 
-    def attach(self, sim: Simulation) -> SafetyMonitor:
+    def attach(self, sim: Run) -> SafetyMonitor:
         """Watch ``sim`` from now on; returns ``self``."""
         sim.attach(self)
         for mid in sorted(sim.members):
@@ -94,7 +95,7 @@ class SafetyMonitor:
         return self
 
     def _fail(
-        self, sim: Simulation, rule: str, message: str, members: tuple[int, ...],
+        self, sim: Run, rule: str, message: str, members: tuple[int, ...],
         index: int | None = None, term: int | None = None,
     ) -> None:
         v = Violation(rule, message, members, index, term, sim.now, len(sim.trace), sim.events)
@@ -104,7 +105,7 @@ class SafetyMonitor:
 
     # ----------------------------------------------------------------- hooks
 
-    def on_state(self, sim: Simulation, member: int, old_term: int) -> None:
+    def on_state(self, sim: Run, member: int, old_term: int) -> None:
         """Election safety, election quorum, term provenance, leader completeness."""
         node = sim.members[member].node
         assert node is not None
@@ -135,7 +136,7 @@ class SafetyMonitor:
                        f"leader {member} of term {term} lacks committed entry {c}",
                        (member,), index=c, term=self._committed.get(c))
 
-    def on_send(self, sim: Simulation, msg: Message) -> None:
+    def on_send(self, sim: Run, msg: Message) -> None:
         """Record vote grants; a vote must be durable before it is granted."""
         if msg.type is MessageType.VOTE_RESP and not msg.reject:
             self._grants.setdefault((msg.term, msg.to), set()).add(msg.frm)
@@ -147,7 +148,7 @@ class SafetyMonitor:
                            f"before persisting it (durable: term {hs.term} vote {hs.vote})",
                            (msg.frm, msg.to), term=msg.term)
 
-    def on_persist(self, sim: Simulation, member: int, rd: Ready, lost: Entry | None) -> None:
+    def on_persist(self, sim: Run, member: int, rd: Ready, lost: Entry | None) -> None:
         """Log matching, leader append-only, committed entries kept, commit rule and quorum."""
         if lost is not None:
             if rd.role is Role.LEADER:
@@ -169,7 +170,7 @@ class SafetyMonitor:
         if hs is not None and hs.commit > 0:
             self._on_commit(sim, member, rd, hs.commit, hs.term)
 
-    def _on_commit(self, sim: Simulation, member: int, rd: Ready, commit: int, term: int) -> None:
+    def _on_commit(self, sim: Run, member: int, rd: Ready, commit: int, term: int) -> None:
         m = sim.members[member]
         st = m.storage
         lo = max(st.first_index(), self._commit_seen.get(member, 0) + 1)
@@ -206,7 +207,7 @@ class SafetyMonitor:
                        f"leader {member} committed index {commit} stored only on {have}",
                        tuple(have), commit, ct)
 
-    def on_apply(self, sim: Simulation, member: int, entry: Entry) -> None:
+    def on_apply(self, sim: Run, member: int, entry: Entry) -> None:
         """State machine safety, in-order application, applied entries durable."""
         i = entry.index
         prev = self._applied.get(member, 0)
@@ -229,17 +230,17 @@ class SafetyMonitor:
                        f"member {member} applied entry {i} of term {entry.term} but term "
                        f"{self._committed[i]} was committed there", (member,), i, entry.term)
 
-    def on_restore(self, sim: Simulation, member: int, index: int) -> None:
+    def on_restore(self, sim: Run, member: int, index: int) -> None:
         """The state machine restarted from a snapshot at ``index``."""
         self._applied[member] = index
 
-    def on_panic(self, sim: Simulation, member: int, error: Exception) -> None:
+    def on_panic(self, sim: Run, member: int, error: Exception) -> None:
         """A correct node never finds its own log corrupt."""
         self._fail(sim, "node_panic", f"member {member} stopped: {error}", (member,))
 
     # ----------------------------------------------------------------- end of run
 
-    def final_check(self, sim: Simulation) -> list[Violation]:
+    def final_check(self, sim: Run) -> list[Violation]:
         """Log matching across all durable logs, pairwise (O(members² × log length))."""
         before = len(self.violations)
         ids = sorted(sim.members)
@@ -248,7 +249,7 @@ class SafetyMonitor:
                 self._match_pair(sim, a, b)
         return self.violations[before:]
 
-    def _match_pair(self, sim: Simulation, a: int, b: int) -> None:
+    def _match_pair(self, sim: Run, a: int, b: int) -> None:
         sa, sb = sim.members[a].storage, sim.members[b].storage
         lo = max(sa.first_index(), sb.first_index())
         hi = min(sa.last_index(), sb.last_index())
@@ -281,7 +282,7 @@ def check_election_safety(trace: list[dict[str, object]]) -> list[Violation]:
     return out
 
 
-def check_liveness(sim: Simulation, within_ms: int) -> Violation | None:
+def check_liveness(sim: Run, within_ms: int) -> Violation | None:
     """Run ``sim`` until a leader commits a fresh proposal; a Violation if not within budget.
 
     A proposal stranded on a deposed leader is retried after two maximal election timeouts.
@@ -301,5 +302,5 @@ def check_liveness(sim: Simulation, within_ms: int) -> Violation | None:
                      None, None, sim.now, len(sim.trace), sim.events)
 
 
-def _committed(p: Proposal) -> bool:
+def _committed(p: Submitted) -> bool:
     return p.committed_at is not None
