@@ -17,6 +17,7 @@ Example::
     [r.events for r in w.take()]
 """
 
+from raftlib.kv._admission import KV_OVERHEAD, Refusal, admit_write, quota_cost
 from raftlib.kv._backend import BackendRow, SqliteBackend
 from raftlib.kv._errors import (
     ErrCompacted,
@@ -57,7 +58,7 @@ from raftlib.kv._fanout import (
 )
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
 from raftlib.kv._replicated import KVResult, ReplicatedKV
-from raftlib.kv._store import DEFAULT_QUOTA_BYTES, KV_OVERHEAD, MAX_TXN_OPS, MVCCStore
+from raftlib.kv._store import DEFAULT_QUOTA_BYTES, MAX_TXN_OPS, MVCCStore
 from raftlib.kv._stories import (
     RECOVERY_STEPS,
     Change,
@@ -173,6 +174,7 @@ __all__ = [
     "PutResponse",
     "RangeRequest",
     "RangeResponse",
+    "Refusal",
     "ReplicatedKV",
     "Request",
     "RequestOp",
@@ -193,6 +195,7 @@ __all__ = [
     "WatchProxy",
     "WatchResponse",
     "Watcher",
+    "admit_write",
     "attempt",
     "counting_hub",
     "defrag_pause",
@@ -203,6 +206,7 @@ __all__ = [
     "pb_size",
     "poll_vs_watch",
     "prefix_end",
+    "quota_cost",
     "recovery_frames",
     "run_writer",
     "size_sample",

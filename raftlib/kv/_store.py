@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from raftlib.kv._admission import admit_write, quota_cost
 from raftlib.kv._backend import SqliteBackend
 from raftlib.kv._errors import (
     ErrCompacted,
@@ -65,12 +66,10 @@ from raftlib.kv._types import (
 if TYPE_CHECKING:
     from raftlib.kv._watch import WatchHub
 
-__all__ = ["DEFAULT_QUOTA_BYTES", "KV_OVERHEAD", "MAX_TXN_OPS", "MVCCStore"]
+__all__ = ["DEFAULT_QUOTA_BYTES", "MAX_TXN_OPS", "MVCCStore"]
 
 #: etcd's default ``--quota-backend-bytes``: 2 GiB.
 DEFAULT_QUOTA_BYTES = 2 * 1024**3
-#: Bytes etcd's quota adds to every put's key and value length (``kvOverhead``).
-KV_OVERHEAD = 256
 #: Most operations in one txn branch (etcd's ``--max-txn-ops`` default).
 MAX_TXN_OPS = 128
 
@@ -87,19 +86,6 @@ _SORT_KEYS: dict[SortTarget, Callable[[KeyValue], bytes | int]] = {
     SortTarget.MOD: lambda kv: kv.mod_revision,
     SortTarget.VALUE: lambda kv: kv.value,
 }
-
-
-def _put_cost(p: PutRequest) -> int:
-    return KV_OVERHEAD + len(p.key) + len(p.value)
-
-
-def _quota_cost(req: PutRequest | TxnRequest) -> int:
-    """etcd's ``backendQuota.Cost``: a put's size; a txn's costlier branch (its puts only)."""
-    if isinstance(req, PutRequest):
-        return _put_cost(req)
-    ok = sum(_put_cost(op) for op in req.success if isinstance(op, PutRequest))
-    ko = sum(_put_cost(op) for op in req.failure if isinstance(op, PutRequest))
-    return max(ok, ko)
 
 
 def _in_interval(point: bytes, key: bytes, end: bytes) -> bool:
@@ -434,14 +420,15 @@ class MVCCStore:
     # ----------------------------------------------------------------- writes
 
     def _check_quota(self, req: PutRequest | TxnRequest) -> None:
-        cost = _quota_cost(req)
-        # etcd's gRPC quota interceptor: the write must fit, or NOSPACE is raised.
-        if self._backend.size() + cost >= self.quota_backend_bytes:
-            self._backend.set_alarm(AlarmMember(self.member_id, AlarmType.NOSPACE), True)
-            self._backend.commit()
-            raise ErrNoSpace()
-        # etcd's capped applier while NOSPACE is raised: no puts at all.
-        if cost > 0 and any(a.alarm is AlarmType.NOSPACE for a in self._backend.alarms()):
+        alarms = self._backend.alarms()
+        refusal = admit_write(req, self._backend.size(), alarms, self.quota_backend_bytes)
+        if refusal is not None:
+            if refusal.raise_alarm:
+                self._backend.set_alarm(AlarmMember(self.member_id, AlarmType.NOSPACE), True)
+                self._backend.commit()
+            raise refusal.error
+        # etcd's capped applier while NOSPACE is raised: nothing that puts.
+        if quota_cost(req) > 0 and any(a.alarm is AlarmType.NOSPACE for a in alarms):
             raise ErrNoSpace()
 
     def _plan(self, t: TxnRequest) -> _Path:

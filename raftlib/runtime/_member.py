@@ -48,7 +48,6 @@ from ..kv import (
     ErrLearnerNotReady,
     ErrMemberNotFound,
     ErrMemberNotLearner,
-    ErrNoSpace,
     ErrNotLeader,
     ErrRequestTooLarge,
     ErrTimeout,
@@ -59,9 +58,9 @@ from ..kv import (
     Request,
     Response,
     TxnRequest,
+    admit_write,
 )
 from ..kv._replicated import KVResult, ReplicatedKV, encode_command
-from ..kv._store import _quota_cost
 from ..raft import (
     ConfChange,
     ConfChangeType,
@@ -387,13 +386,13 @@ class Member:
         return w.result.response
 
     def _check_quota(self, req: PutRequest | TxnRequest) -> None:
-        cost = _quota_cost(req)
         store = self.kv.store
-        if cost > 0 and store.backend.size() + cost >= self.quota:
-            if not any(a.alarm is AlarmType.NOSPACE for a in store.alarms()):
+        refusal = admit_write(req, store.backend.size(), store.alarms(), self.quota)
+        if refusal is not None:
+            if refusal.raise_alarm:
                 alarm = AlarmRequest(AlarmAction.ACTIVATE, self.spec.id, AlarmType.NOSPACE)
                 self._propose_here(encode_command(0, next(self._seq), alarm))
-            raise ErrNoSpace()
+            raise refusal.error
 
     async def _read_barrier(self) -> None:
         """Return once this member has applied everything committed before the call."""

@@ -50,20 +50,19 @@ from ..kv import (
     TxnRequest,
     TxnResponse,
     Watcher,
+    admit_write,
 )
 from ..kv._errors import (
     ErrLearnerNotReady,
     ErrMemberNotFound,
     ErrMemberNotLearner,
     ErrNoLeader,
-    ErrNoSpace,
     ErrStopped,
     ErrTimeout,
     ErrTimeoutLeaderTransfer,
     Indeterminate,
 )
 from ..kv._replicated import KVResult, ReplicatedKV, encode_command
-from ..kv._store import _quota_cost
 from ..raft import ETCD, FAILPOINTS, ConfChange, ConfChangeType, RaftError, ReadState, Role, Timing
 from ._sim import Simulation
 
@@ -307,15 +306,16 @@ class SimCluster:
             self._retry(op, a, self._latency() if node.lead else self.sim.timing.heartbeat_ms)
             return
         if isinstance(op.req, PutRequest | TxnRequest):
-            cost = _quota_cost(op.req)
-            # etcd's quota check happens before proposing: a write that would not fit raises
-            # the NOSPACE alarm through the log and fails (certainly) with NOSPACE.
-            if cost > 0 and sm.store.backend.size() + cost >= self.quota_backend_bytes:
-                if not any(x.alarm is AlarmType.NOSPACE for x in sm.store.alarms()):
+            # etcd admits a write before proposing it: one that would not fit raises the
+            # NOSPACE alarm through the log and fails (certainly) with NOSPACE.
+            refusal = admit_write(op.req, sm.store.backend.size(), sm.store.alarms(),
+                                  self.quota_backend_bytes)
+            if refusal is not None:
+                if refusal.raise_alarm:
                     alarm = AlarmRequest(AlarmAction.ACTIVATE, mid, AlarmType.NOSPACE)
                     with contextlib.suppress(RaftError):  # no longer leader: the next one checks
                         self.sim.propose_at(mid, encode_command(0, 0, alarm))
-                self._reply(op, a, None, ErrNoSpace())
+                self._reply(op, a, None, refusal.error)
                 return
         try:
             self.sim.propose_at(mid, op.data)
