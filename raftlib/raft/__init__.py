@@ -14,6 +14,7 @@ from ._errors import (
     RemoteError,
 )
 from ._failpoints import ALL as FAILPOINTS
+from ._failpoints import LOG_SAFETY as LOG_SAFETY_FAILPOINTS
 from ._log import RaftLog
 from ._node import Config, Node
 from ._progress import Progress, ProgressState
@@ -39,6 +40,7 @@ from ._types import (
 __all__ = [
     "ETCD",
     "FAILPOINTS",
+    "LOG_SAFETY_FAILPOINTS",
     "NONE",
     "PAPER",
     "CompactionError",

@@ -25,6 +25,10 @@ PREVOTE_CHANGES_TERM = "prevote_changes_term"
 """A node adopts the (future) term carried by a PreVote request."""
 APPLY_BEFORE_DURABLE = "apply_before_durable"
 """Committed entries are handed to the application before they are persisted locally."""
+READ_INDEX_WITHOUT_QUORUM = "read_index_without_quorum"
+"""A leader answers a ReadIndex request with its commit index at once, without first hearing
+from a quorum that it still leads (dissertation 6.4, step 3): a deposed leader serves stale
+reads. The logs stay safe; the key-value linearizability checker catches it."""
 
 ALL: frozenset[str] = frozenset(
     {
@@ -36,9 +40,14 @@ ALL: frozenset[str] = frozenset(
         DOUBLE_COUNT_VOTE,
         PREVOTE_CHANGES_TERM,
         APPLY_BEFORE_DURABLE,
+        READ_INDEX_WITHOUT_QUORUM,
     }
 )
 """Every failpoint name."""
+
+LOG_SAFETY: frozenset[str] = ALL - {READ_INDEX_WITHOUT_QUORUM}
+"""The failpoints that break the logs, caught by the safety monitor; the others break what
+clients see, caught by the linearizability checker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,7 @@ class Failpoints:
     double_count_vote: bool = False
     prevote_changes_term: bool = False
     apply_before_durable: bool = False
+    read_index_without_quorum: bool = False
 
 
 def failpoints(names: frozenset[str] | set[str] | tuple[str, ...] = ()) -> Failpoints:

@@ -611,7 +611,8 @@ class Node:
 
     def _leader_read_index(self, m: Message) -> None:
         """etcd's stepLeader for MsgReadIndex with ReadOnlySafe."""
-        if len(self._voters) == 1 and self.id in self._voters:
+        if ((len(self._voters) == 1 and self.id in self._voters)
+                or self._fp.read_index_without_quorum):
             self._answer_read(m.frm, m.context, self._log.committed)
             return
         if self._log.term(self._log.committed) != self.term:

@@ -294,11 +294,13 @@ class SimCluster:
         if op.kind == "read":
             ctx = f"{op.client.id}:{op.seq}:{a}".encode()
             op.asked = True
+            # Registered first: a single voter answers at once, from inside read_index.
+            self._reads[(mid, ctx)] = op
             if not self.sim.read_index(mid, ctx):
+                del self._reads[(mid, ctx)]
                 op.client._failed(mid)  # this member knows no leader: try another
                 self._retry(op, a, self.sim.timing.heartbeat_ms)
                 return
-            self._reads[(mid, ctx)] = op
             self._watchdog(op, a, mid, None, started)
             return
         if node.role is not Role.LEADER:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from raftlib.check import RULES, SafetyMonitor, SafetyViolation
-from raftlib.raft import FAILPOINTS, PAPER
+from raftlib.raft import LOG_SAFETY_FAILPOINTS, PAPER
 from raftlib.sim import Simulation, figure8
 from raftlib.sim.explore import first_failure
 
@@ -107,7 +107,7 @@ SCENARIOS: dict[str, tuple[Callable[[tuple[str, ...], SafetyMonitor], None], set
 
 
 def test_every_failpoint_has_a_scenario() -> None:
-    assert set(SCENARIOS) == FAILPOINTS
+    assert set(SCENARIOS) == LOG_SAFETY_FAILPOINTS
 
 
 @pytest.mark.parametrize("bug", sorted(SCENARIOS))
@@ -126,7 +126,7 @@ def test_scenario_catches_the_bug(bug: str) -> None:
     assert exc.value.violation.rule in rules and rules <= set(RULES)
 
 
-@pytest.mark.parametrize("bug", sorted(FAILPOINTS))
+@pytest.mark.parametrize("bug", sorted(LOG_SAFETY_FAILPOINTS))
 def test_random_schedules_catch_the_bug(bug: str) -> None:
     found = first_failure(range(RANDOM_BUDGET), [bug])
     assert found is not None, f"{bug} not caught in {RANDOM_BUDGET} seeds"
