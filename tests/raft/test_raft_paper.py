@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from raft_helpers import MT, Net, drain, elect, make, msg, persist, storage_with
 
-from raftlib.raft import Entry, NotLeader, ProposalDropped, Role
+from raftlib.raft import Entry, MessageType, Node, NotLeader, ProposalDropped, Ready, Role
 
 # ---------------------------------------------------------------- 5.1 basics
 
@@ -28,6 +28,21 @@ def test_5_1_higher_term_makes_anyone_a_follower(role: str) -> None:
     assert n.role.value == role
     n.step(msg(MT.APP, 2, 1, term=5))
     assert (n.role, n.term, n.lead) == (Role.FOLLOWER, 5, 2)
+
+
+RESPONSES = [t for t in MT if t.value.endswith("Resp")]
+
+
+@pytest.mark.parametrize("kind", RESPONSES, ids=lambda t: t.value)
+def test_5_1_a_leader_steps_down_on_any_response_of_a_higher_term(kind: MessageType) -> None:
+    """Whatever answer carries the higher term (a refused vote or PreVote among them), the
+    leader learns it is stale and becomes a follower of that term at once."""
+    n = make()
+    elect(n)
+    n.step(msg(kind, 2, 1, term=n.term + 3, reject=True))
+    assert (n.role, n.term) == (Role.FOLLOWER, 4)
+    with pytest.raises(NotLeader):
+        n.propose(b"x")
 
 
 def test_5_1_stale_term_message_is_ignored() -> None:
@@ -232,6 +247,45 @@ def test_5_3_follower_commits_up_to_last_new_entry() -> None:
     assert [(m.type, m.index, m.reject) for m in drain(n)] == [(MT.APP_RESP, 2, False)]
 
 
+FIGURE_7_FOLLOWERS = {
+    "a": [1, 1, 1, 4, 4, 5, 5, 6, 6],
+    "b": [1, 1, 1, 4],
+    "c": [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
+    "d": [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
+    "e": [1, 1, 1, 4, 4, 4, 4],
+    "f": [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
+}
+FIGURE_7_LEADER = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6]
+
+
+@pytest.mark.parametrize("name", sorted(FIGURE_7_FOLLOWERS))
+def test_5_3_follower_commits_only_what_it_knows_matches_the_leader(name: str) -> None:
+    """An append that matches at index 3 tells a follower nothing about its entries after 3:
+    however far the leader's commit index is, the follower commits up to 3 (the last entry
+    of the append), never its own possibly divergent suffix (Figure 7's e and f would apply
+    entries of terms 2, 3 and 4 the leader never committed)."""
+    terms = FIGURE_7_FOLLOWERS[name]
+    n = make(2, storage_with(list(enumerate(terms, 1)), term=7))
+    n.step(msg(MT.APP, 1, 2, term=8, index=3, log_term=1, commit=7))
+    applied = [e for rd in _readies(n) for e in rd.committed]
+    assert n.commit == 3 and [e.index for e in applied] == [1, 2, 3]
+    # One entry of the leader's own: now the follower knows index 4 matches, and no further.
+    n.step(msg(MT.APP, 1, 2, term=8, index=3, log_term=1, commit=7,
+               entries=(Entry(4, 4, b"e4"),)))
+    applied = [e for rd in _readies(n) for e in rd.committed]
+    assert n.commit == 4 and [(e.index, e.term) for e in applied] == [(4, 4)]
+
+
+def _readies(n: Node) -> list[Ready]:
+    out = []
+    while n.has_ready():
+        rd = n.ready()
+        persist(n, rd)
+        n.advance(rd)
+        out.append(rd)
+    return out
+
+
 def test_5_3_follower_rejects_mismatch_with_conflict_hint() -> None:
     n = make(storage=storage_with([(1, 1), (2, 2), (3, 2), (4, 2)], term=3))
     n.step(msg(MT.APP, 2, 1, term=3, index=5, log_term=3))
@@ -261,16 +315,8 @@ def test_5_3_stale_append_never_truncates() -> None:
 
 
 def test_5_3_leader_repairs_figure_7_logs() -> None:
-    leader_log = [(i, t) for i, t in enumerate([1, 1, 1, 4, 4, 5, 5, 6, 6, 6], 1)]
-    followers = {
-        "a": [1, 1, 1, 4, 4, 5, 5, 6, 6],
-        "b": [1, 1, 1, 4],
-        "c": [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6],
-        "d": [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7],
-        "e": [1, 1, 1, 4, 4, 4, 4],
-        "f": [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3],
-    }
-    for terms in followers.values():
+    leader_log = list(enumerate(FIGURE_7_LEADER, 1))
+    for terms in FIGURE_7_FOLLOWERS.values():
         lead = make(1, storage_with(leader_log, term=7, voters=(1, 2, 3)))
         foll = make(2, storage_with(list(enumerate(terms, 1)), term=7, voters=(1, 2, 3)))
         lead.campaign()

@@ -55,3 +55,23 @@ def test_7_leader_sends_snapshot_to_follower_behind_its_first_index() -> None:
     assert message_counts(sim.trace).get("MsgSnap", 0) >= 1
     assert sim.members[lagger].digest == sim.members[lead].digest
     assert mon.final_check(sim) == []
+
+
+def test_7_installing_a_snapshot_restores_the_membership_it_carries() -> None:
+    """The snapshot carries the configuration at its index: a follower that missed the
+    configuration entries (here: 4 added as a voter, 5 as a learner) takes it from there,
+    and so does the node restarted from its storage."""
+    n = make(2, storage_with([(1, 1)], term=1, voters=(1, 2, 3)))
+    snap = Snapshot(10, 2, ConfState((1, 2, 3, 4), (5,)), b"s10")
+    n.step(msg(MT.SNAP, 1, 2, term=2, snapshot=snap))
+    drain(n)
+    assert (n.voters, n.learners) == ((1, 2, 3, 4), (5,))
+    again = make(2, n.log.storage)
+    assert (again.voters, again.learners) == ((1, 2, 3, 4), (5,))
+    # With five voters, an election needs three votes: two are no longer enough.
+    again.campaign()
+    drain(again)
+    again.step(msg(MT.VOTE_RESP, 1, 2, term=again.term))
+    assert again.role.value == "candidate"
+    again.step(msg(MT.VOTE_RESP, 3, 2, term=again.term))
+    assert again.role.value == "leader"
