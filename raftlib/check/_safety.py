@@ -9,6 +9,7 @@ from typing import Protocol
 
 from ..raft import (
     Entry,
+    HardState,
     MemoryStorage,
     Message,
     MessageType,
@@ -25,13 +26,16 @@ from ..raft import (
 
 
 class Replica(Protocol):
-    """One member as the monitor sees it: its node (``None`` while down), durable storage,
-    and the index its state machine has applied."""
+    """One member as the monitor sees it: its node (``None`` while down), its storage (what
+    was written), the hard state an fsync made durable, and the index its state machine has
+    applied."""
 
     @property
     def node(self) -> Node | None: ...
     @property
     def storage(self) -> MemoryStorage: ...
+    @property
+    def durable_hard_state(self) -> HardState: ...
     @property
     def applied(self) -> int: ...
 
@@ -200,7 +204,7 @@ class SafetyMonitor:
         """Record vote grants; a vote must be durable before it is granted."""
         if msg.type is MessageType.VOTE_RESP and not msg.reject:
             self._grants.setdefault((msg.term, msg.to), set()).add(msg.frm)
-            hs = sim.members[msg.frm].storage.hard_state
+            hs = sim.members[msg.frm].durable_hard_state
             # A durable later term also rules out voting again in msg.term.
             if hs.term < msg.term or (hs.term == msg.term and hs.vote != msg.to):
                 self._fail(sim, "vote_durable",

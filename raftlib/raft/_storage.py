@@ -76,6 +76,15 @@ class MemoryStorage:
         self._snapshot = snap
         self._entries = []
 
+    def reset(self, hard_state: HardState, snap: Snapshot, entries: list[Entry] | None) -> None:
+        """Put back an earlier state: ``hard_state``, and unless ``entries`` is ``None``,
+        ``snap`` and the log after it (for a driver modelling a disk that loses what was
+        written but not fsynced)."""
+        self.hard_state = hard_state
+        if entries is not None:
+            self._snapshot = snap
+            self._entries = list(entries)
+
     def compact(self, snap: Snapshot) -> None:
         """Keep ``snap`` and drop the entries it covers (application-driven compaction)."""
         if snap.index <= self._snapshot.index:

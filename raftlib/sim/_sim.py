@@ -18,6 +18,7 @@ from ..raft import (
     ConfState,
     Entry,
     EntryType,
+    HardState,
     LocalError,
     MemoryStorage,
     Message,
@@ -115,14 +116,17 @@ class Member:
     """Per-member driver state: the node, its durable storage and its state machine."""
 
     __slots__ = (
-        "applied", "config", "digest", "epoch", "id", "inbox", "lead", "node", "paused",
-        "pending", "role", "sm", "storage", "sync_due", "term", "up",
+        "applied", "config", "digest", "durable_hard_state", "epoch", "id", "inbox", "lead",
+        "node", "paused", "pending", "role", "sm", "storage", "sync_due", "term", "undo", "up",
     )
 
     def __init__(self, mid: int, config: Config, storage: MemoryStorage) -> None:
         self.id = mid
         self.config = config
         self.storage = storage
+        # What an fsync has made durable; writes since then can be lost with the power.
+        self.durable_hard_state = storage.hard_state
+        self.undo: list[tuple[HardState, Snapshot, list[Entry] | None]] = []
         self.node: Node | None = None
         self.up = False
         self.paused = False
@@ -396,8 +400,18 @@ class Simulation:
             if m.node is not node:
                 return
 
-    def _persist(self, m: Member, rd: Ready) -> None:
+    def _persist(self, m: Member, rd: Ready, synced: bool) -> None:
+        """Write ``rd`` to ``m``'s disk; ``synced``: with an fsync, which also makes every
+        earlier write durable. Without one, remember how to undo the write, for a crash that
+        loses what was not fsynced (a correct core only ever skips the fsync for a new commit
+        index: the log is copied only when a faulty core skips it for entries)."""
         st = m.storage
+        if synced:
+            m.undo.clear()
+        else:
+            log = st.entries(st.first_index(), st.last_index() + 1) \
+                if rd.entries or rd.snapshot else None
+            m.undo.append((st.hard_state, st.snapshot(), log))
         lost = None
         if rd.snapshot is not None:
             st.apply_snapshot(rd.snapshot)
@@ -413,6 +427,8 @@ class Simulation:
                  "hs": [hs.term, hs.vote, hs.commit] if hs else None,
                  "snap": rd.snapshot.index if rd.snapshot else None}
             )
+        if synced:
+            m.durable_hard_state = st.hard_state
         if self.monitor is not None:
             self.monitor.on_persist(self, m.id, rd, lost)
 
@@ -421,7 +437,7 @@ class Simulation:
         node = m.node
         assert rd is not None and node is not None
         m.sync_due = False
-        self._persist(m, rd)
+        self._persist(m, rd, synced=rd.must_sync)
         if rd.snapshot is not None:
             m.applied = rd.snapshot.index
             if m.sm is not None:
@@ -438,6 +454,9 @@ class Simulation:
         if every is not None and node.applied - m.storage.snapshot().index >= every:
             with contextlib.suppress(RaftError):  # not persisted yet: compact later
                 node.compact(node.applied, m.digest if m.sm is None else m.sm.snapshot())
+                # Saving a snapshot fsyncs the log too (etcd's WAL.SaveSnapshot).
+                m.undo.clear()
+                m.durable_hard_state = m.storage.hard_state
         self._after_input(m)
 
     def _apply(self, m: Member, e: Entry) -> None:
@@ -538,8 +557,13 @@ class Simulation:
         m = self.members[mid]
         if not m.up:
             return
-        if m.pending is not None and not lose_unsynced:
-            self._persist(m, m.pending)
+        if lose_unsynced:
+            for hs, snap, log in reversed(m.undo):
+                m.storage.reset(hs, snap, log)
+        elif m.pending is not None:
+            self._persist(m, m.pending, synced=True)  # the OS writes it out after the crash
+        m.undo.clear()
+        m.durable_hard_state = m.storage.hard_state
         m.node = None
         m.sm = None  # volatile, like the node: rebuilt from snapshot + log on restart
         m.up = False

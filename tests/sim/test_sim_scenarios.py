@@ -261,3 +261,28 @@ def test_leadership_transfer_in_the_cluster() -> None:
     assert sim.transfer_leader(target)
     assert sim.run_until(lambda: sim.leader() == target, 500)  # well under a timeout
     commit(sim)
+
+
+def test_a_power_loss_loses_exactly_what_was_not_fsynced() -> None:
+    """The core skips the fsync only where etcd's MustSync allows it (a new commit index
+    alone). A crash that loses unsynced writes takes such a write back, and keeps whatever an
+    fsync covered; a process crash keeps both (the operating system writes them out)."""
+    sim = cluster()
+    lead = wait_leader(sim)
+    commit(sim)
+    f = next(i for i in sim.members if i != lead)
+    m = sim.members[f]
+    synced = m.durable_hard_state
+    commit(sim)  # the follower learns the new commit index: written, not fsynced
+    sim.run_for(2 * PAPER.heartbeat_ms)
+    written = m.storage.hard_state
+    assert written.commit > synced.commit and m.durable_hard_state.commit < written.commit
+    assert (written.term, written.vote) == (m.durable_hard_state.term,
+                                           m.durable_hard_state.vote)
+    last = m.storage.last_index()
+    sim.crash(f, lose_unsynced=True)
+    assert m.storage.hard_state == m.durable_hard_state
+    assert m.storage.hard_state.commit < written.commit and m.storage.last_index() == last
+    sim.restart(f)
+    sim.run_for(2 * PAPER.heartbeat_ms)
+    assert m.storage.hard_state.commit >= written.commit  # learned again from the leader
