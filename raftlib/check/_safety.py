@@ -8,7 +8,10 @@ from functools import partial
 from typing import Protocol
 
 from ..raft import (
+    ConfChange,
+    ConfChangeType,
     Entry,
+    EntryType,
     HardState,
     MemoryStorage,
     Message,
@@ -17,7 +20,6 @@ from ..raft import (
     Ready,
     Role,
     Timing,
-    majority,
 )
 
 # What the monitor reads from a run, as protocols: check does not import the simulator that
@@ -150,13 +152,40 @@ class SafetyMonitor:
         self._applied_global: dict[int, tuple[int, bytes]] = {}
         self._applied: dict[int, int] = {}
         self._commit_seen: dict[int, int] = {}
+        # The voters in force from each index on, from the configuration entries applied (the
+        # checker's own reading of the log: it trusts neither the nodes' views nor their
+        # quorum arithmetic, so a bug there cannot blind it).
+        self._conf_from: list[tuple[int, frozenset[int]]] = []
 
     def attach(self, sim: Run) -> SafetyMonitor:
         """Watch ``sim`` from now on; returns ``self``."""
         sim.attach(self)
         for mid in sorted(sim.members):
             self._applied[mid] = sim.members[mid].applied
+        self._first_look(sim)
         return self
+
+    def _first_look(self, sim: Run) -> None:
+        """Start the configuration history from the members' stored snapshots (also when the
+        monitor was handed to the run directly, without :meth:`attach`)."""
+        if not self._conf_from:
+            for mid in sorted(sim.members):
+                snap = sim.members[mid].storage.snapshot()
+                self._record_conf(snap.index, frozenset(snap.conf.voters))
+
+    def _record_conf(self, index: int, voters: frozenset[int]) -> None:
+        if all(i != index for i, _ in self._conf_from):
+            self._conf_from.append((index, voters))
+            self._conf_from.sort(key=lambda c: c[0])
+
+    def _voters_at(self, index: int) -> frozenset[int]:
+        """The voters of the last configuration entry at or before ``index``."""
+        return next((v for i, v in reversed(self._conf_from) if i <= index), frozenset())
+
+    def _voters_of(self, sim: Run, member: int) -> frozenset[int]:
+        """The configuration ``member`` runs under: the one in force at its applied index."""
+        self._first_look(sim)
+        return self._voters_at(self._applied.get(member, 0))
 
     def _fail(
         self, sim: Run, rule: str, message: str, members: tuple[int, ...],
@@ -188,8 +217,8 @@ class SafetyMonitor:
             self._fail(sim, "election_safety", f"two leaders in term {term}",
                        (first, member), term=term)
         votes = self._grants.get((term, member), set()) | {member}
-        voters = node.voters
-        if len(votes & set(voters)) < majority(len(voters)):
+        voters = sorted(self._voters_of(sim, member))
+        if len(votes & set(voters)) < _majority(len(voters)):
             self._fail(sim, "election_quorum",
                        f"member {member} leads term {term} with votes {sorted(votes)} "
                        f"of voters {list(voters)}", (member,), term=term)
@@ -258,7 +287,11 @@ class SafetyMonitor:
             self._fail(sim, "commit_rule",
                        f"leader {member} of term {term} committed index {commit} of term {ct} "
                        f"by counting replicas", (member,), commit, ct)
-        voters = m.node.voters
+        # The leader decided this commit under the configuration it had applied before this
+        # Ready's entries (a configuration takes effect once applied, as in etcd).
+        decided_at = rd.committed[0].index - 1 if rd.committed else self._applied.get(member, 0)
+        self._first_look(sim)
+        voters = sorted(self._voters_at(decided_at))
         have = [
             v for v in voters
             if v in sim.members and (
@@ -266,7 +299,7 @@ class SafetyMonitor:
                 or sim.members[v].storage.term(commit) == ct
             )
         ]
-        if len(have) < majority(len(voters)):
+        if len(have) < _majority(len(voters)):
             self._fail(sim, "commit_quorum",
                        f"leader {member} committed index {commit} stored only on {have}",
                        tuple(have), commit, ct)
@@ -279,6 +312,9 @@ class SafetyMonitor:
             self._fail(sim, "state_machine_safety",
                        f"member {member} applied {i} after {prev}", (member,), i, entry.term)
         self._applied[member] = i
+        if entry.type is EntryType.CONF_CHANGE:
+            self._first_look(sim)
+            self._record_conf(i, _changed(self._voters_at(i - 1), ConfChange.decode(entry.data)))
         got = self._applied_global.setdefault(i, (entry.term, entry.data))
         if got != (entry.term, entry.data):
             self._fail(sim, "state_machine_safety",
@@ -327,6 +363,19 @@ class SafetyMonitor:
                            f"logs of {a} and {b} agree at {top} but differ at {x.index}",
                            (a, b), x.index, x.term)
                 return
+
+
+def _majority(n: int) -> int:
+    return n // 2 + 1
+
+
+def _changed(voters: frozenset[int], cc: ConfChange) -> frozenset[int]:
+    """The voters after ``cc`` (adding an existing learner as a voter promotes it)."""
+    if cc.type is ConfChangeType.ADD_VOTER:
+        return voters | {cc.node}
+    if cc.type is ConfChangeType.REMOVE:
+        return voters - {cc.node}
+    return voters  # a learner added: not a voter
 
 
 def check_election_safety(trace: list[dict[str, object]]) -> list[Violation]:
