@@ -12,7 +12,7 @@ CYCLES ?= 100
 
 BOOK_SOURCES := _config.yml _toc.yml $(shell find book raftlib -type f \( -name '*.ipynb' -o -name '*.md' -o -name '*.py' -o -name '*.js' -o -name '*.css' \) 2>/dev/null)
 
-.PHONY: help book book-deps test lab notebooks lint fuzz bench soak system-deps clean
+.PHONY: help book book-deps test lab notebooks lint fuzz mutate bench soak system-deps clean
 
 help:
 	@echo "make book       execute every chapter and build the HTML book in _build/html"
@@ -20,6 +20,7 @@ help:
 	@echo "make lab        open the chapters in JupyterLab, live widgets included"
 	@echo "make notebooks  re-execute the chapters in place, refreshing their stored outputs"
 	@echo "make fuzz       run SEEDS=$(SEEDS) random fault schedules through the safety checkers"
+	@echo "make mutate     plant single-point bugs in a copy of the core; print what catches them"
 	@echo "make bench      run the benchmarks in bench/ and print their figures"
 	@echo "make soak       CYCLES=$(CYCLES) faults on a real raftlib cluster under a client, then a count"
 
@@ -65,6 +66,9 @@ lab: $(VENV)/.installed
 
 fuzz: $(VENV)/.installed
 	$(BIN)/python -m raftlib.sim.explore --seeds $(SEEDS)
+
+mutate: $(VENV)/.installed
+	$(BIN)/python scripts/mutate.py
 
 soak: $(VENV)/.installed
 	$(BIN)/python scripts/soak.py --cycles $(CYCLES)
