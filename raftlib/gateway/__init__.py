@@ -10,6 +10,8 @@
   watch stream and JSON conversions that ``raftlib.backends`` and the ``raftlib`` command
   line build on).
 
+The names below are the package's surface; the modules have no ``__all__`` of their own.
+
 The protobuf size arithmetic behind :func:`check_request_size` lives in ``raftlib.kv._size``
 (the watch chapter's fan-out counts use it too, and ``raftlib.kv`` imports nothing above
 itself); this package imports ``raftlib.kv``, never the other way round.
@@ -28,11 +30,11 @@ from raftlib.gateway._client import (
     watch_create,
     watch_response,
 )
+from raftlib.gateway._gojson import GatewayError
 from raftlib.gateway._server import (
     CLUSTER_VERSION,
     ETCD_VERSION,
     MAX_REQUEST_BYTES,
-    GatewayError,
     Header,
     MemberJSON,
     WatchCreate,
@@ -46,7 +48,6 @@ from raftlib.gateway._server import (
     parse_transfer,
     parse_watch,
     parse_watch_stream,
-    raft_request_size,
     render,
     render_alarm,
     render_error,
@@ -62,6 +63,7 @@ from raftlib.gateway._server import (
     render_watch_created,
     render_watch_events,
 )
+from raftlib.kv._size import raft_request_size
 
 __all__ = [
     "CLUSTER_VERSION",

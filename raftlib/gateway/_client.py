@@ -61,20 +61,6 @@ from raftlib.kv._types import (
 )
 from raftlib.kv._watch import WatchFilter, WatchResponse
 
-__all__ = [
-    "EtcdError",
-    "EtcdGateway",
-    "Unreachable",
-    "WatchStream",
-    "dial",
-    "header_revision",
-    "op_json",
-    "op_response",
-    "send",
-    "watch_create",
-    "watch_response",
-]
-
 _Json = dict[str, Any]
 _HEADERS = {"Content-Type": "application/json"}
 _KNOWN: dict[str, type[KVError]] = {

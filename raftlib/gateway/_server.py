@@ -82,41 +82,6 @@ from raftlib.kv._types import (
 )
 from raftlib.kv._watch import WatchFilter
 
-__all__ = [
-    "CLUSTER_VERSION",
-    "ETCD_VERSION",
-    "MAX_REQUEST_BYTES",
-    "GatewayError",
-    "Header",
-    "MemberJSON",
-    "WatchCreate",
-    "alarm_text",
-    "check_request_size",
-    "grpc_http_status",
-    "parse_alarm",
-    "parse_kv",
-    "parse_member_add",
-    "parse_member_id",
-    "parse_transfer",
-    "parse_watch",
-    "parse_watch_stream",
-    "raft_request_size",
-    "render",
-    "render_alarm",
-    "render_error",
-    "render_header",
-    "render_health",
-    "render_member_add",
-    "render_member_list",
-    "render_member_promote",
-    "render_member_remove",
-    "render_status",
-    "render_transfer",
-    "render_version",
-    "render_watch_created",
-    "render_watch_events",
-]
-
 #: The server version ``GET /version`` reports (the etcd this module was checked against).
 ETCD_VERSION: Final = "3.4.23"
 #: The cluster version ``GET /version`` reports.
