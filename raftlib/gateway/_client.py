@@ -113,10 +113,15 @@ def dial(endpoint: str, timeout: float | None, dial_timeout: float | None = None
     return conn
 
 
+def _write(conn: http.client.HTTPConnection, method: str, path: str, body: _Json | None
+           ) -> None:
+    conn.request(method, path, None if body is None else json.dumps(body), _HEADERS)
+
+
 def send(conn: http.client.HTTPConnection, method: str, path: str, body: _Json | None = None
          ) -> http.client.HTTPResponse:
     """Send one request on ``conn`` and return the response (its body not read yet)."""
-    conn.request(method, path, None if body is None else json.dumps(body), _HEADERS)
+    _write(conn, method, path, body)
     return conn.getresponse()
 
 
@@ -267,8 +272,7 @@ class EtcdGateway:
         conn = dial(self.endpoint, self.timeout)
         try:
             try:
-                conn.request(method, path, None if body is None else json.dumps(body),
-                             _HEADERS)
+                _write(conn, method, path, body)
             except OSError as e:
                 raise Unreachable(f"{self.endpoint}: {e}", e) from e
             resp = conn.getresponse()

@@ -13,7 +13,8 @@ its exact error texts, so this module reproduces it rather than ``json.loads``:
   or a number; bytes are standard base64 (padding required, newlines skipped);
 - errors carry Go's messages (``invalid character 'x' looking for beginning of value``,
   ``json: cannot unmarshal string into Go value of type bool``, ``illegal base64 data at
-  input byte 3``), with HTTP 400 and gRPC code 3 (InvalidArgument).
+  input byte 3``), raised as :class:`GatewayError` with HTTP 400 and gRPC code 3
+  (InvalidArgument).
 
 Bytes go out as standard base64 (:func:`_b64`), the one encoding rule that both the server's
 responses and the client's requests need. Which fields etcd's messages have is
@@ -481,9 +482,10 @@ def _go_int(node: _Lit, go_type: str, lo: int, hi: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Enum:
+    """A protobuf enum as jsonpb sees it: its Go type (named in errors) and its names."""
+
     go_name: str
     names: tuple[str, ...]  # by number
-
 
 
 def _go_quote(raw: bytes) -> str:

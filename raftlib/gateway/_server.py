@@ -109,6 +109,7 @@ def render_error(err: KVError | GatewayError) -> tuple[int, _Json]:
     return status, {"error": err.message, "message": err.message, "code": err.code}
 
 
+# etcd's enums, by number, under the Go type names jsonpb's errors use.
 _SORT_ORDER = _Enum("etcdserverpb.RangeRequest_SortOrder", ("NONE", "ASCEND", "DESCEND"))
 _SORT_TARGET = _Enum("etcdserverpb.RangeRequest_SortTarget",
                      ("KEY", "VERSION", "CREATE", "MOD", "VALUE"))
@@ -119,6 +120,7 @@ _CMP_TARGET = _Enum("etcdserverpb.Compare_CompareTarget",
 _ALARM_ACTION = _Enum("etcdserverpb.AlarmRequest_AlarmAction", ("GET", "ACTIVATE", "DEACTIVATE"))
 _ALARM_TYPE = _Enum("etcdserverpb.AlarmType", ("NONE", "NOSPACE", "CORRUPT"))
 _FILTER = _Enum("etcdserverpb.WatchCreateRequest_FilterType", ("NOPUT", "NODELETE"))
+
 
 # --------------------------------------------------------------------- kv requests
 
@@ -254,7 +256,8 @@ def parse_kv(path: str, body: bytes) -> tuple[Request, bool]:
 
 def check_request_size(req: Request, limit: int = MAX_REQUEST_BYTES) -> None:
     """Raise :class:`raftlib.kv.ErrRequestTooLarge` (etcd: HTTP 400, code 3, "etcdserver:
-    request is too large") if ``req`` encodes to more than ``limit`` bytes."""
+    request is too large") if ``req`` encodes to more than ``limit`` bytes (sizes:
+    :func:`raftlib.kv._size.raft_request_size`)."""
     if raft_request_size(req) > limit:
         raise ErrRequestTooLarge()
 
