@@ -11,10 +11,8 @@ and ``RaftlibCluster`` (raftlib's own runtime). Both serve etcd's JSON gateway, 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
-import json
 import os
 import shutil
 import signal
@@ -23,21 +21,27 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._cluster import Client, Cluster, MemberInfo
+from ..gateway import (
+    EtcdError,
+    EtcdGateway,
+    Unreachable,
+    header_revision,
+    op_json,
+    op_response,
+    watch_create,
+    watch_response,
+)
 from ..kv import (
     CompactionResponse,
     Compare,
     DeleteRangeRequest,
     DeleteRangeResponse,
-    EtcdError,
-    EtcdGateway,
     KVError,
     PutRequest,
     PutResponse,
@@ -58,8 +62,6 @@ from ..kv._errors import (
     ErrTimeout,
     ErrTimeoutLeaderTransfer,
 )
-from ..kv._etcd_gateway import _event, _op_json, _response, _rev
-from ..kv._watch import WatchResponse
 from ._ports import address_in_use, reserve_port
 
 __all__ = ["BackendError", "EtcdClient", "ProcessCluster", "Unsupported"]
@@ -78,6 +80,11 @@ _TIMEOUTS = ("etcdserver: request timed out",
 
 _UNHEALTHY = ("etcdserver: unhealthy cluster",
               "etcdserver: re-configuration failed due to not enough started members")
+
+
+def _ok(status: int) -> bool:
+    # A startup poll counts only a 2xx answer (etcd answers /health with 503 until ready).
+    return 200 <= status < 300
 
 
 class BackendError(Exception):
@@ -210,9 +217,9 @@ class ProcessCluster:
                     raise BackendError(f"{self.engine} member {m.mid} exited with "
                                        f"{m.proc.returncode}: {self.logs(m.mid)}")
                 try:
-                    with urllib.request.urlopen(m.client_url + "/health", timeout=1) as r:
-                        if b'"health":"true"' in r.read():
-                            pending.remove(m)
+                    status, body = self._gateway(m, 1).exchange("GET", "/health")
+                    if _ok(status) and b'"health":"true"' in body:
+                        pending.remove(m)
                 except OSError:
                     pass
             if pending and time.monotonic() > deadline:
@@ -332,7 +339,7 @@ class ProcessCluster:
                 raise BackendError(f"{self.engine} member {m.mid} exited with "
                                    f"{m.proc.returncode}: {self.logs(m.mid)}")
             try:
-                with urllib.request.urlopen(m.client_url + "/version", timeout=1):
+                if _ok(self._gateway(m, 1).exchange("GET", "/version")[0]):
                     return
             except OSError:
                 pass
@@ -467,7 +474,7 @@ class EtcdClient:
     etcd forwards writes to the leader itself. A down attached member raises
     :class:`raftlib.kv.ErrStopped`; a request with no answer before ``timeout`` seconds raises
     :class:`raftlib.kv.ErrTimeout` (indeterminate). etcd's errors become raftlib.kv errors
-    where raftlib has a class for the message, :class:`raftlib.kv.EtcdError` otherwise.
+    where raftlib has a class for the message, :class:`raftlib.gateway.EtcdError` otherwise.
     """
 
     def __init__(self, cluster: ProcessCluster, member: int, timeout: float = 10.0) -> None:
@@ -503,12 +510,12 @@ class EtcdClient:
             if cls is not None:
                 raise cls() from e
             raise
-        except TimeoutError as e:
-            raise ErrTimeout() from e
-        except urllib.error.URLError as e:
+        except Unreachable as e:  # never sent: a down member, unless it did not answer in time
             if isinstance(e.reason, TimeoutError):
                 raise ErrTimeout() from e
             raise ErrStopped() from e
+        except TimeoutError as e:
+            raise ErrTimeout() from e
         except (ConnectionError, http.client.HTTPException) as e:
             raise ErrTimeout() from e
 
@@ -526,7 +533,7 @@ class EtcdClient:
             time.sleep(0.2)
 
     def _op(self, path: str, op: RequestOp, extra: _Json | None = None) -> object:
-        return _response(op, self._call(path, {**_op_json(op), **(extra or {})}))
+        return op_response(op, self._call(path, {**op_json(op), **(extra or {})}))
 
     def put(self, key: bytes, value: bytes, *, prev_kv: bool = False) -> PutResponse:
         """Set ``key`` to ``value``."""
@@ -559,7 +566,7 @@ class EtcdClient:
     def compact(self, revision: int) -> CompactionResponse:
         """Compact the history below ``revision`` (physical: returns once it is done)."""
         j = self._call("kv/compaction", {"revision": str(revision), "physical": True})
-        return CompactionResponse(_rev(j))
+        return CompactionResponse(header_revision(j))
 
     def watch(self, key: bytes, range_end: bytes = b"", *, start_revision: int = 0,
               prev_kv: bool = False) -> Watcher:
@@ -569,49 +576,40 @@ class EtcdClient:
         m = self.cluster._member(self.member)
         if not m.up:
             raise ErrStopped()
-        host, _, port = m.client_url.split("://", 1)[1].rpartition(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=self.timeout)
-        create: _Json = {"key": base64.b64encode(key).decode(),
-                         "range_end": base64.b64encode(range_end).decode(),
-                         "start_revision": str(start_revision), "prev_kv": prev_kv}
+        create = watch_create(key, range_end, start_revision=start_revision, prev_kv=prev_kv)
+        stream = None
         try:
-            conn.request("POST", "/v3/watch", json.dumps({"create_request": create}),
-                         {"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            first = json.loads(resp.readline() or b"{}").get("result", {})
+            stream = self.cluster._gateway(m).watch_stream(create, self.timeout)
+            first = (stream.next() or {}).get("result", {})
         except OSError as e:
-            conn.close()
+            if stream is not None:
+                stream.close()
             raise ErrStopped() from e
         if not first.get("created"):
-            conn.close()
+            stream.close()
             raise EtcdError(f"watch was not created: {first}", 2)
         w = Watcher(int(first.get("watch_id", 0)), key, range_end, start_revision, prev_kv,
                     frozenset())
+        conn = stream.conn
         if conn.sock is not None:
             conn.sock.settimeout(None)  # a watch waits for events as long as it lives
         self.cluster._streams.append(conn)
 
         def pump() -> None:
             try:
-                while True:
-                    line = resp.readline()
-                    if not line:
-                        break
-                    r = json.loads(line).get("result", {})
-                    evs = tuple(_event(e) for e in r.get("events", []))
-                    canceled = bool(r.get("canceled", False))
-                    if evs or canceled:
-                        w.responses.append(WatchResponse(
-                            w.id, _rev(r), evs, int(r.get("compact_revision", 0)), canceled))
-                        if evs:
-                            w.next_rev = evs[-1].kv.mod_revision + 1
-                    if canceled:
+                while (msg := stream.next()) is not None:
+                    resp = watch_response(msg.get("result", {}), w.id)
+                    if resp.events or resp.canceled:
+                        w.responses.append(resp)
+                        if resp.events:
+                            w.next_rev = resp.events[-1].kv.mod_revision + 1
+                    if resp.canceled:
                         w.canceled = True
                         break
             except (OSError, ValueError, http.client.HTTPException):
                 pass
             finally:
-                conn.close()
+                stream.close()
                 with contextlib.suppress(ValueError):
                     self.cluster._streams.remove(conn)
 

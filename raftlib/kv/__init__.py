@@ -1,8 +1,8 @@
 """An etcd 3.4-like MVCC key-value store: the state machine the book replicates over Raft.
 
 Revisions, a key index with generations, range and txn, tombstones, compaction, a watch hub,
-a SQLite backend with real sizes, the space quota and its NOSPACE alarm, defragmentation, and
-a small client for a real etcd's JSON gateway to compare with. Errors carry etcd's messages.
+a SQLite backend with real sizes, the space quota and its NOSPACE alarm, and defragmentation.
+Errors carry etcd's messages. No HTTP here: etcd's JSON gateway lives in :mod:`raftlib.gateway`.
 
 Example::
 
@@ -42,7 +42,6 @@ from raftlib.kv._errors import (
     Indeterminate,
     KVError,
 )
-from raftlib.kv._etcd_gateway import EtcdError, EtcdGateway
 from raftlib.kv._fanout import (
     CountingWatchHub,
     DispatchStats,
@@ -52,12 +51,12 @@ from raftlib.kv._fanout import (
     WatchProxy,
     counting_hub,
     measure_on_store,
-    pb_size,
     poll_vs_watch,
     write_times,
 )
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
 from raftlib.kv._replicated import KVResult, ReplicatedKV
+from raftlib.kv._size import pb_size
 from raftlib.kv._store import DEFAULT_QUOTA_BYTES, MAX_TXN_OPS, MVCCStore
 from raftlib.kv._stories import (
     RECOVERY_STEPS,
@@ -159,8 +158,6 @@ __all__ = [
     "ErrTimeoutLeaderTransfer",
     "ErrTooManyOps",
     "ErrValueProvided",
-    "EtcdError",
-    "EtcdGateway",
     "Event",
     "Indeterminate",
     "KVError",

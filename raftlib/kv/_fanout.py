@@ -18,7 +18,7 @@ timing them:
 Sizes are protobuf payload sizes of etcd 3.4's messages (``RangeRequest``, ``RangeResponse``,
 ``WatchRequest``, ``WatchResponse``) plus gRPC's 5-byte message prefix; HTTP/2 frames, HPACK
 headers and TCP are not counted (each unary poll pays a HEADERS frame and trailers on top, so
-the byte counts favour polling).
+the byte counts favour polling). The sizes come from :func:`raftlib.kv.pb_size`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import cast
 
+from raftlib.kv._size import pb_size
 from raftlib.kv._store import MVCCStore
 from raftlib.kv._types import Event, KeyValue
 from raftlib.kv._watch import (
@@ -39,9 +40,6 @@ from raftlib.kv._watch import (
 )
 
 __all__ = [
-    "CLUSTER_ID",
-    "GRPC_PREFIX",
-    "MEMBER_ID",
     "CountingWatchHub",
     "DispatchStats",
     "PollVsWatch",
@@ -50,78 +48,9 @@ __all__ = [
     "WatchProxy",
     "counting_hub",
     "measure_on_store",
-    "pb_size",
     "poll_vs_watch",
     "write_times",
 ]
-
-#: Member and cluster ids in response headers (a single-member etcd's defaults).
-MEMBER_ID = 0x8E9E05C52164694D
-CLUSTER_ID = 0xCDF818194E3A8C32
-#: gRPC's length prefix on every message: 1 byte of flags, 4 of length.
-GRPC_PREFIX = 5
-
-
-# --------------------------------------------------------------------- protobuf sizes
-
-
-def _varint(v: int) -> int:
-    n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
-
-
-def _int_field(v: int) -> int:
-    return 0 if v == 0 else 1 + _varint(v)
-
-
-def _bytes_field(n: int, *, always: bool = False) -> int:
-    return 0 if n == 0 and not always else 1 + _varint(n) + n
-
-
-def _header(revision: int, raft_term: int = 2) -> int:
-    return (_int_field(CLUSTER_ID) + _int_field(MEMBER_ID) + _int_field(revision)
-            + _int_field(raft_term))
-
-
-def _kv(kv: KeyValue) -> int:
-    return (_bytes_field(len(kv.key)) + _int_field(kv.create_revision)
-            + _int_field(kv.mod_revision) + _int_field(kv.version)
-            + _bytes_field(len(kv.value)) + _int_field(kv.lease))
-
-
-def _event(ev: Event) -> int:
-    return (_int_field(0 if ev.type == "PUT" else 1) + _bytes_field(_kv(ev.kv), always=True)
-            + (0 if ev.prev_kv is None else _bytes_field(_kv(ev.prev_kv), always=True)))
-
-
-def pb_size(kind: str, *, key: bytes = b"", revision: int = 1,
-            kvs: tuple[KeyValue, ...] = (), events: tuple[Event, ...] = (),
-            watch_id: int = 0) -> int:
-    """Payload bytes of one etcd 3.4 message plus the gRPC prefix.
-
-    ``kind``: ``"range_request"`` (a get of ``key``), ``"range_response"`` (``kvs``, count),
-    ``"watch_create"`` (a create request for ``key``), ``"watch_created"`` (the created
-    response), ``"watch_events"`` (a response carrying ``events``).
-    """
-    if kind == "range_request":
-        body = _bytes_field(len(key))
-    elif kind == "range_response":
-        body = (_bytes_field(_header(revision), always=True)
-                + sum(_bytes_field(_kv(kv), always=True) for kv in kvs) + _int_field(len(kvs)))
-    elif kind == "watch_create":
-        body = _bytes_field(_bytes_field(len(key)), always=True)
-    elif kind == "watch_created":
-        body = (_bytes_field(_header(revision), always=True) + _int_field(watch_id)
-                + _int_field(1))
-    elif kind == "watch_events":
-        body = (_bytes_field(_header(revision), always=True) + _int_field(watch_id)
-                + sum(_bytes_field(_event(ev), always=True) for ev in events))
-    else:
-        raise ValueError(f"unknown message kind {kind!r}")
-    return GRPC_PREFIX + body
 
 
 # --------------------------------------------------------------------- counting hub

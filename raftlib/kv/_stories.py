@@ -21,7 +21,7 @@ from raftlib.kv._types import DefragmentRequest, KeyValue, PutRequest
 
 if TYPE_CHECKING:
 
-    from raftlib.kv._etcd_gateway import EtcdGateway
+    from raftlib.gateway import EtcdGateway
     from raftlib.kv._store import MVCCStore
 
 __all__ = [

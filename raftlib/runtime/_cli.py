@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from raftlib.gateway import Unreachable, WatchStream, dial, send
 from raftlib.raft import LocalError
 from raftlib.runtime._launch import MemberSpec, member_command
 from raftlib.runtime._wal import repair
@@ -169,31 +170,20 @@ class _Client:
         self.command_timeout = command_timeout
 
     def connect(self, endpoint: str, timeout: float | None) -> http.client.HTTPConnection:
-        u = urlsplit(_url(endpoint))
-        if u.scheme != "http":
+        url = _url(endpoint)
+        if urlsplit(url).scheme != "http":
             raise CliError(f"{endpoint}: only http:// endpoints are supported")
-        host, port = u.hostname or "127.0.0.1", u.port or 2379
-        conn = http.client.HTTPConnection(host, port, timeout=self.dial_timeout)
         try:
-            conn.connect()
-        except ConnectionRefusedError:
-            raise _Unreachable(f"dial tcp {host}:{port}: connect: connection refused") from None
-        except TimeoutError:
-            raise _Unreachable(f"dial tcp {host}:{port}: i/o timeout") from None
-        except OSError as e:
-            raise _Unreachable(f"dial tcp {host}:{port}: {e.strerror or e}") from None
-        assert conn.sock is not None
-        conn.sock.settimeout(timeout)
-        return conn
+            return dial(url, timeout, self.dial_timeout)
+        except Unreachable as e:
+            raise _Unreachable(str(e)) from None
 
     def request(self, endpoint: str, method: str, path: str, body: _Json | None = None
                 ) -> _Json:
         """One request to ``endpoint``; etcd's error message is raised as a CliError."""
         conn = self.connect(endpoint, self.command_timeout)
         try:
-            conn.request(method, path, None if body is None else json.dumps(body),
-                         {"Content-Type": "application/json"})
-            resp = conn.getresponse()
+            resp = send(conn, method, path, body)
             data = resp.read()
         except TimeoutError:
             raise CliError(f"context deadline exceeded ({endpoint} did not answer in "
@@ -431,10 +421,9 @@ def _cmd_watch(c: _Client, args: argparse.Namespace) -> int:
     else:
         raise CliError("; ".join(errors))
     seen = 0
+    stream = WatchStream(conn, body)
+    resp = stream.response
     try:
-        conn.request("POST", "/v3/watch", json.dumps({"create_request": body}),
-                     {"Content-Type": "application/json"})
-        resp = conn.getresponse()
         if resp.status >= 400:
             data = resp.read()
             try:
@@ -442,10 +431,9 @@ def _cmd_watch(c: _Client, args: argparse.Namespace) -> int:
             except ValueError:
                 raise CliError(f"{ep} answered /v3/watch with HTTP {resp.status}") from None
         while args.count is None or seen < args.count:
-            line = resp.readline()
-            if not line:
+            msg = stream.next()
+            if msg is None:
                 raise CliError(f"{ep} closed the watch stream")
-            msg = json.loads(line)
             if "error" in msg:
                 raise CliError(str(msg["error"].get("message", msg["error"])))
             r = msg.get("result", {})
@@ -469,7 +457,7 @@ def _cmd_watch(c: _Client, args: argparse.Namespace) -> int:
                 seen += 1
             sys.stdout.flush()  # a reader on a pipe sees each event as it happens
     finally:
-        conn.close()
+        stream.close()
     return 0
 
 

@@ -7,7 +7,7 @@ calling ``tick``, peer connections calling ``step``, HTTP handlers proposing) on
 node and wakes that loop; trio runs them on one thread, so the node is never touched by two of
 them at once.
 
-Clients speak etcd 3.4's JSON gateway (``raftlib.runtime._json``). A write is proposed at the
+Clients speak etcd 3.4's JSON gateway (``raftlib.gateway``). A write is proposed at the
 leader (a follower forwards it) and answered when this member applies it: every member applies
 the same entries, so the follower's answer is the leader's. A linearizable read waits for a
 ReadIndex (batched: one round of heartbeats serves every read that arrived before it was
@@ -40,6 +40,7 @@ from functools import partial
 
 import trio
 
+from .. import gateway as gw
 from ..kv import (
     AlarmAction,
     AlarmRequest,
@@ -74,7 +75,6 @@ from ..raft import (
     Ready,
     Role,
 )
-from . import _json as J
 from ._codec import Proposal, Removed
 from ._http import Reply, Stream, serve_http
 from ._http import Request as HttpRequest
@@ -189,7 +189,7 @@ class Member:
             host, port = self.spec.client
             await nursery.start(partial(
                 serve_http, host, port, self._handle, self._too_large,
-                J.MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections))
+                gw.MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections))
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._ready_loop, nursery)
             nursery.start_soon(self._read_issuer)
@@ -349,7 +349,7 @@ class Member:
     async def _write(self, req: Request) -> Response:
         if isinstance(req, PutRequest | TxnRequest):
             self._check_quota(req)
-        J.check_request_size(req)
+        gw.check_request_size(req)
         seq = next(self._seq)
         self._in_flight.add(seq)
         data = encode_command(self._client, seq, req, min(self._in_flight))
@@ -447,21 +447,21 @@ class Member:
 
     # ----------------------------------------------------------------- HTTP
 
-    def _header(self) -> J.Header:
-        return J.Header(self.cluster_id, self.spec.id, self.kv.store.revision, self.node.term)
+    def _header(self) -> gw.Header:
+        return gw.Header(self.cluster_id, self.spec.id, self.kv.store.revision, self.node.term)
 
     def _json(self, body: object, status: int = 200) -> Reply:
         return Reply(status, json.dumps(body, separators=(",", ":")).encode())
 
     def _too_large(self, size: int) -> Reply:
-        status, body = J.render_error(ErrRequestTooLarge())
+        status, body = gw.render_error(ErrRequestTooLarge())
         return self._json(body, status)
 
     async def _handle(self, req: HttpRequest) -> Reply | Stream:
         try:
             return await self._route(req)
-        except (KVError, J.GatewayError) as e:
-            status, body = J.render_error(e)
+        except (KVError, gw.GatewayError) as e:
+            status, body = gw.render_error(e)
             return self._json(body, status)
 
     async def _route(self, req: HttpRequest) -> Reply | Stream:
@@ -469,9 +469,9 @@ class Member:
         if req.method == "GET" and path == "/health":
             # As etcd's checkHealth: unhealthy without a leader or with any alarm raised.
             ok = self.node.lead != 0 and not self.kv.store.alarms()
-            return self._json(J.render_health(ok), 200 if ok else 503)
+            return self._json(gw.render_health(ok), 200 if ok else 503)
         if req.method == "GET" and path == "/version":
-            return self._json(J.render_version())
+            return self._json(gw.render_version())
         if req.method == "GET" and path == "/raftlib/metrics":
             return self._json(self.metrics())
         if req.method != "POST":
@@ -485,21 +485,21 @@ class Member:
                 return self._partition(req.body)
             return _NOT_FOUND
         if sub.startswith("kv/"):
-            request, serializable = J.parse_kv(sub, req.body)
+            request, serializable = gw.parse_kv(sub, req.body)
             resp = await self._kv(request, serializable)
-            return self._json(J.render(resp, self._header()))
+            return self._json(gw.render(resp, self._header()))
         if sub == "watch":
             return self._watch(req.body)
         if sub == "maintenance/status":
             return self._json(self._status())
         if sub == "maintenance/defragment":
             resp = self.kv.store.defragment()
-            return self._json(J.render(resp, self._header()))
+            return self._json(gw.render(resp, self._header()))
         if sub == "maintenance/alarm":
             return await self._alarm(req.body)
         if sub == "maintenance/transfer-leadership":
-            await self._move_leader(J.parse_transfer(req.body))
-            return self._json(J.render_transfer())
+            await self._move_leader(gw.parse_transfer(req.body))
+            return self._json(gw.render_transfer())
         if sub.startswith("cluster/member/"):
             return await self._membership(sub, req.body)
         return _NOT_FOUND
@@ -510,20 +510,20 @@ class Member:
             blocked = json.loads(body or b"{}").get("blocked", [])
             self.transport.blocked = {int(x) for x in blocked}
         except (ValueError, TypeError, AttributeError) as e:
-            raise J.GatewayError(400, 3, f"bad partition request: {e}") from e
+            raise gw.GatewayError(400, 3, f"bad partition request: {e}") from e
         return self._json({"blocked": sorted(self.transport.blocked)})
 
     def _status(self) -> dict[str, object]:
         st = self.kv.store.status()
-        return J.render_status(
-            self._header(), version=J.ETCD_VERSION, db_size=st.db_size,
+        return gw.render_status(
+            self._header(), version=gw.ETCD_VERSION, db_size=st.db_size,
             leader=self.node.lead, raft_index=self.node.commit, raft_term=self.node.term,
             raft_applied_index=self.applied, db_size_in_use=st.db_size_in_use,
             is_learner=self.spec.id in self.node.learners,
-            errors=[J.alarm_text(a) for a in self.kv.store.alarms()])
+            errors=[gw.alarm_text(a) for a in self.kv.store.alarms()])
 
     def _watch(self, body: bytes) -> Stream:
-        create = J.parse_watch(body)
+        create = gw.parse_watch(body)
         store = self.kv.store
         hub = store.watch_hub
         self.kv.watched = True
@@ -534,7 +534,7 @@ class Member:
         async def lines() -> AsyncIterator[bytes]:
             nonlocal hub, w
             try:
-                yield _line(J.render_watch_created(0, self._header()))
+                yield _line(gw.render_watch_created(0, self._header()))
                 while True:
                     if self.kv.store.watch_hub is not hub:
                         # A snapshot replaced the store: watch on from the next revision in the
@@ -553,7 +553,7 @@ class Member:
                         h = self._header()
                         if r.header_revision:  # the revision the response was made at
                             h = dataclasses.replace(h, revision=r.header_revision)
-                        yield _line(J.render_watch_events(
+                        yield _line(gw.render_watch_events(
                             0, h, r.events, r.compact_revision, r.canceled))
                         if r.canceled:
                             return
@@ -565,12 +565,12 @@ class Member:
         return Stream(lines())
 
     async def _alarm(self, body: bytes) -> Reply:
-        req = J.parse_alarm(body)
+        req = gw.parse_alarm(body)
         if req.action is AlarmAction.GET:
             resp = self.kv.store.apply(req)
         else:
             resp = await self._write(req)
-        return self._json(J.render(resp, self._header()))
+        return self._json(gw.render(resp, self._header()))
 
     async def hand_over(self) -> None:
         """Before a graceful stop, as etcd 3.4's ``EtcdServer.Stop``: a leader hands leadership
@@ -608,33 +608,33 @@ class Member:
 
     # ----------------------------------------------------------------- membership
 
-    def _members(self) -> list[J.MemberJSON]:
+    def _members(self) -> list[gw.MemberJSON]:
         node = self.node
         out = []
         for i in sorted({*node.voters, *node.learners}):
             p = self.registry.get(i)
-            out.append(J.MemberJSON(
+            out.append(gw.MemberJSON(
                 i, f"n{i}", (_url(p.peer),) if p else (),
                 (_url(p.client),) if p and p.client else (), i in node.learners))
         return out
 
     async def _membership(self, sub: str, body: bytes) -> Reply:
         if sub == "cluster/member/list":
-            return self._json(J.render_member_list(self._members(), self._header()))
+            return self._json(gw.render_member_list(self._members(), self._header()))
         node = self.node
         if node.role is not Role.LEADER:
             # Membership changes are proposed by the leader: relay the request to it.
             return await self._relay(sub, body)
         if sub == "cluster/member/add":
-            peer_urls, learner = J.parse_member_add(body)
+            peer_urls, learner = gw.parse_member_add(body)
             new = max([*self.registry, *node.voters, *node.learners]) + 1
             peer = peer_urls[0].split("://", 1)[-1]
             ctx = json.dumps({"peer": peer, "client": ""}).encode()
             kind = ConfChangeType.ADD_LEARNER if learner else ConfChangeType.ADD_VOTER
             await self._change(ConfChange(kind, new, ctx))
             added = next(m for m in self._members() if m.id == new)
-            return self._json(J.render_member_add(added, self._members(), self._header()))
-        target = J.parse_member_id(body)
+            return self._json(gw.render_member_add(added, self._members(), self._header()))
+        target = gw.parse_member_id(body)
         if target not in node.voters and target not in node.learners:
             raise ErrMemberNotFound()
         if sub == "cluster/member/remove":
@@ -647,10 +647,10 @@ class Member:
             if pr is None or pr.match * 10 < node.commit * 9:
                 raise ErrLearnerNotReady()
             await self._change(ConfChange(ConfChangeType.ADD_VOTER, target))
-            return self._json(J.render_member_promote(self._members(), self._header()))
+            return self._json(gw.render_member_promote(self._members(), self._header()))
         else:
             return _NOT_FOUND
-        return self._json(J.render_member_remove(self._members(), self._header()))
+        return self._json(gw.render_member_remove(self._members(), self._header()))
 
     async def _change(self, cc: ConfChange) -> None:
         with trio.move_on_after(self.request_timeout):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from raftlib.backends._ports import reserve_port
-from raftlib.kv import EtcdGateway
+from raftlib.gateway import EtcdGateway
 
 ETCD = "/usr/bin/etcd"
 

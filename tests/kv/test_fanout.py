@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from raftlib.check.watch import WatchSpec, check_watch, history_from_store
-from raftlib.kv import MVCCStore, PutRequest, prefix_end
+from raftlib.kv import MVCCStore, PutRequest, pb_size, prefix_end
 from raftlib.kv._fanout import (
     CountingWatchHub,
     WatchProxy,
     counting_hub,
     measure_on_store,
-    pb_size,
     poll_vs_watch,
     write_times,
 )

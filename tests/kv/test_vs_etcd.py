@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from raftlib.gateway import EtcdGateway
 from raftlib.kv import (
     AlarmType,
     CompactionRequest,
@@ -19,7 +20,6 @@ from raftlib.kv import (
     DefragmentRequest,
     DeleteRangeRequest,
     ErrNoSpace,
-    EtcdGateway,
     Event,
     KVError,
     MVCCStore,

@@ -1,4 +1,4 @@
-"""raftlib.runtime._json against etcd 3.4's own JSON gateway.
+"""raftlib.gateway's server side against etcd 3.4's own JSON gateway.
 
 The etcd tests send the same raw bodies to a real etcd and to an MVCCStore driven through the
 translation functions (a "twin": every write goes to both, so revisions stay in step), and
@@ -21,29 +21,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from raftlib import gateway as gw
 from raftlib.backends import EtcdCluster
-from raftlib.kv import (
-    AlarmRequest,
-    AlarmResponse,
-    DefragmentRequest,
-    ErrCompacted,
-    ErrNoSpace,
-    ErrTimeout,
-    Event,
-    KeyValue,
-    KVError,
-    MVCCStore,
-    PutRequest,
-    RangeRequest,
-    TxnRequest,
-)
-from raftlib.runtime import _json as J
-from raftlib.runtime._json import (
+from raftlib.gateway import (
     MAX_REQUEST_BYTES,
     GatewayError,
     Header,
     MemberJSON,
     WatchCreate,
+    _gojson,
     check_request_size,
     parse_alarm,
     parse_kv,
@@ -63,6 +49,21 @@ from raftlib.runtime._json import (
     render_version,
     render_watch_created,
     render_watch_events,
+)
+from raftlib.kv import (
+    AlarmRequest,
+    AlarmResponse,
+    DefragmentRequest,
+    ErrCompacted,
+    ErrNoSpace,
+    ErrTimeout,
+    Event,
+    KeyValue,
+    KVError,
+    MVCCStore,
+    PutRequest,
+    RangeRequest,
+    TxnRequest,
 )
 
 Json = dict[str, Any]
@@ -675,8 +676,8 @@ _VALUES = st.one_of(
 
 def _outcome(path: str, body: bytes) -> object:
     try:
-        return J.parse_kv(path, body)
-    except J.GatewayError as e:
+        return gw.parse_kv(path, body)
+    except gw.GatewayError as e:
         return ("error", e.status, e.code, e.message)
 
 
@@ -689,7 +690,7 @@ def test_the_fast_path_parses_exactly_as_the_go_faithful_parser(
 
     body = json.dumps(fields, ensure_ascii=False).encode()
     fast = _outcome(path, body)
-    with mock.patch.object(J, "_fast_object", return_value=None):
+    with mock.patch.object(_gojson, "_fast_object", return_value=None):
         slow = _outcome(path, body)
     assert fast == slow, (body, fast, slow)
 

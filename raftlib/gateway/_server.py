@@ -1,39 +1,45 @@
-"""etcd 3.4's v3 JSON gateway as pure functions: HTTP bodies in, ``raftlib.kv`` types out, and
-back. No I/O: the HTTP server calls these and writes what they return.
+"""etcd 3.4's v3 JSON gateway, server side, as pure functions: HTTP bodies in,
+``raftlib.kv`` types out, and back. No I/O: the HTTP server calls these and writes what they
+return.
 
-etcd 3.4 serves its gRPC API as JSON through grpc-gateway v1, which decodes bodies with
-``golang/protobuf``'s ``jsonpb`` on top of Go's ``encoding/json``. Clients rely on that
-decoder's leniency, and on its exact error texts, so this module reproduces it rather than
-``json.loads``:
+Bodies are decoded as etcd's gateway decodes them (:mod:`raftlib.gateway._gojson`). Responses
+are rendered as grpc-gateway's marshaller does (``OrigName``, no defaults): fields with zero
+values are left out, int64s are strings, bytes are base64 and enums are names.
 
-- only the first JSON value of a body is read (trailing bytes are ignored); an empty body is an
-  empty request; ``null`` anywhere means "not set";
-- each field is accepted under its proto name (``prev_kv``) or its camelCase JSON name
-  (``prevKv``); unknown fields are ignored;
-- int64/uint64 fields take a JSON number or a string holding one (``"5"``); enums take a name
-  or a number; bytes are standard base64 (padding required, newlines skipped);
-- errors carry Go's messages (``invalid character 'x' looking for beginning of value``,
-  ``json: cannot unmarshal string into Go value of type bool``, ``illegal base64 data at
-  input byte 3``), with HTTP 400 and gRPC code 3 (InvalidArgument).
-
-Responses are rendered as grpc-gateway's marshaller does (``OrigName``, no defaults): fields
-with zero values are left out, int64s are strings, bytes are base64 and enums are names.
-
-Every shape and message here was checked against etcd 3.4.23 (``tests/runtime/test_json.py``
+Every shape and message here was checked against etcd 3.4.23 (``tests/gateway/test_server.py``
 compares them with a live etcd); where etcd 3.4 is surprising (alarm and defragment answers
 without a header, FailedPrecondition as HTTP 412), the docstrings say so.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from raftlib.gateway._gojson import (
+    GatewayError,
+    _b64,
+    _bad,
+    _bool,
+    _bytes,
+    _decode_first,
+    _Enum,
+    _enum,
+    _enum_value,
+    _Eof,
+    _field,
+    _int,
+    _is_null,
+    _Lit,
+    _message,
+    _Node,
+    _Parser,
+    _repeated,
+    _Syntax,
+    _type_error,
+)
 from raftlib.kv._errors import (
     ErrEmptyKey,
     ErrKeyNotFound,
@@ -43,6 +49,7 @@ from raftlib.kv._errors import (
     ErrValueProvided,
     KVError,
 )
+from raftlib.kv._size import raft_request_size
 from raftlib.kv._store import MAX_TXN_OPS
 from raftlib.kv._types import (
     AlarmAction,
@@ -55,7 +62,6 @@ from raftlib.kv._types import (
     Compare,
     CompareResult,
     CompareTarget,
-    DefragmentRequest,
     DefragmentResponse,
     DeleteRangeRequest,
     DeleteRangeResponse,
@@ -76,41 +82,6 @@ from raftlib.kv._types import (
 )
 from raftlib.kv._watch import WatchFilter
 
-__all__ = [
-    "CLUSTER_VERSION",
-    "ETCD_VERSION",
-    "MAX_REQUEST_BYTES",
-    "GatewayError",
-    "Header",
-    "MemberJSON",
-    "WatchCreate",
-    "alarm_text",
-    "check_request_size",
-    "grpc_http_status",
-    "parse_alarm",
-    "parse_kv",
-    "parse_member_add",
-    "parse_member_id",
-    "parse_transfer",
-    "parse_watch",
-    "parse_watch_stream",
-    "raft_request_size",
-    "render",
-    "render_alarm",
-    "render_error",
-    "render_header",
-    "render_health",
-    "render_member_add",
-    "render_member_list",
-    "render_member_promote",
-    "render_member_remove",
-    "render_status",
-    "render_transfer",
-    "render_version",
-    "render_watch_created",
-    "render_watch_events",
-]
-
 #: The server version ``GET /version`` reports (the etcd this module was checked against).
 ETCD_VERSION: Final = "3.4.23"
 #: The cluster version ``GET /version`` reports.
@@ -119,21 +90,6 @@ CLUSTER_VERSION: Final = "3.4.0"
 MAX_REQUEST_BYTES: Final = 1572864
 
 _Json = dict[str, Any]
-
-
-class GatewayError(Exception):
-    """A request the gateway refuses: ``status`` is the HTTP status, ``code`` the gRPC code
-    and ``message`` the text etcd sends for the same body."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def _bad(message: str) -> GatewayError:
-    return GatewayError(400, 3, message)
 
 
 # grpc-gateway v1 (as vendored by etcd 3.4)'s HTTPStatusFromCode. FailedPrecondition is 412
@@ -153,447 +109,7 @@ def render_error(err: KVError | GatewayError) -> tuple[int, _Json]:
     return status, {"error": err.message, "message": err.message, "code": err.code}
 
 
-# --------------------------------------------------------------------- Go's JSON scanner
-#
-# A parse keeps every scalar's raw bytes, because jsonpb treats some of them textually (an
-# int64 in a string is the string's raw contents re-parsed as JSON; an enum name is not
-# unescaped).
-
-
-@dataclass(frozen=True, slots=True)
-class _Lit:
-    """A JSON scalar: ``kind`` is "string", "number", "bool" or "null"."""
-
-    kind: str
-    raw: bytes
-    text: str = ""  # the decoded contents of a string
-
-
-_Node = dict[str, Any] | list[Any] | _Lit
-
-
-class _Syntax(Exception):
-    pass
-
-
-class _Eof(Exception):
-    pass
-
-
-_WS = b" \t\r\n"
-_MAX_DEPTH = 10000  # Go's maxNestingDepth
-_STR_SPECIAL = re.compile(rb'["\\\x00-\x1f]')
-_HEX = b"0123456789abcdefABCDEF"
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_ESCAPES = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t",
-            ord("\\"): "\\", ord("/"): "/", ord('"'): '"'}
-
-
-def _quote_char(c: int) -> str:
-    """Go's ``quoteChar``: how the scanner names an offending byte."""
-    if c == ord("'"):
-        return "'\\''"
-    if c == ord('"'):
-        return "'\"'"
-    ch = chr(c)
-    if ch.isprintable():
-        return f"'{ch}'" if ch != "\\" else "'\\\\'"
-    named = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
-    if c in named:
-        return f"'{named[c]}'"
-    return f"'\\x{c:02x}'" if c < 0x80 else f"'\\u{c:04x}'"
-
-
-def _pair_surrogates(text: str) -> str:
-    """Join ``\\uD83D\\uDE00``-style escaped pairs into one character and turn lone
-    surrogates into U+FFFD, as Go's ``unquote`` does."""
-    if not _SURROGATE.search(text):
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-class _Parser:
-    def __init__(self, data: bytes) -> None:
-        self.s = data
-        self.i = 0
-
-    def fail(self, context: str) -> _Syntax:
-        return _Syntax(f"invalid character {_quote_char(self.s[self.i])} {context}")
-
-    def peek(self) -> int:
-        """The next byte after whitespace."""
-        while self.i < len(self.s) and self.s[self.i] in _WS:
-            self.i += 1
-        if self.i >= len(self.s):
-            raise _Eof
-        return self.s[self.i]
-
-    def value(self) -> _Node:
-        """One JSON value. Iterative, so that deep nesting cannot exhaust Python's stack;
-        like Go's scanner it refuses more than 10000 nested arrays and objects."""
-        stack: list[tuple[dict[str, Any] | list[Any], str]] = []  # open containers, keys
-        while True:
-            c = self.peek()
-            node: _Node
-            if c in b"{[":
-                if len(stack) >= _MAX_DEPTH:
-                    raise self.fail("exceeded max depth")
-                self.i += 1
-                if c == ord("{"):
-                    if self.peek() == ord("}"):
-                        self.i += 1
-                        node = {}
-                    else:
-                        stack.append(({}, self.key()))
-                        continue
-                elif self.peek() == ord("]"):
-                    self.i += 1
-                    node = []
-                else:
-                    stack.append(([], ""))
-                    continue
-            else:
-                node = self.scalar(c)
-            # Attach the finished value to its container; close containers that end here.
-            while True:
-                if not stack:
-                    return node
-                container, key = stack[-1]
-                c = self.peek()
-                self.i += 1
-                if isinstance(container, dict):
-                    container[key] = node  # a repeated key: the last one wins, as in Go
-                    if c == ord(","):
-                        stack[-1] = (container, self.key())
-                        break
-                    if c != ord("}"):
-                        self.i -= 1
-                        raise self.fail("after object key:value pair")
-                else:
-                    container.append(node)
-                    if c == ord(","):
-                        break
-                    if c != ord("]"):
-                        self.i -= 1
-                        raise self.fail("after array element")
-                stack.pop()
-                node = container
-
-    def key(self) -> str:
-        """An object key and its colon."""
-        if self.peek() != ord('"'):
-            raise self.fail("looking for beginning of object key string")
-        key = self.string().text
-        if self.peek() != ord(":"):
-            raise self.fail("after object key")
-        self.i += 1
-        return key
-
-    def scalar(self, c: int) -> _Lit:
-        if c == ord('"'):
-            return self.string()
-        if c == ord("-") or ord("0") <= c <= ord("9"):
-            return self.number()
-        for word, kind in ((b"true", "bool"), (b"false", "bool"), (b"null", "null")):
-            if c == word[0]:
-                start = self.i
-                for expect in word[1:]:
-                    self.i += 1
-                    if self.i >= len(self.s):
-                        raise _Eof
-                    if self.s[self.i] != expect:
-                        raise self.fail(f"in literal {word.decode()} (expecting "
-                                        f"{_quote_char(expect)})")
-                self.i += 1
-                return _Lit(kind, self.s[start:self.i])
-        raise self.fail("looking for beginning of value")
-
-    def string(self) -> _Lit:
-        start = self.i
-        self.i += 1
-        parts: list[str] = []
-        run = self.i
-        s = self.s
-        while True:
-            m = _STR_SPECIAL.search(s, self.i)
-            if m is None:
-                raise _Eof
-            self.i = m.start()
-            c = s[self.i]
-            if c == ord('"'):
-                parts.append(s[run:self.i].decode("utf-8", "replace"))
-                self.i += 1
-                return _Lit("string", s[start:self.i], _pair_surrogates("".join(parts)))
-            if c < 0x20:
-                raise self.fail("in string literal")
-            parts.append(s[run:self.i].decode("utf-8", "replace"))
-            self.i += 1
-            if self.i >= len(s):
-                raise _Eof
-            e = s[self.i]
-            if e in _ESCAPES:
-                parts.append(_ESCAPES[e])
-                self.i += 1
-            elif e == ord("u"):
-                parts.append(chr(self.hex4()))
-            else:
-                raise self.fail("in string escape code")
-            run = self.i
-
-    def hex4(self) -> int:
-        self.i += 1
-        for _ in range(4):
-            if self.i >= len(self.s):
-                raise _Eof
-            if self.s[self.i] not in _HEX:
-                raise self.fail("in \\u hexadecimal character escape")
-            self.i += 1
-        return int(self.s[self.i - 4:self.i], 16)
-
-    def digits(self) -> None:
-        while self.i < len(self.s) and ord("0") <= self.s[self.i] <= ord("9"):
-            self.i += 1
-
-    def need_digit(self, context: str) -> None:
-        if self.i >= len(self.s):
-            raise _Eof
-        if not ord("0") <= self.s[self.i] <= ord("9"):
-            raise self.fail(context)
-
-    def number(self) -> _Lit:
-        start = self.i
-        if self.s[self.i] == ord("-"):
-            self.i += 1
-            self.need_digit("in numeric literal")
-        if self.s[self.i] == ord("0"):
-            self.i += 1
-        else:
-            self.digits()
-        if self.i < len(self.s) and self.s[self.i] == ord("."):
-            self.i += 1
-            self.need_digit("after decimal point in numeric literal")
-            self.digits()
-        if self.i < len(self.s) and self.s[self.i] in b"eE":
-            self.i += 1
-            if self.i < len(self.s) and self.s[self.i] in b"+-":
-                self.i += 1
-            self.need_digit("in exponent of numeric literal")
-            self.digits()
-        return _Lit("number", self.s[start:self.i])
-
-
-def _fast_object(body: bytes) -> dict[str, Any] | None:
-    """What clients nearly always send, parsed by the C JSON parser: one flat object of plain
-    strings (no escapes), whole numbers and booleans. It yields the very nodes the Go-faithful
-    parser would; anything else (None) takes that parser, which also names every error."""
-    if (b"\\" in body or b"\x00" in body or not body.isascii()
-            or not body.lstrip().startswith(b"{")):
-        # Escapes; UTF-16/32 bodies that json.loads would accept but Go not; and invalid
-        # UTF-8, which json.loads keeps as lone surrogates where Go substitutes U+FFFD.
-        return None
-    try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError):  # deep nesting: the iterative parser takes it
-        return None
-    out: dict[str, Any] = {}
-    for k, v in obj.items():
-        if isinstance(v, bool):
-            out[k] = _Lit("bool", b"true" if v else b"false")
-        elif isinstance(v, str):
-            out[k] = _Lit("string", b'"' + v.encode() + b'"', v)
-        elif isinstance(v, int):
-            out[k] = _Lit("number", str(v).encode())
-        else:
-            return None
-    return out
-
-
-def _decode_first(body: bytes) -> _Node | None:
-    """Go's ``json.Decoder.Decode``: the first value of ``body`` (None if there is none)."""
-    fast = _fast_object(body)
-    if fast is not None:
-        return fast
-    p = _Parser(body)
-    try:
-        p.peek()
-    except _Eof:
-        return None
-    try:
-        return p.value()
-    except _Eof:
-        raise _bad("unexpected EOF") from None
-    except _Syntax as e:
-        raise _bad(str(e)) from None
-
-
-def _unmarshal_whole(data: bytes) -> _Node:
-    """Go's ``json.Unmarshal`` syntax check: exactly one value, then only whitespace. At the
-    end Go's scanner is fed one space, which names the error of a value cut short."""
-    p = _Parser(data + b" ")
-    try:
-        v = p.value()
-    except _Eof:
-        raise _bad("unexpected end of JSON input") from None
-    except _Syntax as e:
-        raise _bad(str(e)) from None
-    try:
-        p.peek()
-    except _Eof:
-        return v
-    raise _bad(str(p.fail("after top-level value")))
-
-
-# --------------------------------------------------------------------- jsonpb decoding
-
-
-def _kind_name(node: _Node) -> str:
-    if isinstance(node, dict):
-        return "object"
-    if isinstance(node, list):
-        return "array"
-    return node.kind
-
-
-def _type_error(node: _Node, go_type: str, with_number: bool = False) -> GatewayError:
-    what = _kind_name(node)
-    if with_number and isinstance(node, _Lit) and node.kind == "number":
-        what = f"number {node.raw.decode()}"
-    return _bad(f"json: cannot unmarshal {what} into Go value of type {go_type}")
-
-
-def _is_null(node: _Node) -> bool:
-    return isinstance(node, _Lit) and node.kind == "null"
-
-
-def _message(node: _Node | None) -> dict[str, Any]:
-    """A nested message's fields (jsonpb reads it as ``map[string]json.RawMessage``)."""
-    if node is None or _is_null(node):
-        return {}
-    if not isinstance(node, dict):
-        raise _type_error(node, "map[string]json.RawMessage")
-    return node
-
-
-def _camel(name: str) -> str:
-    """protoc's JSON name: underscores dropped, the letter after each one upper-cased."""
-    head, *rest = name.split("_")
-    return head + "".join(r[:1].upper() + r[1:] for r in rest)
-
-
-def _field(msg: dict[str, Any], name: str) -> _Node | None:
-    """The field ``name`` under its proto or camelCase name (camelCase wins if both)."""
-    camel = _camel(name)
-    node = msg.get(camel, msg.get(name))
-    return None if node is None or _is_null(node) else node
-
-
-def _bytes(msg: dict[str, Any], name: str) -> bytes:
-    node = _field(msg, name)
-    if node is None:
-        return b""
-    if isinstance(node, list):
-        # encoding/json fills a []byte from an array of numbers too (nulls are zeros).
-        return bytes(0 if _is_null(b) else _byte(b) for b in node)
-    if not isinstance(node, _Lit) or node.kind != "string":
-        raise _type_error(node, "[]uint8")
-    return _go_b64decode(node.text.encode())
-
-
-def _byte(node: _Node) -> int:
-    if not isinstance(node, _Lit) or node.kind != "number":
-        raise _type_error(node, "uint8")
-    return _go_int(node, "uint8", 0, 255)
-
-
-_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64_VALID = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
-
-
-def _go_b64decode(src: bytes) -> bytes:
-    """``base64.StdEncoding.Decode``: padding required, ``\\r`` and ``\\n`` skipped, and
-    Go's offset in the error."""
-    stripped = src.replace(b"\n", b"").replace(b"\r", b"")
-    if _B64_VALID.fullmatch(stripped):
-        return base64.b64decode(stripped)
-    err = _go_b64_error(src)
-    raise _bad(f"illegal base64 data at input byte {err if err is not None else 0}")
-
-
-def _go_b64_error(src: bytes) -> int | None:
-    """The offset Go's ``decodeQuantum`` reports for ``src``, None if it is valid."""
-    si, n = 0, len(src)
-    while si < n:
-        j = 0
-        while j < 4:
-            if si == n:
-                return si - j if j else None
-            c = src[si]
-            si += 1
-            if c in _B64_ALPHABET:
-                j += 1
-                continue
-            if c in b"\r\n":
-                continue
-            if c != ord("=") or j < 2:
-                return si - 1
-            if j == 2:  # a second "=" must follow
-                while si < n and src[si] in b"\r\n":
-                    si += 1
-                if si == n:
-                    return n
-                if src[si] != ord("="):
-                    return si - 1
-                si += 1
-            while si < n and src[si] in b"\r\n":
-                si += 1
-            return si if si < n else None
-    return None
-
-
-def _bool(msg: dict[str, Any], name: str) -> bool:
-    node = _field(msg, name)
-    if node is None:
-        return False
-    if not isinstance(node, _Lit) or node.kind != "bool":
-        raise _type_error(node, "bool")
-    return node.raw == b"true"
-
-
-def _int(msg: dict[str, Any], name: str, go_type: str = "int64") -> int:
-    node = _field(msg, name)
-    return 0 if node is None else _int_value(node, go_type)
-
-
-_RANGES = {"int64": (-(2**63), 2**63 - 1), "uint64": (0, 2**64 - 1)}
-
-
-def _int_value(node: _Node, go_type: str) -> int:
-    if isinstance(node, _Lit) and node.kind == "string":
-        # jsonpb drops the quotes and parses what was between them as JSON.
-        node = _unmarshal_whole(node.raw[1:-1])
-        if _is_null(node):
-            return 0
-    if not isinstance(node, _Lit) or node.kind != "number":
-        raise _type_error(node, go_type)
-    return _go_int(node, go_type, *_RANGES[go_type])
-
-
-def _go_int(node: _Lit, go_type: str, lo: int, hi: int) -> int:
-    """strconv.ParseInt/ParseUint of a JSON number: no fraction, no exponent, in range (and
-    no minus sign at all for an unsigned type, not even on zero)."""
-    raw = node.raw.decode()
-    if (any(c in raw for c in ".eE") or len(raw) > 24 or not lo <= int(raw) <= hi
-            or (lo == 0 and raw.startswith("-"))):
-        raise _type_error(node, go_type, with_number=True)
-    return int(raw)
-
-
-@dataclass(frozen=True, slots=True)
-class _Enum:
-    go_name: str
-    names: tuple[str, ...]  # by number
-
-
+# etcd's enums, by number, under the Go type names jsonpb's errors use.
 _SORT_ORDER = _Enum("etcdserverpb.RangeRequest_SortOrder", ("NONE", "ASCEND", "DESCEND"))
 _SORT_TARGET = _Enum("etcdserverpb.RangeRequest_SortTarget",
                      ("KEY", "VERSION", "CREATE", "MOD", "VALUE"))
@@ -604,54 +120,6 @@ _CMP_TARGET = _Enum("etcdserverpb.Compare_CompareTarget",
 _ALARM_ACTION = _Enum("etcdserverpb.AlarmRequest_AlarmAction", ("GET", "ACTIVATE", "DEACTIVATE"))
 _ALARM_TYPE = _Enum("etcdserverpb.AlarmType", ("NONE", "NOSPACE", "CORRUPT"))
 _FILTER = _Enum("etcdserverpb.WatchCreateRequest_FilterType", ("NOPUT", "NODELETE"))
-
-
-def _go_quote(raw: bytes) -> str:
-    """Go's ``%q`` of a byte string (enough for enum names, which are plain ASCII)."""
-    out = []
-    for ch in raw.decode("utf-8", "replace"):
-        if ch in "\"\\":
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
-    return '"' + "".join(out) + '"'
-
-
-def _enum_value(node: _Node, enum: _Enum) -> int:
-    """An enum's number; numbers etcd does not know are returned as they are."""
-    if isinstance(node, _Lit) and node.kind == "string":
-        name = node.raw[1:-1]  # not unescaped: valid names need no escapes
-        try:
-            return enum.names.index(name.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            raise _bad(f"unknown value {_go_quote(name)} for enum {enum.go_name}") from None
-    if not isinstance(node, _Lit) or node.kind != "number":
-        raise _type_error(node, enum.go_name)
-    return _go_int(node, enum.go_name, -(2**31), 2**31 - 1)
-
-
-def _enum(msg: dict[str, Any], name: str, enum: _Enum, *, lenient: bool = False) -> str:
-    """An enum field's name. A number etcd accepts but raftlib cannot represent is refused
-    (etcd's behaviour with it ranges from ignoring it to crashing), except where ``lenient``:
-    there etcd treats unknown numbers as the zero value."""
-    node = _field(msg, name)
-    n = 0 if node is None else _enum_value(node, enum)
-    if 0 <= n < len(enum.names):
-        return enum.names[n]
-    if lenient:
-        return enum.names[0]
-    raise _bad(f"raftlib: unsupported value {n} for enum {enum.go_name}")
-
-
-def _repeated(msg: dict[str, Any], name: str) -> list[_Node]:
-    node = _field(msg, name)
-    if node is None:
-        return []
-    if not isinstance(node, list):
-        raise _type_error(node, "[]json.RawMessage")
-    return node
 
 
 # --------------------------------------------------------------------- kv requests
@@ -786,76 +254,10 @@ def parse_kv(path: str, body: bytes) -> tuple[Request, bool]:
     raise GatewayError(404, 5, "Not Found")
 
 
-# --------------------------------------------------------------------- request size
-
-def _varint_len(n: int) -> int:
-    n &= 2**64 - 1  # negative int64s are ten bytes, as their uint64 form
-    size = 1
-    while n >= 0x80:
-        n >>= 7
-        size += 1
-    return size
-
-
-def _len_field(tag_bytes: int, length: int) -> int:
-    return tag_bytes + _varint_len(length) + length
-
-
-def _int_field(n: int) -> int:
-    return 1 + _varint_len(n) if n else 0
-
-
-def _bytes_field(b: bytes) -> int:
-    return _len_field(1, len(b)) if b else 0
-
-
-def _op_size(op: RequestOp) -> int:
-    if isinstance(op, PutRequest):
-        return (_bytes_field(op.key) + _bytes_field(op.value) + _int_field(op.lease)
-                + 2 * op.prev_kv + 2 * op.ignore_value + 2 * op.ignore_lease)
-    if isinstance(op, RangeRequest):
-        return (_bytes_field(op.key) + _bytes_field(op.range_end) + _int_field(op.limit)
-                + _int_field(op.revision)
-                + _int_field(list(SortOrder).index(op.sort_order))
-                + _int_field(list(SortTarget).index(op.sort_target))
-                + 2 * op.keys_only + 2 * op.count_only)
-    if isinstance(op, DeleteRangeRequest):
-        return _bytes_field(op.key) + _bytes_field(op.range_end) + 2 * op.prev_kv
-    size = 0
-    for c in op.compare:
-        value = c.value
-        union = (_len_field(1, len(value)) if isinstance(value, bytes)
-                 else 1 + _varint_len(value))
-        body = (_int_field(list(CompareResult).index(c.result))
-                + _int_field(list(CompareTarget).index(c.target)) + _bytes_field(c.key)
-                + union + (_len_field(2, len(c.range_end)) if c.range_end else 0))
-        size += _len_field(1, body)
-    for sub in (*op.success, *op.failure):
-        size += _len_field(1, _len_field(1, _op_size(sub)))
-    return size
-
-
-def raft_request_size(req: Request) -> int:
-    """Bytes of etcd's encoded ``InternalRaftRequest`` for ``req``, the size etcd compares with
-    ``--max-request-bytes``. The request id is counted at its largest (ten bytes), so the
-    result can exceed etcd's by one byte. Reads never go through Raft: 0."""
-    if isinstance(req, RangeRequest | DefragmentRequest):
-        return 0
-    if isinstance(req, PutRequest | DeleteRangeRequest | TxnRequest):
-        inner = _op_size(req)
-    elif isinstance(req, CompactionRequest):
-        inner = _int_field(req.revision) + 2
-    else:
-        inner = (_int_field(list(AlarmAction).index(req.action)) + _int_field(req.member_id)
-                 + _int_field(list(AlarmType).index(req.alarm)))
-    # InternalRaftRequest{header (field 100: two tag bytes) {ID}, <the request's field>}.
-    header = _len_field(2, 1 + 10)
-    return header + _len_field(2 if isinstance(req, AlarmRequest) else 1, inner)
-
-
 def check_request_size(req: Request, limit: int = MAX_REQUEST_BYTES) -> None:
     """Raise :class:`raftlib.kv.ErrRequestTooLarge` (etcd: HTTP 400, code 3, "etcdserver:
-    request is too large") if ``req`` encodes to more than ``limit`` bytes."""
+    request is too large") if ``req`` encodes to more than ``limit`` bytes (sizes:
+    :func:`raftlib.kv._size.raft_request_size`)."""
     if raft_request_size(req) > limit:
         raise ErrRequestTooLarge()
 
@@ -887,10 +289,6 @@ def _header(h: Header, revision: int | None = None) -> _Json:
         if value:
             out[name] = str(value)
     return out
-
-
-def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode()
 
 
 def _kv(kv: KeyValue) -> _Json:

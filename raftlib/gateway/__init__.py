@@ -1,0 +1,112 @@
+"""etcd 3.4's v3 JSON gateway (``POST /v3/kv/put`` and friends), both sides, in one place.
+
+- :mod:`raftlib.gateway._gojson`: Go's JSON as the gateway decodes it (``encoding/json``'s
+  scanner and ``jsonpb``'s field rules, with Go's error texts) and base64 for bytes.
+- :mod:`raftlib.gateway._server`: the server side as pure functions: request bodies parsed
+  into ``raftlib.kv`` requests (``parse_*``), responses rendered as etcd sends them
+  (``render_*``), and etcd's HTTP statuses, gRPC codes and error texts. raftlib's runtime
+  serves these.
+- :mod:`raftlib.gateway._client`: the one client (:class:`EtcdGateway`, and the connection,
+  watch stream and JSON conversions that ``raftlib.backends`` and the ``raftlib`` command
+  line build on).
+
+The names below are the package's surface; the modules have no ``__all__`` of their own.
+
+The protobuf size arithmetic behind :func:`check_request_size` lives in ``raftlib.kv._size``
+(the watch chapter's fan-out counts use it too, and ``raftlib.kv`` imports nothing above
+itself); this package imports ``raftlib.kv``, never the other way round.
+"""
+
+from raftlib.gateway._client import (
+    EtcdError,
+    EtcdGateway,
+    Unreachable,
+    WatchStream,
+    dial,
+    header_revision,
+    op_json,
+    op_response,
+    send,
+    watch_create,
+    watch_response,
+)
+from raftlib.gateway._gojson import GatewayError
+from raftlib.gateway._server import (
+    CLUSTER_VERSION,
+    ETCD_VERSION,
+    MAX_REQUEST_BYTES,
+    Header,
+    MemberJSON,
+    WatchCreate,
+    alarm_text,
+    check_request_size,
+    grpc_http_status,
+    parse_alarm,
+    parse_kv,
+    parse_member_add,
+    parse_member_id,
+    parse_transfer,
+    parse_watch,
+    parse_watch_stream,
+    render,
+    render_alarm,
+    render_error,
+    render_header,
+    render_health,
+    render_member_add,
+    render_member_list,
+    render_member_promote,
+    render_member_remove,
+    render_status,
+    render_transfer,
+    render_version,
+    render_watch_created,
+    render_watch_events,
+)
+from raftlib.kv._size import raft_request_size
+
+__all__ = [
+    "CLUSTER_VERSION",
+    "ETCD_VERSION",
+    "MAX_REQUEST_BYTES",
+    "EtcdError",
+    "EtcdGateway",
+    "GatewayError",
+    "Header",
+    "MemberJSON",
+    "Unreachable",
+    "WatchCreate",
+    "WatchStream",
+    "alarm_text",
+    "check_request_size",
+    "dial",
+    "grpc_http_status",
+    "header_revision",
+    "op_json",
+    "op_response",
+    "parse_alarm",
+    "parse_kv",
+    "parse_member_add",
+    "parse_member_id",
+    "parse_transfer",
+    "parse_watch",
+    "parse_watch_stream",
+    "raft_request_size",
+    "render",
+    "render_alarm",
+    "render_error",
+    "render_header",
+    "render_health",
+    "render_member_add",
+    "render_member_list",
+    "render_member_promote",
+    "render_member_remove",
+    "render_status",
+    "render_transfer",
+    "render_version",
+    "render_watch_created",
+    "render_watch_events",
+    "send",
+    "watch_create",
+    "watch_response",
+]
