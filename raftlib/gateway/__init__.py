@@ -12,9 +12,9 @@
 
 The names below are the package's surface; the modules have no ``__all__`` of their own.
 
-The protobuf size arithmetic behind :func:`check_request_size` lives in ``raftlib.kv._size``
-(the watch chapter's fan-out counts use it too, and ``raftlib.kv`` imports nothing above
-itself); this package imports ``raftlib.kv``, never the other way round.
+What a member admits before proposing (the quota, ``--max-request-bytes``) is not the
+gateway's: it is ``raftlib.kv.admit_write``, shared by every engine. This package imports
+``raftlib.kv``, never the other way round.
 """
 
 from raftlib.gateway._client import (
@@ -34,12 +34,10 @@ from raftlib.gateway._gojson import GatewayError
 from raftlib.gateway._server import (
     CLUSTER_VERSION,
     ETCD_VERSION,
-    MAX_REQUEST_BYTES,
     Header,
     MemberJSON,
     WatchCreate,
     alarm_text,
-    check_request_size,
     grpc_http_status,
     parse_alarm,
     parse_kv,
@@ -63,12 +61,10 @@ from raftlib.gateway._server import (
     render_watch_created,
     render_watch_events,
 )
-from raftlib.kv._size import raft_request_size
 
 __all__ = [
     "CLUSTER_VERSION",
     "ETCD_VERSION",
-    "MAX_REQUEST_BYTES",
     "EtcdError",
     "EtcdGateway",
     "GatewayError",
@@ -78,7 +74,6 @@ __all__ = [
     "WatchCreate",
     "WatchStream",
     "alarm_text",
-    "check_request_size",
     "dial",
     "grpc_http_status",
     "header_revision",
@@ -91,7 +86,6 @@ __all__ = [
     "parse_transfer",
     "parse_watch",
     "parse_watch_stream",
-    "raft_request_size",
     "render",
     "render_alarm",
     "render_error",

@@ -28,6 +28,7 @@ from raftlib.kv._errors import (
     ErrKeyNotFound,
     ErrLeaseProvided,
     ErrNoSpace,
+    ErrRequestTooLarge,
     ErrTooManyOps,
     ErrValueProvided,
     KVError,
@@ -66,7 +67,8 @@ _HEADERS = {"Content-Type": "application/json"}
 _KNOWN: dict[str, type[KVError]] = {
     cls.message: cls
     for cls in (ErrCompacted, ErrDuplicateKey, ErrEmptyKey, ErrFutureRev, ErrKeyNotFound,
-                ErrLeaseProvided, ErrNoSpace, ErrTooManyOps, ErrValueProvided)
+                ErrLeaseProvided, ErrNoSpace, ErrRequestTooLarge, ErrTooManyOps,
+                ErrValueProvided)
 }
 
 

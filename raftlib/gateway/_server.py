@@ -44,12 +44,10 @@ from raftlib.kv._errors import (
     ErrEmptyKey,
     ErrKeyNotFound,
     ErrLeaseProvided,
-    ErrRequestTooLarge,
     ErrTooManyOps,
     ErrValueProvided,
     KVError,
 )
-from raftlib.kv._size import raft_request_size
 from raftlib.kv._store import MAX_TXN_OPS
 from raftlib.kv._types import (
     AlarmAction,
@@ -86,8 +84,6 @@ from raftlib.kv._watch import WatchFilter
 ETCD_VERSION: Final = "3.4.23"
 #: The cluster version ``GET /version`` reports.
 CLUSTER_VERSION: Final = "3.4.0"
-#: etcd's ``--max-request-bytes`` default: the largest encoded Raft request it accepts.
-MAX_REQUEST_BYTES: Final = 1572864
 
 _Json = dict[str, Any]
 
@@ -252,14 +248,6 @@ def parse_kv(path: str, body: bytes) -> tuple[Request, bool]:
         _bool(m, "physical")
         return CompactionRequest(revision), False
     raise GatewayError(404, 5, "Not Found")
-
-
-def check_request_size(req: Request, limit: int = MAX_REQUEST_BYTES) -> None:
-    """Raise :class:`raftlib.kv.ErrRequestTooLarge` (etcd: HTTP 400, code 3, "etcdserver:
-    request is too large") if ``req`` encodes to more than ``limit`` bytes (sizes:
-    :func:`raftlib.kv._size.raft_request_size`)."""
-    if raft_request_size(req) > limit:
-        raise ErrRequestTooLarge()
 
 
 # --------------------------------------------------------------------- rendering

@@ -17,7 +17,13 @@ Example::
     [r.events for r in w.take()]
 """
 
-from raftlib.kv._admission import KV_OVERHEAD, Refusal, admit_write, quota_cost
+from raftlib.kv._admission import (
+    KV_OVERHEAD,
+    MAX_REQUEST_BYTES,
+    Refusal,
+    admit_write,
+    quota_cost,
+)
 from raftlib.kv._backend import BackendRow, SqliteBackend
 from raftlib.kv._errors import (
     ErrCompacted,
@@ -116,6 +122,7 @@ from raftlib.kv._watch import (
 __all__ = [
     "DEFAULT_QUOTA_BYTES",
     "KV_OVERHEAD",
+    "MAX_REQUEST_BYTES",
     "MAX_TXN_OPS",
     "MAX_WATCHERS_PER_SYNC",
     "RECOVERY_STEPS",

@@ -4,9 +4,11 @@ etcd checks a put or txn against the backend quota in its gRPC layer (``quotaKVS
 before the write reaches Raft: a write whose cost would take the backend to the quota is
 refused with NOSPACE, and the NOSPACE alarm is raised if it is not already. A write that puts
 nothing (a delete, a txn of reads and deletes) costs nothing and always passes, so a full
-cluster can still be cleaned up (etcd 3.4's ``backendQuota.Available``). The standalone store,
-the simulator and the runtime all call :func:`admit_write`, so the engines the book compares
-refuse the same write at the same size.
+cluster can still be cleaned up (etcd 3.4's ``backendQuota.Available``). Then the server
+refuses a request whose Raft entry would exceed ``--max-request-bytes`` (1.5 MiB by default;
+``processInternalRaftRequestOnce``). The standalone store, the simulator and the runtime all
+call :func:`admit_write`, so the engines the book compares refuse the same write at the same
+size.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from raftlib.kv._errors import ErrNoSpace, KVError
+from raftlib.kv._errors import ErrNoSpace, ErrRequestTooLarge, KVError
+from raftlib.kv._size import raft_request_size
 from raftlib.kv._types import AlarmMember, AlarmType, PutRequest, Request, TxnRequest
 
-__all__ = ["KV_OVERHEAD", "Refusal", "admit_write", "quota_cost"]
+__all__ = ["KV_OVERHEAD", "MAX_REQUEST_BYTES", "Refusal", "admit_write", "quota_cost"]
 
 #: Bytes etcd's quota adds to every put's key and value length (``kvOverhead``).
 KV_OVERHEAD = 256
+#: etcd's default ``--max-request-bytes``: 1.5 MiB.
+MAX_REQUEST_BYTES = 1572864
 
 
 def _put_cost(p: PutRequest) -> int:
@@ -49,10 +54,12 @@ class Refusal:
 
 
 def admit_write(req: Request, backend_size: int, alarms: Iterable[AlarmMember],
-                quota_bytes: int) -> Refusal | None:
+                quota_bytes: int, max_request_bytes: int = MAX_REQUEST_BYTES) -> Refusal | None:
     """``None`` if ``req`` may be proposed, else the :class:`Refusal` etcd would answer."""
     cost = quota_cost(req)
-    if cost == 0 or backend_size + cost < quota_bytes:
-        return None
-    raised = any(a.alarm is AlarmType.NOSPACE for a in alarms)
-    return Refusal(ErrNoSpace(), raise_alarm=not raised)
+    if cost > 0 and backend_size + cost >= quota_bytes:
+        raised = any(a.alarm is AlarmType.NOSPACE for a in alarms)
+        return Refusal(ErrNoSpace(), raise_alarm=not raised)
+    if raft_request_size(req) > max_request_bytes:
+        return Refusal(ErrRequestTooLarge(), raise_alarm=False)
+    return None

@@ -273,8 +273,8 @@ class MVCCStore:
         if isinstance(req, RangeRequest):
             _validate(req)
             return self._range(req, self._rev)
-        if isinstance(req, PutRequest | TxnRequest):
-            self._check_quota(req)
+        if not isinstance(req, DefragmentRequest):
+            self._admit(req)
         if isinstance(req, PutRequest | DeleteRangeRequest | TxnRequest):
             _validate(req)
             return self._write(req)
@@ -419,7 +419,7 @@ class MVCCStore:
 
     # ----------------------------------------------------------------- writes
 
-    def _check_quota(self, req: PutRequest | TxnRequest) -> None:
+    def _admit(self, req: Request) -> None:
         alarms = self._backend.alarms()
         refusal = admit_write(req, self._backend.size(), alarms, self.quota_backend_bytes)
         if refusal is not None:

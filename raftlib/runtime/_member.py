@@ -42,6 +42,7 @@ import trio
 
 from .. import gateway as gw
 from ..kv import (
+    MAX_REQUEST_BYTES,
     AlarmAction,
     AlarmRequest,
     AlarmType,
@@ -54,7 +55,6 @@ from ..kv import (
     ErrTimeout,
     ErrTimeoutLeaderTransfer,
     KVError,
-    PutRequest,
     RangeRequest,
     Request,
     Response,
@@ -189,7 +189,7 @@ class Member:
             host, port = self.spec.client
             await nursery.start(partial(
                 serve_http, host, port, self._handle, self._too_large,
-                gw.MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections))
+                MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections))
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._ready_loop, nursery)
             nursery.start_soon(self._read_issuer)
@@ -347,9 +347,7 @@ class Member:
             self.log.debug("dropped %d proposals: %s", len(batch), e)  # clients time out
 
     async def _write(self, req: Request) -> Response:
-        if isinstance(req, PutRequest | TxnRequest):
-            self._check_quota(req)
-        gw.check_request_size(req)
+        self._admit(req)
         seq = next(self._seq)
         self._in_flight.add(seq)
         data = encode_command(self._client, seq, req, min(self._in_flight))
@@ -385,7 +383,7 @@ class Member:
         assert w.result.response is not None
         return w.result.response
 
-    def _check_quota(self, req: PutRequest | TxnRequest) -> None:
+    def _admit(self, req: Request) -> None:
         store = self.kv.store
         refusal = admit_write(req, store.backend.size(), store.alarms(), self.quota)
         if refusal is not None:

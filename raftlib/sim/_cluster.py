@@ -307,18 +307,17 @@ class SimCluster:
             op.client._not_leader(mid, node.lead)
             self._retry(op, a, self._latency() if node.lead else self.sim.timing.heartbeat_ms)
             return
-        if isinstance(op.req, PutRequest | TxnRequest):
-            # etcd admits a write before proposing it: one that would not fit raises the
-            # NOSPACE alarm through the log and fails (certainly) with NOSPACE.
-            refusal = admit_write(op.req, sm.store.backend.size(), sm.store.alarms(),
-                                  self.quota_backend_bytes)
-            if refusal is not None:
-                if refusal.raise_alarm:
-                    alarm = AlarmRequest(AlarmAction.ACTIVATE, mid, AlarmType.NOSPACE)
-                    with contextlib.suppress(RaftError):  # no longer leader: the next one checks
-                        self.sim.propose_at(mid, encode_command(0, 0, alarm))
-                self._reply(op, a, None, refusal.error)
-                return
+        # etcd admits a write before proposing it: one that would not fit raises the NOSPACE
+        # alarm through the log and fails (certainly) with NOSPACE; one too large, too.
+        refusal = admit_write(op.req, sm.store.backend.size(), sm.store.alarms(),
+                              self.quota_backend_bytes)
+        if refusal is not None:
+            if refusal.raise_alarm:
+                alarm = AlarmRequest(AlarmAction.ACTIVATE, mid, AlarmType.NOSPACE)
+                with contextlib.suppress(RaftError):  # no longer leader: the next one checks
+                    self.sim.propose_at(mid, encode_command(0, 0, alarm))
+            self._reply(op, a, None, refusal.error)
+            return
         try:
             self.sim.propose_at(mid, op.data)
         except RaftError:

@@ -24,13 +24,11 @@ from hypothesis import strategies as st
 from raftlib import gateway as gw
 from raftlib.backends import EtcdCluster
 from raftlib.gateway import (
-    MAX_REQUEST_BYTES,
     GatewayError,
     Header,
     MemberJSON,
     WatchCreate,
     _gojson,
-    check_request_size,
     parse_alarm,
     parse_kv,
     parse_member_add,
@@ -38,7 +36,6 @@ from raftlib.gateway import (
     parse_transfer,
     parse_watch,
     parse_watch_stream,
-    raft_request_size,
     render,
     render_alarm,
     render_error,
@@ -51,11 +48,13 @@ from raftlib.gateway import (
     render_watch_events,
 )
 from raftlib.kv import (
+    MAX_REQUEST_BYTES,
     AlarmRequest,
     AlarmResponse,
     DefragmentRequest,
     ErrCompacted,
     ErrNoSpace,
+    ErrRequestTooLarge,
     ErrTimeout,
     Event,
     KeyValue,
@@ -65,6 +64,7 @@ from raftlib.kv import (
     RangeRequest,
     TxnRequest,
 )
+from raftlib.kv._size import raft_request_size
 
 Json = dict[str, Any]
 
@@ -275,19 +275,10 @@ def test_maintenance_and_cluster_parsing() -> None:
     assert render_health(False) == {"health": "false"}
 
 
-def test_request_size_limit() -> None:
-    small = PutRequest(b"a", b"x" * 100)
-    check_request_size(small)
-    n = MAX_REQUEST_BYTES - 100
-    while raft_request_size(PutRequest(b"a", b"x" * (n + 1))) <= MAX_REQUEST_BYTES:
-        n += 1
-    check_request_size(PutRequest(b"a", b"x" * n))
-    with pytest.raises(KVError) as e:
-        check_request_size(PutRequest(b"a", b"x" * (n + 1)))
-    assert render_error(e.value) == (400, {"error": "etcdserver: request is too large",
-                                           "message": "etcdserver: request is too large",
-                                           "code": 3})
-    assert raft_request_size(RangeRequest(b"a" * 10**7)) == 0  # reads skip Raft
+def test_request_too_large_is_rendered_as_etcd_renders_it() -> None:
+    assert render_error(ErrRequestTooLarge()) == (400, {
+        "error": "etcdserver: request is too large",
+        "message": "etcdserver: request is too large", "code": 3})
 
 
 def test_render_omits_zero_fields() -> None:
@@ -344,7 +335,6 @@ class Twin:
                 req = DefragmentRequest()
             else:
                 req, _ = parse_kv(path, raw)
-            check_request_size(req)
             return 200, render(self.store.apply(req), self.header())
         except (GatewayError, KVError) as e:
             return render_error(e)
