@@ -396,7 +396,8 @@ def check_election_safety(trace: list[dict[str, object]]) -> list[Violation]:
 
 
 def check_liveness(sim: Run, within_ms: int) -> Violation | None:
-    """Run ``sim`` until a leader commits a fresh proposal; a Violation if not within budget.
+    """Run ``sim`` until a leader commits a fresh proposal and every running member of the
+    leader's configuration has applied it; a Violation if not within budget.
 
     A proposal stranded on a deposed leader is retried after two maximal election timeouts.
     """
@@ -410,9 +411,29 @@ def check_liveness(sim: Run, within_ms: int) -> Violation | None:
             sim.run_for(min(sim.timing.tick_ms, end - sim.now))
             continue
         if sim.run_until(partial(_committed, p), min(retry, end - sim.now)):
-            return None
+            index = p.index
+            if sim.run_until(partial(_caught_up, sim, index), end - sim.now):
+                return None
+            return Violation("liveness", f"members {_behind(sim, index)} did not apply "
+                             f"index {index} within {within_ms} ms", tuple(_behind(sim, index)),
+                             index, None, sim.now, len(sim.trace), sim.events)
     return Violation("liveness", f"no proposal committed within {within_ms} ms", (),
                      None, None, sim.now, len(sim.trace), sim.events)
+
+
+def _caught_up(sim: Run, index: int) -> bool:
+    return not _behind(sim, index)
+
+
+def _behind(sim: Run, index: int) -> list[int]:
+    """Running members of the leader's configuration that have not applied ``index``."""
+    lead = sim.leader()
+    node = sim.members[lead].node if lead is not None else None
+    if node is None:
+        return []
+    ids = (*node.voters, *node.learners)
+    return [i for i in sorted(ids) if i in sim.members and sim.members[i].node is not None
+            and sim.members[i].applied < index]
 
 
 def _committed(p: Submitted) -> bool:
