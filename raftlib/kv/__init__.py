@@ -18,6 +18,7 @@ Example::
 """
 
 from raftlib.kv._backend import BackendRow, SqliteBackend
+from raftlib.kv._counting import CountingWatchHub, DispatchStats, counting_hub
 from raftlib.kv._errors import (
     ErrCompacted,
     ErrDeadlineExceeded,
@@ -42,36 +43,9 @@ from raftlib.kv._errors import (
     KVError,
 )
 from raftlib.kv._etcd_gateway import EtcdError, EtcdGateway
-from raftlib.kv._fanout import (
-    CountingWatchHub,
-    DispatchStats,
-    PollVsWatch,
-    ProxyStats,
-    Traffic,
-    WatchProxy,
-    counting_hub,
-    measure_on_store,
-    pb_size,
-    poll_vs_watch,
-    write_times,
-)
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
 from raftlib.kv._replicated import KVResult, ReplicatedKV
 from raftlib.kv._store import DEFAULT_QUOTA_BYTES, KV_OVERHEAD, MAX_TXN_OPS, MVCCStore
-from raftlib.kv._stories import (
-    RECOVERY_STEPS,
-    Change,
-    DefragPause,
-    SizeSample,
-    attempt,
-    defrag_pause,
-    key_history,
-    kv_line,
-    nospace_requests,
-    recovery_frames,
-    run_writer,
-    size_sample,
-)
 from raftlib.kv._types import (
     AlarmAction,
     AlarmMember,
@@ -118,7 +92,6 @@ __all__ = [
     "KV_OVERHEAD",
     "MAX_TXN_OPS",
     "MAX_WATCHERS_PER_SYNC",
-    "RECOVERY_STEPS",
     "WATCH_BATCH_MAX_REVS",
     "AlarmAction",
     "AlarmMember",
@@ -126,14 +99,12 @@ __all__ = [
     "AlarmResponse",
     "AlarmType",
     "BackendRow",
-    "Change",
     "CompactionRequest",
     "CompactionResponse",
     "Compare",
     "CompareResult",
     "CompareTarget",
     "CountingWatchHub",
-    "DefragPause",
     "DefragmentRequest",
     "DefragmentResponse",
     "DeleteRangeRequest",
@@ -167,8 +138,6 @@ __all__ = [
     "KeyIndex",
     "KeyValue",
     "MVCCStore",
-    "PollVsWatch",
-    "ProxyStats",
     "PutRequest",
     "PutResponse",
     "RangeRequest",
@@ -179,32 +148,17 @@ __all__ = [
     "Response",
     "ResponseOp",
     "Revision",
-    "SizeSample",
     "SortOrder",
     "SortTarget",
     "SqliteBackend",
     "StatusResponse",
-    "Traffic",
     "TreeIndex",
     "TxnRequest",
     "TxnResponse",
     "WatchFilter",
     "WatchHub",
-    "WatchProxy",
     "WatchResponse",
     "Watcher",
-    "attempt",
     "counting_hub",
-    "defrag_pause",
-    "key_history",
-    "kv_line",
-    "measure_on_store",
-    "nospace_requests",
-    "pb_size",
-    "poll_vs_watch",
     "prefix_end",
-    "recovery_frames",
-    "run_writer",
-    "size_sample",
-    "write_times",
 ]

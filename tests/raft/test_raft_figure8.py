@@ -6,9 +6,10 @@ against the figure because the simulation starts in term 0.
 
 from __future__ import annotations
 
+from raftlib.chapters.replication import figure8
 from raftlib.check import SafetyMonitor
 from raftlib.raft import Role
-from raftlib.sim import Simulation, figure8
+from raftlib.sim import Simulation
 
 
 def _log(sim: Simulation, mid: int) -> list[int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raftlib.sim import SimCluster, message_counts
 from raftlib.sim._operations import (
     MetricsProbe,
     Workload,
@@ -13,6 +12,8 @@ from raftlib.sim._operations import (
     replace_member,
     run_schedule,
 )
+
+from raftlib.sim import SimCluster, message_counts
 
 
 def _ready(n: int = 3, seed: int = 5, **kw: object) -> SimCluster:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from raftlib.sim._opening import (
     CANNOT_COMMIT,
     IN_FLIGHT,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from raftlib.check.watch import WatchSpec, check_watch, history_from_store
-from raftlib.kv import MVCCStore, PutRequest, prefix_end
 from raftlib.kv._fanout import (
     CountingWatchHub,
     WatchProxy,
@@ -15,6 +12,9 @@ from raftlib.kv._fanout import (
     poll_vs_watch,
     write_times,
 )
+
+from raftlib.check.watch import WatchSpec, check_watch, history_from_store
+from raftlib.kv import MVCCStore, PutRequest, prefix_end
 
 
 def test_counting_hub_counts_matches_deliveries_and_naive_work() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from raftlib.check import SafetyMonitor
-from raftlib.sim import ETCD, PAPER, Simulation, Timing
 from raftlib.sim._stories import (
     divergent_followers,
     entry_journey,
@@ -16,6 +14,9 @@ from raftlib.sim._stories import (
     time_to_new_leader,
     tolerance_table,
 )
+
+from raftlib.check import SafetyMonitor
+from raftlib.sim import ETCD, PAPER, Simulation, Timing
 
 
 def test_tolerance_table_is_majority_arithmetic() -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from raftlib.chapters.mvcc import attempt, key_history, kv_line
+from raftlib.chapters.quota import recovery_frames, run_writer, size_sample
 from raftlib.kv import (
     AlarmAction,
     AlarmRequest,
@@ -20,12 +22,6 @@ from raftlib.kv import (
     MVCCStore,
     PutRequest,
     RangeRequest,
-    attempt,
-    key_history,
-    kv_line,
-    recovery_frames,
-    run_writer,
-    size_sample,
 )
 from raftlib.viz import plot_key_history, plot_sizes
 
