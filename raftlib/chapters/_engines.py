@@ -254,3 +254,11 @@ def show_varies(*results: tuple[str, object]) -> Table | EtcdMissing:
     names = tuple(name for name, _ in results)
     rows = tuple((k, *(_fmt(getattr(r, k)) for _, r in results)) for k in varies(first))
     return Table(("field", *names), rows)
+
+
+if TYPE_CHECKING:  # mypy proves that the simulator offers what viz draws (viz cannot import it)
+    from raftlib.sim import Simulation
+    from raftlib.viz import LiveSimulation
+
+    def _is_live(s: Simulation) -> LiveSimulation:
+        return s

@@ -228,7 +228,7 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
 
     def probe(i: int) -> None:
         at, lead = c.now, c.leader()
-        seen = write_situation(c.sim.status()[via].leader, down)
+        seen = _write_case(c, via, down)
         p = prober.put_async(b"probe", f"probe-{i}".encode())
         p.callbacks.append(lambda p: probes.append(_probe(at, lead, p, c.now, seen)))
 
@@ -335,14 +335,15 @@ def _write_case(cluster: Cluster, member: int, down: Sequence[int]) -> str:
     """The situation a write through ``member`` meets now (see :class:`OpeningResult`)."""
     # Only this member's own view, and fast: etcd's full status also lists alarms, a request
     # through Raft that waits while there is no leader.
-    from raftlib.backends import ProcessCluster  # after SimCluster: no process in a browser
-
     if isinstance(cluster, SimCluster):
         seen = cluster.member_status(member).leader
-    elif isinstance(cluster, ProcessCluster):
-        seen = cluster.member_status(member, alarms={}).leader
     else:
-        seen = cluster.status()[member].leader
+        from raftlib.backends import ProcessCluster  # here: a browser runs the simulator only
+
+        if isinstance(cluster, ProcessCluster):
+            seen = cluster.member_status(member, alarms={}).leader
+        else:
+            seen = cluster.status()[member].leader
     return write_situation(seen, list(down))
 
 

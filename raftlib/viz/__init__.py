@@ -16,7 +16,7 @@ Both work in the static book (no kernel) and in JupyterLab (trusted notebook). W
 """
 
 from raftlib.viz._figures import log_grid, plot_key_history, plot_sizes, timeline
-from raftlib.viz._panels import ClusterPanel, RevisionScrubber, keyspace_frames
+from raftlib.viz._panels import ClusterPanel, LiveSimulation, RevisionScrubber, keyspace_frames
 from raftlib.viz._parts import PARTS, Part, part_map
 from raftlib.viz._player import Frame, TracePlayer
 from raftlib.viz._recorder import Recorder, Simulated, record
@@ -26,6 +26,7 @@ __all__ = [
     "PARTS",
     "ClusterPanel",
     "Frame",
+    "LiveSimulation",
     "Part",
     "Quiz",
     "Recorder",

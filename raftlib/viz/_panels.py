@@ -15,8 +15,8 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from raftlib.viz._player import TracePlayer
 from raftlib.viz._recorder import Recorder, Simulated
@@ -25,7 +25,37 @@ if TYPE_CHECKING:  # only for annotations: importing raftlib.viz must not need k
     from raftlib._cluster import Cluster
     from raftlib.kv import MVCCStore
 
-__all__ = ["ClusterPanel", "RevisionScrubber", "keyspace_frames", "parse_groups"]
+__all__ = ["ClusterPanel", "LiveSimulation", "RevisionScrubber", "keyspace_frames",
+           "parse_groups"]
+
+
+class LiveSimulation(Simulated, Protocol):
+    """What a :class:`ClusterPanel` drives (:class:`raftlib.sim.Simulation` offers it)."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def proposals(self) -> Sequence[Any]: ...
+
+    def crash(self, mid: int, lose_unsynced: bool = False) -> None: ...
+
+    def restart(self, mid: int) -> None: ...
+
+    def pause(self, mid: int) -> None: ...
+
+    def resume(self, mid: int) -> None: ...
+
+    def isolate(self, mid: int) -> None: ...
+
+    def partition(self, groups: list[list[int]]) -> None: ...
+
+    def heal(self) -> None: ...
+
+    def propose(self, data: bytes | None = None) -> int: ...
+
+    def status(self) -> Mapping[int, Any]: ...
+
 
 def parse_groups(text: str, members: Iterable[int]) -> list[list[int]]:
     """``"1,2 | 3,4,5"`` (an ``n`` before an id is allowed) -> ``[[1, 2], [3, 4, 5]]``.
@@ -89,7 +119,7 @@ class ClusterPanel:
 
     def __init__(
         self,
-        sim: Simulated | Cluster,
+        sim: LiveSimulation | Cluster,
         *,
         advance_ms: Sequence[int] = (100, 500, 2000),
         every_ms: int | None = None,
@@ -98,13 +128,13 @@ class ClusterPanel:
     ) -> None:
         import ipywidgets as w  # imported here: raftlib.viz itself must work without ipywidgets
 
+        # A cluster that runs on a simulation (SimCluster) exposes it as ``sim``; its members
+        # apply key-value commands, not arbitrary bytes.
         inner = getattr(sim, "sim", None)
-        if inner is None and not hasattr(sim, "observe"):
-            raise TypeError(f"a panel needs a simulated cluster, not {type(sim).__name__}")
-        # A cluster's members apply key-value commands, not arbitrary bytes. The panel reads
-        # more of the simulation than the Simulated protocol offers (proposals, pause, ...).
         self._kv_writes = inner is not None
-        self.sim: Any = inner if inner is not None else cast(Any, sim)
+        self.sim: LiveSimulation = inner if inner is not None else cast(LiveSimulation, sim)
+        if not hasattr(self.sim, "observe"):
+            raise TypeError(f"a panel draws a simulated cluster, not {type(sim).__name__}")
         self.title = title
         self.recorder = Recorder(self.sim, every_ms=every_ms, max_frames=max_frames)
         self.actions: list[str] = []
