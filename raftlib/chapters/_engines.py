@@ -29,6 +29,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from raftlib._cluster import Cluster
@@ -85,6 +86,16 @@ def _poll(cluster: Cluster, cond: Callable[[], T | None], timeout_ms: int,
 def _new_leader(cluster: Cluster, old: Sequence[int]) -> int | None:
     lead = cluster.leader()
     return lead if lead is not None and lead not in old else None
+
+
+def _crash_timed(cluster: Cluster, member: int, timeout_ms: int, step_ms: int
+                 ) -> tuple[int | None, float]:
+    """Crash ``member`` and time, from then, until another member leads (polled every
+    ``step_ms``): that leader (None at the deadline) and the ms it took."""
+    cluster.crash(member)
+    t0 = _now_ms(cluster)
+    new = _poll(cluster, partial(_new_leader, cluster, [member]), timeout_ms, step_ms)
+    return new, _now_ms(cluster) - t0
 
 
 def _settled_leader(cluster: Cluster) -> int | None:

@@ -153,6 +153,14 @@ class Handover:
     frames: Frames
 
 
+def _hand_over_in_sim(cluster: SimCluster, leader: int) -> int | None:
+    """The simulator's model of a leader handing over, on ``etcdctl move-leader`` or as etcd
+    3.4's graceful stop does: to the lowest other member (etcd picks the longest-connected
+    voter; every simulated link came up together). The target, or None if it was refused."""
+    target = min(m for m in cluster.members if m != leader)
+    return target if cluster.sim.transfer_leader(target) else None
+
+
 def handover(how: Literal["move", "stop", "crash"], *, seed: int = 1, n: int = 3,
              timing: Timing = ETCD) -> Handover:
     """Take the leader of a settled ``n``-member :class:`SimCluster` out of service, then
@@ -177,8 +185,8 @@ def handover(how: Literal["move", "stop", "crash"], *, seed: int = 1, n: int = 3
     rec.snap(f"member {old} leads; the operator takes it out ({how})")
     t0 = c.now
     if how in ("move", "stop"):
-        target = min(m for m in c.members if m != old)
-        if not c.sim.transfer_leader(target):
+        target = _hand_over_in_sim(c, old)
+        if target is None:
             raise ErrTimeoutLeaderTransfer()
         rec.snap(f"etcdctl move-leader {target}: member {old} hands over" if how == "move"
                  else f"SIGTERM: member {old} hands over to {target} before it exits")
@@ -307,7 +315,7 @@ def _begin_graceful_stop(cluster: Cluster, member: int) -> None:
     :func:`_end_graceful_stop` stops it."""
     if isinstance(cluster, SimCluster):
         if cluster.leader() == member:
-            cluster.sim.transfer_leader(min(m for m in cluster.members if m != member))
+            _hand_over_in_sim(cluster, member)  # etcd stops anyway if the transfer fails
         return
     from raftlib.backends import ProcessCluster
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, ClassVar, overload
 
 from raftlib._cluster import Cluster
-from raftlib.chapters._engines import _close, _new_leader, _now_ms, _poll, _steady
+from raftlib.chapters._engines import _close, _crash_timed, _poll, _steady
 from raftlib.check import check_liveness
 from raftlib.raft import PAPER, Role, Timing
 from raftlib.sim import Simulation
@@ -134,12 +133,10 @@ def time_to_new_leader(engine: Timing | Callable[[], Cluster], runs: Iterable[in
             if old is None:
                 break
             leaders.append(old)
-            cluster.crash(old)
-            t0 = _now_ms(cluster)
-            if _poll(cluster, partial(_new_leader, cluster, [old]), timeout_ms,
-                     step_ms) is None:
+            new, ms = _crash_timed(cluster, old, timeout_ms, step_ms)
+            if new is None:
                 break
-            samples.append(_now_ms(cluster) - t0)
+            samples.append(ms)
             cluster.restart(old)
             _poll(cluster, lambda: _steady(cluster), timeout_ms, 50)
     finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from raftlib._cluster import Cluster
-from raftlib.chapters._engines import _new_leader, _now_ms, _poll
+from raftlib.chapters._engines import _crash_timed, _now_ms, _poll
 from raftlib.kv import ErrLearnerNotReady
 from raftlib.sim import HistorySink, Pending, Record, SimCluster
 
@@ -375,10 +375,7 @@ def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
     for i in range(writes):
         c.put(f"after-handover/{i}".encode(), b"v")
         done += 1
-    cluster.crash(target)
-    t1 = _now_ms(cluster)
-    new = _poll(cluster, lambda: _new_leader(cluster, [target]), timeout_ms, step_ms)
-    crash_ms = _now_ms(cluster) - t1
+    new, crash_ms = _crash_timed(cluster, target, timeout_ms, step_ms)
     cluster.restart(target)
     return HandoverResult(bool(moved), done, new is not None, crash_ms > handover_ms,
                           handover_ms, crash_ms, (lead, target, new or 0))
