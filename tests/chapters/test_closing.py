@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from raftlib.sim._checklist import Checklist, churn, grow_cluster, handover, practice
 
+from raftlib.chapters.closing import Checklist, churn, grow_cluster, handover, practice
 from raftlib.sim import ETCD, PAPER
 
 

@@ -4,7 +4,7 @@ This is the differential suite: every scenario runs on all three engines. Real e
 loopback, except for the partition scenario, which needs its members in network namespaces
 (``EtcdCluster(netns=True)``, root only).
 
-Each scenario of ``raftlib.experiments`` runs on each engine; the comparable part of every
+Each engine-neutral story of ``raftlib.chapters`` runs on each engine; the comparable part of every
 result must equal the simulator's, except for the differences listed in ``KNOWN`` (each with
 its reason), which must show up exactly as listed. What legitimately varies (times, sizes) is
 checked against bounds instead.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raftlib.sim._operations import (
+from raftlib.chapters.operations import (
     MetricsProbe,
     Workload,
     leader_changes_seen,
@@ -12,7 +12,6 @@ from raftlib.sim._operations import (
     replace_member,
     run_schedule,
 )
-
 from raftlib.sim import SimCluster, message_counts
 
 

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from raftlib.kv._fanout import (
-    CountingWatchHub,
-    WatchProxy,
-    counting_hub,
-    measure_on_store,
-    pb_size,
-    poll_vs_watch,
-    write_times,
-)
 
+from raftlib.chapters.watch import WatchProxy, measure_on_store, pb_size, poll_vs_watch, write_times
 from raftlib.check.watch import WatchSpec, check_watch, history_from_store
-from raftlib.kv import MVCCStore, PutRequest, prefix_end
+from raftlib.kv import CountingWatchHub, MVCCStore, PutRequest, counting_hub, prefix_end
 
 
 def test_counting_hub_counts_matches_deliveries_and_naive_work() -> None:

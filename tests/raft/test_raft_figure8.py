@@ -1,7 +1,7 @@
 """Raft paper section 5.4.2, Figure 8, scripted step by step on the simulator.
 
-The script lives in ``raftlib.sim.figure8`` (the book plays it too); terms are shifted by one
-against the figure because the simulation starts in term 0.
+The script lives in ``raftlib.chapters.replication.figure8`` (the book plays it too); terms
+are shifted by one against the figure because the simulation starts in term 0.
 """
 
 from __future__ import annotations
