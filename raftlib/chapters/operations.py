@@ -9,7 +9,6 @@ as a learner, catch up, promote) and returns its steps with virtual timestamps.
 :func:`handover_vs_crash` compares a handover with a crash on any :class:`raftlib.Cluster`.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
