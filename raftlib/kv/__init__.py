@@ -1,8 +1,9 @@
 """An etcd 3.4-like MVCC key-value store: the state machine the book replicates over Raft.
 
 Revisions, a key index with generations, range and txn, tombstones, compaction, a watch hub,
-a SQLite backend with real sizes, the space quota and its NOSPACE alarm, and defragmentation.
-Errors carry etcd's messages. No HTTP here: etcd's JSON gateway lives in :mod:`raftlib.gateway`.
+a SQLite backend with real sizes, the space quota and its NOSPACE alarm, the one write-admission
+rule every engine calls, and defragmentation. No HTTP here (etcd's JSON gateway is
+``raftlib.gateway``). Errors carry etcd's messages.
 
 Example::
 
@@ -25,6 +26,7 @@ from raftlib.kv._admission import (
     quota_cost,
 )
 from raftlib.kv._backend import BackendRow, SqliteBackend
+from raftlib.kv._counting import CountingWatchHub, DispatchStats, counting_hub
 from raftlib.kv._errors import (
     ErrCompacted,
     ErrDeadlineExceeded,
@@ -48,36 +50,10 @@ from raftlib.kv._errors import (
     Indeterminate,
     KVError,
 )
-from raftlib.kv._fanout import (
-    CountingWatchHub,
-    DispatchStats,
-    PollVsWatch,
-    ProxyStats,
-    Traffic,
-    WatchProxy,
-    counting_hub,
-    measure_on_store,
-    poll_vs_watch,
-    write_times,
-)
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
 from raftlib.kv._replicated import KVResult, ReplicatedKV
 from raftlib.kv._size import pb_size
 from raftlib.kv._store import DEFAULT_QUOTA_BYTES, MAX_TXN_OPS, MVCCStore
-from raftlib.kv._stories import (
-    RECOVERY_STEPS,
-    Change,
-    DefragPause,
-    SizeSample,
-    attempt,
-    defrag_pause,
-    key_history,
-    kv_line,
-    nospace_requests,
-    recovery_frames,
-    run_writer,
-    size_sample,
-)
 from raftlib.kv._types import (
     AlarmAction,
     AlarmMember,
@@ -125,7 +101,6 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "MAX_TXN_OPS",
     "MAX_WATCHERS_PER_SYNC",
-    "RECOVERY_STEPS",
     "WATCH_BATCH_MAX_REVS",
     "AlarmAction",
     "AlarmMember",
@@ -133,14 +108,12 @@ __all__ = [
     "AlarmResponse",
     "AlarmType",
     "BackendRow",
-    "Change",
     "CompactionRequest",
     "CompactionResponse",
     "Compare",
     "CompareResult",
     "CompareTarget",
     "CountingWatchHub",
-    "DefragPause",
     "DefragmentRequest",
     "DefragmentResponse",
     "DeleteRangeRequest",
@@ -172,8 +145,6 @@ __all__ = [
     "KeyIndex",
     "KeyValue",
     "MVCCStore",
-    "PollVsWatch",
-    "ProxyStats",
     "PutRequest",
     "PutResponse",
     "RangeRequest",
@@ -185,34 +156,20 @@ __all__ = [
     "Response",
     "ResponseOp",
     "Revision",
-    "SizeSample",
     "SortOrder",
     "SortTarget",
     "SqliteBackend",
     "StatusResponse",
-    "Traffic",
     "TreeIndex",
     "TxnRequest",
     "TxnResponse",
     "WatchFilter",
     "WatchHub",
-    "WatchProxy",
     "WatchResponse",
     "Watcher",
     "admit_write",
-    "attempt",
     "counting_hub",
-    "defrag_pause",
-    "key_history",
-    "kv_line",
-    "measure_on_store",
-    "nospace_requests",
     "pb_size",
-    "poll_vs_watch",
     "prefix_end",
     "quota_cost",
-    "recovery_frames",
-    "run_writer",
-    "size_sample",
-    "write_times",
 ]

@@ -2,41 +2,13 @@
 
 ``Simulation`` drives ``raftlib.raft.Node`` instances over a virtual network with delay, loss,
 duplication, reordering and partitions, with crashes that keep (or lose) unsynced writes.
-``Nemesis`` draws random fault schedules. Same seed, same trace, byte for byte.
+``Nemesis`` draws random fault schedules. Same seed, same trace, byte for byte. No stories
+here: the book's are in :mod:`raftlib.chapters`.
 """
 
 from ..raft import ETCD, PAPER, Timing
-from ._checklist import (
-    Checklist,
-    Churn,
-    Handover,
-    Practice,
-    RuleRow,
-    churn,
-    grow_cluster,
-    handover,
-    practice,
-)
 from ._cluster import CLUSTER_BUGS, HistorySink, Pending, SimClient, SimCluster
 from ._nemesis import Faults, Nemesis
-from ._opening import (
-    KEYS,
-    OpeningRun,
-    Probe,
-    opening_run,
-    survivable_crashes,
-)
-from ._operations import (
-    MetricSample,
-    MetricsProbe,
-    ReplacementStep,
-    Workload,
-    leader_changes_seen,
-    leaderless_ms,
-    replace_member,
-    run_schedule,
-)
-from ._scenarios import SLOW, figure8
 from ._sim import (
     MemberStatus,
     Monitor,
@@ -47,82 +19,24 @@ from ._sim import (
     StateMachineFactory,
     message_counts,
 )
-from ._stories import (
-    DivergenceStory,
-    PartitionStory,
-    RejoinStory,
-    SnapshotStory,
-    divergent_followers,
-    elect,
-    entry_journey,
-    figure8_frames,
-    first_leader_terms,
-    partition_story,
-    rejoin_story,
-    roles_after_leader_crash,
-    snapshot_story,
-    survives,
-    time_to_new_leader,
-    tolerance_table,
-)
 
 __all__ = [
     "CLUSTER_BUGS",
     "ETCD",
-    "KEYS",
     "PAPER",
-    "SLOW",
-    "Checklist",
-    "Churn",
-    "DivergenceStory",
     "Faults",
-    "Handover",
     "HistorySink",
     "MemberStatus",
-    "MetricSample",
-    "MetricsProbe",
     "Monitor",
     "Nemesis",
-    "OpeningRun",
-    "PartitionStory",
     "Pending",
-    "Practice",
-    "Probe",
     "Proposal",
     "Record",
-    "RejoinStory",
-    "ReplacementStep",
-    "RuleRow",
     "SimClient",
     "SimCluster",
     "Simulation",
-    "SnapshotStory",
     "StateMachine",
     "StateMachineFactory",
     "Timing",
-    "Workload",
-    "churn",
-    "divergent_followers",
-    "elect",
-    "entry_journey",
-    "figure8",
-    "figure8_frames",
-    "first_leader_terms",
-    "grow_cluster",
-    "handover",
-    "leader_changes_seen",
-    "leaderless_ms",
     "message_counts",
-    "opening_run",
-    "partition_story",
-    "practice",
-    "rejoin_story",
-    "replace_member",
-    "roles_after_leader_crash",
-    "run_schedule",
-    "snapshot_story",
-    "survivable_crashes",
-    "survives",
-    "time_to_new_leader",
-    "tolerance_table",
 ]

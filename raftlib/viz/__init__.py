@@ -16,25 +16,22 @@ Both work in the static book (no kernel) and in JupyterLab (trusted notebook). W
 """
 
 from raftlib.viz._figures import log_grid, plot_key_history, plot_sizes, timeline
-from raftlib.viz._panels import (
-    ClusterPanel,
-    Recorder,
-    RevisionScrubber,
-    keyspace_frames,
-    record,
-)
+from raftlib.viz._panels import ClusterPanel, LiveSimulation, RevisionScrubber, keyspace_frames
 from raftlib.viz._parts import PARTS, Part, part_map
 from raftlib.viz._player import Frame, TracePlayer
+from raftlib.viz._recorder import Recorder, Simulated, record
 from raftlib.viz._table import Quiz, Table, quiz, table
 
 __all__ = [
     "PARTS",
     "ClusterPanel",
     "Frame",
+    "LiveSimulation",
     "Part",
     "Quiz",
     "Recorder",
     "RevisionScrubber",
+    "Simulated",
     "Table",
     "TracePlayer",
     "keyspace_frames",

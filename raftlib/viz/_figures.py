@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
@@ -16,8 +16,37 @@ from matplotlib.ticker import MaxNLocator
 
 from raftlib.viz._player import ROLE_COLORS, TERM_COLORS, Frame
 
-if TYPE_CHECKING:
-    from raftlib.kv import Change, SizeSample
+
+class Change(Protocol):
+    """A stored change to draw (``raftlib.chapters.mvcc.Change``)."""
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+
+class SizeSample(Protocol):
+    """A store's sizes after a step (``raftlib.chapters.quota.SizeSample``)."""
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def db_size(self) -> int: ...
+
+    @property
+    def db_size_in_use(self) -> int: ...
+
+    @property
+    def note(self) -> str: ...
 
 __all__ = ["log_grid", "plot_key_history", "plot_sizes", "timeline"]
 

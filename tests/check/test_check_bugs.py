@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
+from raftlib.chapters.replication import figure8
 from raftlib.check import RULES, SafetyMonitor, SafetyViolation
 from raftlib.raft import LOG_SAFETY_FAILPOINTS, PAPER
-from raftlib.sim import Simulation, figure8
+from raftlib.sim import Simulation
 from raftlib.sim.explore import first_failure
 
 RANDOM_BUDGET = 50

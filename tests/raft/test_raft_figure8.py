@@ -1,14 +1,15 @@
 """Raft paper section 5.4.2, Figure 8, scripted step by step on the simulator.
 
-The script lives in ``raftlib.sim.figure8`` (the book plays it too); terms are shifted by one
-against the figure because the simulation starts in term 0.
+The script lives in ``raftlib.chapters.replication.figure8`` (the book plays it too); terms
+are shifted by one against the figure because the simulation starts in term 0.
 """
 
 from __future__ import annotations
 
+from raftlib.chapters.replication import figure8
 from raftlib.check import SafetyMonitor
 from raftlib.raft import Role
-from raftlib.sim import Simulation, figure8
+from raftlib.sim import Simulation
 
 
 def _log(sim: Simulation, mid: int) -> list[int]:

@@ -14,14 +14,8 @@ import pytest
 
 from raftlib.kv import ErrCompacted, MVCCStore
 from raftlib.sim import Simulation
-from raftlib.viz import TracePlayer
-from raftlib.viz._panels import (
-    ClusterPanel,
-    RevisionScrubber,
-    keyspace_frames,
-    parse_groups,
-    record,
-)
+from raftlib.viz import TracePlayer, record
+from raftlib.viz._panels import ClusterPanel, RevisionScrubber, keyspace_frames, parse_groups
 from tests.browser import INSERT_LIKE_JUPYTERLAB, offline_page
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ This is the differential suite: every scenario runs on all three engines. Real e
 loopback, except for the partition scenario, which needs its members in network namespaces
 (``EtcdCluster(netns=True)``, root only).
 
-Each scenario of ``raftlib.experiments`` runs on each engine; the comparable part of every
+Each engine-neutral story of ``raftlib.chapters`` runs on each engine; the comparable part of every
 result must equal the simulator's, except for the differences listed in ``KNOWN`` (each with
 its reason), which must show up exactly as listed. What legitimately varies (times, sizes) is
 checked against bounds instead.
@@ -21,29 +21,20 @@ import pytest
 
 from raftlib import Cluster
 from raftlib.backends import ETCD_BINARY, EtcdCluster, RaftlibCluster, netns_problem
-from raftlib.experiments import (
-    CANNOT_COMMIT,
-    IN_FLIGHT,
-    NO_LEADER,
-    EtcdMissing,
-    comparable,
-    compare,
-    etcd_available,
+from raftlib.chapters import EtcdMissing, comparable, compare, etcd_available, on_etcd, varies
+from raftlib.chapters.closing import strict_reconfig_check, take_leader_out
+from raftlib.chapters.elections import time_to_new_leader
+from raftlib.chapters.mvcc import revisions_and_compaction
+from raftlib.chapters.opening import CANNOT_COMMIT, IN_FLIGHT, NO_LEADER, opening
+from raftlib.chapters.operations import handover_vs_crash
+from raftlib.chapters.quota import quota_alarm
+from raftlib.chapters.real_etcd import (
     etcd_flag_check,
     etcd_timing,
-    handover_vs_crash,
     isolate_leader,
     leader_time_check,
-    on_etcd,
-    opening,
-    quota_alarm,
-    revisions_and_compaction,
-    strict_reconfig_check,
-    take_leader_out,
-    time_to_new_leader,
-    varies,
-    watch_from_revision,
 )
+from raftlib.chapters.watch import watch_from_revision
 from raftlib.kv import DEFAULT_QUOTA_BYTES
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import SimCluster
@@ -339,7 +330,7 @@ def test_compare_table_and_missing_etcd_note(monkeypatch: pytest.MonkeyPatch) ->
     t = compare(r, r)
     assert isinstance(t, Table) and "differs" not in repr(t)
     assert repr(t).splitlines()[0].split() == ["field", "raftlib", "etcd"]
-    monkeypatch.setattr("raftlib.experiments.ETCD_BINARY", "/nonexistent/etcd")
+    monkeypatch.setattr("raftlib.backends.ETCD_BINARY", "/nonexistent/etcd")
     assert not etcd_available()
     note = on_etcd(lambda make: pytest.fail("ran without etcd"))
     assert isinstance(note, EtcdMissing)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raftlib.sim import SimCluster, message_counts
-from raftlib.sim._operations import (
+from raftlib.chapters.operations import (
     MetricsProbe,
     Workload,
     leader_changes_seen,
@@ -13,6 +12,7 @@ from raftlib.sim._operations import (
     replace_member,
     run_schedule,
 )
+from raftlib.sim import SimCluster, message_counts
 
 
 def _ready(n: int = 3, seed: int = 5, **kw: object) -> SimCluster:

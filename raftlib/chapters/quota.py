@@ -1,8 +1,8 @@
-"""Small helpers the book's MVCC and quota chapters use to stage a story on a real store.
+"""Chapter 4, quota: filling a store to its quota, recovering, and the same on any engine.
 
-They only read and drive an :class:`~raftlib.kv.MVCCStore` through its public surface (and
-its backend's stored rows); nothing here changes how the store behaves. Their figures are in
-``raftlib.viz`` (``plot_key_history``, ``plot_sizes``).
+The store helpers only read and drive an :class:`~raftlib.kv.MVCCStore` through its public
+surface; :func:`nospace_requests` and :func:`defrag_pause` drive a real etcd through its JSON
+gateway; :func:`quota_alarm` is the chapter's story on any :class:`raftlib.Cluster`.
 """
 
 from __future__ import annotations
@@ -14,81 +14,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from raftlib.kv._errors import KVError
-from raftlib.kv._types import DefragmentRequest, KeyValue, PutRequest
+from raftlib._cluster import Cluster
+from raftlib.chapters._engines import _close, _outcome, _poll
+from raftlib.chapters.mvcc import _text, attempt
+from raftlib.kv import DefragmentRequest, KVError, MVCCStore, PutRequest, RangeRequest
 
 if TYPE_CHECKING:
-
     from raftlib.gateway import EtcdGateway
-    from raftlib.kv._store import MVCCStore
 
-__all__ = [
-    "RECOVERY_STEPS",
-    "Change",
-    "DefragPause",
-    "SizeSample",
-    "attempt",
-    "defrag_pause",
-    "key_history",
-    "kv_line",
-    "nospace_requests",
-    "recovery_frames",
-    "run_writer",
-    "size_sample",
-]
+__all__ = ["RECOVERY_STEPS", "DefragPause", "QuotaResult", "SizeSample", "defrag_pause",
+           "nospace_requests", "quota_alarm", "recovery_frames", "run_writer", "size_sample"]
 
 #: The maintenance steps :func:`recovery_frames` understands, as etcdctl names them.
 RECOVERY_STEPS = ("compact", "defrag", "disarm")
-
-def _text(b: bytes, limit: int = 24) -> str:
-    if len(b) > limit:
-        return f"<{len(b)} bytes>"
-    return b.decode("utf-8", errors="backslashreplace")
-
-
-def kv_line(kv: KeyValue | None) -> str:
-    """One key-value on one line, e.g. ``"a = 1 (create_revision=2, mod_revision=3,
-    version=2)"``; ``"(no key)"`` for None. Values longer than 24 bytes show only their
-    length."""
-    if kv is None:
-        return "(no key)"
-    return (f"{_text(kv.key, limit=256)} = {_text(kv.value)} (create_revision={kv.create_revision},"
-            f" mod_revision={kv.mod_revision}, version={kv.version})")
-
-
-def attempt(action: Callable[[], object]) -> str:
-    """Run ``action``: ``"ok"``, or the etcd error message of the :class:`KVError` it raised."""
-    try:
-        action()
-    except KVError as exc:
-        return exc.message
-    return "ok"
-
-
-# --------------------------------------------------------------------- revision history
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One stored change: a put or a delete (tombstone) of ``key`` at ``revision``."""
-
-    revision: int
-    key: str
-    kind: Literal["PUT", "DELETE"]
-    value: str
-
-
-def key_history(store: MVCCStore) -> list[Change]:
-    """Every change the store still holds, in revision order (after a compaction, superseded
-    versions at or below the compacted revision are gone, so take it before compacting to
-    draw what compaction erases)."""
-    return [Change(rev[0], _text(kv.key), "DELETE" if tomb else "PUT", _text(kv.value))
-            for rev, kv, tomb in store.backend.rows()]
-
-
-# --------------------------------------------------------------------- sizes and the quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +119,6 @@ def recovery_frames(store: MVCCStore, steps: Sequence[str], probe: tuple[bytes, 
     return frames
 
 
-# --------------------------------------------------------------------- on a real etcd
-
-
 def nospace_requests(etcd: EtcdGateway, *, value_size: int = 32 * 1024, limit: int = 1000
                      ) -> tuple[int, tuple[tuple[str, str], ...]]:
     """Fill a real etcd (through its JSON gateway, started with a small quota) with puts of
@@ -257,3 +195,83 @@ def defrag_pause(etcd: EtcdGateway, *, keys: int = 400, value_size: int = 100_00
                        statistics.median(before) * 1000 if before else 0.0,
                        max(overlapping, default=0.0) * 1000,
                        sum(1 for s, e in reads if t0 <= s and e <= t1))
+
+
+@dataclass(frozen=True)
+class QuotaResult:
+    """Filling a small quota and recovering (see :func:`quota_alarm`)."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("accepted", "db_sizes", "alarm_entries")
+    quota: int
+    fill_error: str
+    alarms: tuple[str, ...]
+    while_alarmed: tuple[tuple[str, str], ...]
+    recovery: tuple[tuple[str, str], ...]
+    alarms_after: tuple[str, ...]
+    accepted: int = 0
+    db_sizes: tuple[tuple[str, int], ...] = ()
+    alarm_entries: int = 0
+
+
+def quota_alarm(make_cluster: Callable[[int], Cluster], quota: int = 1024 * 1024, *,
+                value_bytes: int = 32 * 1024, limit: int = 1000) -> QuotaResult:
+    """Fill a cluster made by ``make_cluster(quota)`` until ``NOSPACE``, try what still works,
+    then recover in etcd's order: compact, defragment every member, disarm; a put after each
+    step. The cluster is closed at the end if it can be."""
+    cluster = make_cluster(quota)
+    try:
+        return _quota(cluster, quota, value_bytes, limit)
+    finally:
+        _close(cluster)
+
+
+def _db_size(cluster: Cluster) -> int:
+    return max(i.db_size for i in cluster.status().values() if i.up)
+
+
+def _quota(cluster: Cluster, quota: int, value_bytes: int, limit: int) -> QuotaResult:
+    _poll(cluster, cluster.leader, 20_000)
+    c = cluster.client(cluster.members[0])
+    c.put(b"old", b"x")
+    sizes = [("start", _db_size(cluster))]
+    accepted, error = 0, "no error"
+    value = b"v" * value_bytes
+    for _ in range(limit):
+        try:
+            c.put(b"log", value)
+        except KVError as e:
+            error = f"{type(e).__name__}: {e.message}"
+            break
+        accepted += 1
+    sizes.append(("full", _db_size(cluster)))
+    # The alarm is raised through the log: wait until the members have applied it.
+    alarms = _poll(cluster, c.alarms, 5000, 20) or ()
+    checks: dict[str, Callable[[], object]] = {
+        "get log": lambda: c.get(b"log"),
+        "put 1 byte": lambda: c.put(b"tiny", b"x"),
+        "read-only txn": lambda: c.txn([], [RangeRequest(b"log")]),
+        "delete old": lambda: c.delete(b"old"),
+    }
+    during = tuple((name, _outcome(f)) for name, f in checks.items())
+    rev = c.get(b"log").header_revision
+    steps: list[tuple[str, str]] = []
+
+    def put_after(step: str) -> None:
+        steps.append((f"put after {step}", _outcome(lambda: c.put(b"log", b"small"))))
+
+    steps.append(("compact", _outcome(lambda: c.compact(rev))))
+    sizes.append(("compacted", _db_size(cluster)))
+    put_after("compact")
+    for m in cluster.members:
+        steps.append((f"defragment member {m}", _outcome(partial(c.defragment, m))))
+    sizes.append(("defragmented", _db_size(cluster)))
+    put_after("defragment")
+    # etcd raises one NOSPACE entry per member that hit the quota first (a race): compare
+    # the kinds disarmed, keep the entry count among what varies.
+    disarmed = c.disarm()
+    steps.append(("disarm", ", ".join(sorted(set(disarmed))) or "nothing"))
+    # A disarm is applied through the log too; wait until no alarm remains.
+    _poll(cluster, lambda: not c.alarms(), 5000, 20)
+    put_after("disarm")
+    return QuotaResult(quota, error, tuple(alarms), during, tuple(steps), c.alarms(),
+                       accepted, tuple(sizes), len(disarmed))

@@ -1,10 +1,10 @@
-"""The opening chapter's run: lose two of five, then a third (raftlib.sim._opening)."""
+"""The opening chapter's run: lose two of five, then a third (raftlib.chapters.opening)."""
 
 from __future__ import annotations
 
 import pytest
 
-from raftlib.sim._opening import (
+from raftlib.chapters.opening import (
     CANNOT_COMMIT,
     IN_FLIGHT,
     NO_LEADER,

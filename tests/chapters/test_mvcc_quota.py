@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from raftlib.chapters.mvcc import attempt, key_history, kv_line
+from raftlib.chapters.quota import recovery_frames, run_writer, size_sample
 from raftlib.kv import (
     AlarmAction,
     AlarmRequest,
@@ -20,12 +22,6 @@ from raftlib.kv import (
     MVCCStore,
     PutRequest,
     RangeRequest,
-    attempt,
-    key_history,
-    kv_line,
-    recovery_frames,
-    run_writer,
-    size_sample,
 )
 from raftlib.viz import plot_key_history, plot_sizes
 
@@ -180,7 +176,7 @@ def test_erased_versions_match_what_compaction_removes() -> None:
 
 @pytest.mark.etcd
 def test_nospace_refuses_lease_grants_on_etcd(etcd_factory: Callable[..., Any]) -> None:
-    from raftlib.kv._stories import nospace_requests
+    from raftlib.chapters.quota import nospace_requests
 
     accepted, outcomes = nospace_requests(etcd_factory(quota_backend_bytes=1024 * 1024).client)
     assert 10 < accepted < 64  # 32 KiB puts against a 1 MiB quota
@@ -190,7 +186,7 @@ def test_nospace_refuses_lease_grants_on_etcd(etcd_factory: Callable[..., Any]) 
 
 @pytest.mark.etcd
 def test_defrag_pause_shows_reads_waiting_on_etcd(etcd_factory: Callable[..., Any]) -> None:
-    from raftlib.kv._stories import defrag_pause
+    from raftlib.chapters.quota import defrag_pause
 
     p = defrag_pause(etcd_factory().client, keys=300)
     assert p.db_size > 20_000_000, p

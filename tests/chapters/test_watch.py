@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from raftlib.chapters.watch import WatchProxy, measure_on_store, poll_vs_watch, write_times
 from raftlib.check.watch import WatchSpec, check_watch, history_from_store
-from raftlib.kv import MVCCStore, PutRequest, pb_size, prefix_end
-from raftlib.kv._fanout import (
+from raftlib.kv import (
     CountingWatchHub,
-    WatchProxy,
+    MVCCStore,
+    PutRequest,
     counting_hub,
-    measure_on_store,
-    poll_vs_watch,
-    write_times,
+    pb_size,
+    prefix_end,
 )
 
 

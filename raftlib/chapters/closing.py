@@ -1,35 +1,49 @@
-"""Measurements behind the closing chapter's rules of thumb, and a checklist that records them.
+"""Chapter 6, closing: the measurements behind the rules of thumb, and a checklist.
 
-Each function stages one operational situation on a fresh, seeded simulation (same arguments,
-same result) and returns the numbers a rule of thumb is about. Nothing here changes how Raft
-or the store behave.
+Each simulator function stages one operational situation on a fresh, seeded simulation (same
+arguments, same result) and returns the numbers a rule of thumb is about.
+:func:`take_leader_out` and :func:`strict_reconfig_check` run on real processes too (etcd's
+own ``etcdctl`` for the latter); they start nothing at import.
 """
 
 from __future__ import annotations
 
 import html
+import os
+import re
+import signal
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ..kv import ErrTimeoutLeaderTransfer, KVError
-from ..raft import ETCD, PAPER, Timing
-from ._cluster import SimCluster
-from ._nemesis import Nemesis
-from ._sim import Simulation
-from ._stories import elect
+from raftlib._cluster import Cluster
+from raftlib.chapters._engines import _new_leader, _now_ms, _poll, _settled_leader
+from raftlib.chapters.elections import elect
+from raftlib.chapters.operations import _move_to_lowest_follower
+from raftlib.check import SafetyMonitor, SafetyViolation, check_liveness
+from raftlib.kv import ErrTimeoutLeaderTransfer, KVError
+from raftlib.raft import ETCD, PAPER, Timing
+from raftlib.sim import Nemesis, SimCluster, Simulation
+from raftlib.viz import Recorder
+
+if TYPE_CHECKING:
+    from raftlib.backends import EtcdCluster
 
 __all__ = [
     "Checklist",
     "Churn",
     "Handover",
+    "LeaderOutResult",
     "Practice",
+    "ReconfigGuardResult",
     "RuleRow",
     "churn",
     "grow_cluster",
     "handover",
     "practice",
+    "strict_reconfig_check",
+    "take_leader_out",
 ]
 
 Frames = list[dict[str, Any]]
@@ -139,6 +153,14 @@ class Handover:
     frames: Frames
 
 
+def _hand_over_in_sim(cluster: SimCluster, leader: int) -> int | None:
+    """The simulator's model of a leader handing over, on ``etcdctl move-leader`` or as etcd
+    3.4's graceful stop does: to the lowest other member (etcd picks the longest-connected
+    voter; every simulated link came up together). The target, or None if it was refused."""
+    target = min(m for m in cluster.members if m != leader)
+    return target if cluster.sim.transfer_leader(target) else None
+
+
 def handover(how: Literal["move", "stop", "crash"], *, seed: int = 1, n: int = 3,
              timing: Timing = ETCD) -> Handover:
     """Take the leader of a settled ``n``-member :class:`SimCluster` out of service, then
@@ -152,8 +174,6 @@ def handover(how: Literal["move", "stop", "crash"], *, seed: int = 1, n: int = 3
       one; here every link came up together, so the lowest other member) and exits when the
       transfer is done or has timed out;
     - ``"crash"``: SIGKILL, ``kill -9``, a power cut: no handover."""
-    from ..viz._panels import Recorder  # viz imports sim: import lazily, never at load
-
     c = SimCluster(n, seed=seed, timing=timing)
     cl = c.client(1)
     c.wait(3 * (timing.election_timeout_ms + timing.election_jitter_ms))
@@ -165,8 +185,8 @@ def handover(how: Literal["move", "stop", "crash"], *, seed: int = 1, n: int = 3
     rec.snap(f"member {old} leads; the operator takes it out ({how})")
     t0 = c.now
     if how in ("move", "stop"):
-        target = min(m for m in c.members if m != old)
-        if not c.sim.transfer_leader(target):
+        target = _hand_over_in_sim(c, old)
+        if target is None:
             raise ErrTimeoutLeaderTransfer()
         rec.snap(f"etcdctl move-leader {target}: member {old} hands over" if how == "move"
                  else f"SIGTERM: member {old} hands over to {target} before it exits")
@@ -239,8 +259,6 @@ def practice(seeds: Iterable[int], *, bugs: Iterable[str] = (), n: int = 5,
     """For each seed, a random :class:`Nemesis` fault schedule of ``faults_ms`` on an
     ``n``-member simulation (with failpoints ``bugs``), then the safety checkers and a
     liveness check after repair."""
-    from ..check import SafetyMonitor, SafetyViolation, check_liveness  # check imports sim
-
     runs = unsafe = stuck = 0
     first = ""
     for seed in seeds:
@@ -264,3 +282,144 @@ def practice(seeds: Iterable[int], *, bugs: Iterable[str] = (), n: int = 5,
             stuck += 1
             first = first or f"seed {seed}: no progress after repair"
     return Practice(runs, unsafe, stuck, first)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderOutResult:
+    """The leader taken out of service three ways (see :func:`take_leader_out`)."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("move_ms", "stop_ms", "kill_ms", "leaders")
+    move_reached_target: bool
+    stop_handed_over: bool
+    kill_waited_election_timeout: bool
+    move_ms: float = 0.0
+    stop_ms: float = 0.0
+    kill_ms: float = 0.0
+    leaders: tuple[int, ...] = ()
+
+
+def _timing_ms(cluster: Cluster) -> tuple[int, int]:
+    """(heartbeat, election timeout) in ms: the simulator's timing or the engine's flags."""
+    if isinstance(cluster, SimCluster):
+        t = cluster.sim.timing
+        return t.heartbeat_ms, t.election_timeout_ms
+    return (int(getattr(cluster, "heartbeat_ms", 100)),
+            int(getattr(cluster, "election_timeout_ms", 1000)))
+
+
+def _begin_graceful_stop(cluster: Cluster, member: int) -> None:
+    """Start stopping ``member`` the way SIGTERM stops etcd 3.4. On a process engine, send
+    SIGTERM (etcd's ``EtcdServer.Stop``: a leader first hands leadership to its
+    longest-connected voter, then the process exits). In the simulator the same, modelled: a
+    leader asks the lowest other member to take over (every simulated link came up together);
+    :func:`_end_graceful_stop` stops it."""
+    if isinstance(cluster, SimCluster):
+        if cluster.leader() == member:
+            _hand_over_in_sim(cluster, member)  # etcd stops anyway if the transfer fails
+        return
+    from raftlib.backends import ProcessCluster
+
+    if not isinstance(cluster, ProcessCluster):
+        raise TypeError(f"no graceful stop on {type(cluster).__name__}")
+    pid = cluster.pid(member)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+
+
+def _end_graceful_stop(cluster: Cluster, member: int, timeout_ms: int) -> None:
+    """Wait until ``member``'s graceful stop is over (in the simulator: stop it now)."""
+    if isinstance(cluster, SimCluster):
+        cluster.crash(member)
+        return
+    from raftlib.backends import ProcessCluster
+
+    if isinstance(cluster, ProcessCluster):
+        _poll(cluster, lambda: cluster.pid(member) is None, timeout_ms)
+
+
+def take_leader_out(cluster: Cluster, *, step_ms: int = 5,
+                    timeout_ms: int = 20_000) -> LeaderOutResult:
+    """Take the leader out of service three ways in turn, each timed from the operator's
+    action until another member leads, the member restarted before the next:
+    ``etcdctl move-leader`` to the lowest follower; a graceful stop of that new leader
+    (SIGTERM, which in etcd 3.4 transfers leadership before exiting); ``kill -9`` (SIGKILL)
+    of the leader after that. For the simulator and the process engines (etcd, and raftlib's
+    runtime, which hands over on SIGTERM as etcd does). Times are virtual ms in the
+    simulator, wall-clock ms (polled every ``step_ms``) on real processes."""
+    heartbeat, election = _timing_ms(cluster)
+    lead, target, moved, move_ms = _move_to_lowest_follower(cluster, timeout_ms, step_ms)
+
+    t1 = _now_ms(cluster)
+    _begin_graceful_stop(cluster, target)
+    after_stop = _poll(cluster, lambda: _new_leader(cluster, [target]), timeout_ms, step_ms)
+    stop_ms = _now_ms(cluster) - t1
+    _end_graceful_stop(cluster, target, timeout_ms)
+    cluster.restart(target)
+    cluster.wait(2 * election)
+    killed = _poll(cluster, lambda: _settled_leader(cluster), timeout_ms, step_ms)
+    if killed is None:
+        raise RuntimeError("the members did not agree on a leader after the graceful stop")
+    t2 = _now_ms(cluster)
+    cluster.crash(killed)
+    after_kill = _poll(cluster, lambda: _new_leader(cluster, [killed]), timeout_ms, step_ms)
+    kill_ms = _now_ms(cluster) - t2
+    cluster.restart(killed)
+    return LeaderOutResult(
+        bool(moved), after_stop is not None and stop_ms < election,
+        after_kill is not None and kill_ms + heartbeat >= election,
+        move_ms, stop_ms, kill_ms, (lead, target, after_stop or 0, after_kill or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class ReconfigGuardResult:
+    """``etcdctl member add`` against etcd 3.4's strict reconfiguration check (see
+    :func:`strict_reconfig_check`): etcdctl's answer to each attempt."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("accepted_after_ms",)
+    voter_while_down: str
+    learner_while_down: str
+    voter_when_healthy: str
+    accepted_after_ms: float = 0.0
+
+
+ETCDCTL_BINARY = "/usr/bin/etcdctl"
+
+
+def _etcdctl(cluster: EtcdCluster, member: int, *args: str) -> tuple[int, str]:
+    """Run etcdctl (v3 API) against ``member``: its exit code and the line that matters (the
+    ``Error: ...`` line, or the first line of the answer), with member ids as ``<ID>``."""
+    import subprocess
+
+    r = subprocess.run([ETCDCTL_BINARY, "--endpoints", cluster.endpoint(member), *args],
+                       capture_output=True, text=True, timeout=60, check=False,
+                       env={**os.environ, "ETCDCTL_API": "3"})
+    lines = [ln for ln in (r.stdout + "\n" + r.stderr).splitlines()
+             if ln.strip() and not ln.startswith("{")]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    line = (errors or lines or [""])[0]
+    return r.returncode, re.sub(r"\b[0-9a-f]{12,16}\b", "<ID>", " ".join(line.split()))
+
+
+def strict_reconfig_check(cluster: EtcdCluster, *,
+                          timeout_ms: int = 30_000) -> ReconfigGuardResult:
+    """etcd 3.4's ``--strict-reconfig-check`` (on by default), met through ``etcdctl member
+    add`` on a running cluster of three or more: with one follower down, add a voter, then a
+    learner; then restart that follower and add a voter (one that will never start), retried
+    every 500 ms until accepted. ``accepted_after_ms`` is the wall-clock time from the
+    restart to the acceptance."""
+    lead = _poll(cluster, cluster.leader, timeout_ms)
+    if lead is None:
+        raise RuntimeError("no leader was elected")
+    down = max(m for m in cluster.members if m != lead)
+    cluster.crash(down)
+    peer = "--peer-urls=http://127.0.0.1:9"  # nothing listens there: it never starts
+    _, voter = _etcdctl(cluster, lead, "member", "add", "newcomer", peer)
+    _, learner = _etcdctl(cluster, lead, "member", "add", "newcomer", peer, "--learner")
+    cluster.restart(down)
+    t0 = _now_ms(cluster)
+    while True:
+        code, healthy = _etcdctl(cluster, lead, "member", "add", "newcomer", peer)
+        if code == 0 or _now_ms(cluster) - t0 > timeout_ms:
+            break
+        cluster.wait(500)
+    return ReconfigGuardResult(voter, learner, healthy, _now_ms(cluster) - t0)

@@ -1,4 +1,4 @@
-"""Operating a :class:`SimCluster`: early-warning metrics and a scripted member replacement.
+"""Chapter 5, operations: early-warning metrics, a scripted member replacement, handovers.
 
 ``MetricsProbe`` samples, at a fixed virtual period, the numbers an etcd operator watches:
 leader changes seen (``etcd_server_leader_changes_seen_total``), failed and successful client
@@ -6,22 +6,27 @@ writes (``etcd_server_proposals_failed_total``), apply lag (``committed - applie
 member's database size (``etcd_mvcc_db_total_size_in_bytes``). ``Workload`` writes at a steady
 pace meanwhile. ``replace_member`` runs etcd's procedure for a broken member (remove, wipe, add
 as a learner, catch up, promote) and returns its steps with virtual timestamps.
+:func:`handover_vs_crash` compares a handover with a crash on any :class:`raftlib.Cluster`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
-from ..kv._errors import ErrLearnerNotReady
-from ._cluster import HistorySink, Pending, SimCluster
-from ._sim import Record
+from raftlib._cluster import Cluster
+from raftlib.chapters._engines import _crash_timed, _now_ms, _poll
+from raftlib.kv import ErrLearnerNotReady
+from raftlib.sim import HistorySink, Pending, Record, SimCluster
 
 __all__ = [
+    "HandoverResult",
     "MetricSample",
     "MetricsProbe",
     "ReplacementStep",
     "Workload",
+    "handover_vs_crash",
     "leader_changes_seen",
     "leaderless_ms",
     "replace_member",
@@ -325,3 +330,51 @@ def _voters(cluster: SimCluster) -> list[int]:
 
 def _learners(cluster: SimCluster) -> list[int]:
     return list(_leader_node_conf(cluster)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverResult:
+    """Leadership handed over on purpose, then lost to a crash (see :func:`handover_vs_crash`).
+    """
+
+    VARIES: ClassVar[tuple[str, ...]] = ("handover_ms", "crash_ms", "leaders")
+    moved_to_target: bool
+    writes_after_handover: int
+    new_leader_after_crash: bool
+    crash_slower_than_handover: bool
+    handover_ms: float = 0.0
+    crash_ms: float = 0.0
+    leaders: tuple[int, ...] = ()
+
+
+def _move_to_lowest_follower(cluster: Cluster, timeout_ms: int, step_ms: int
+                             ) -> tuple[int, int, bool, float]:
+    """Once a leader is elected, ``move_leader`` to the lowest other member: the old leader,
+    the target, whether it came to lead, and how long that took (the cluster's own time)."""
+    lead = _poll(cluster, cluster.leader, timeout_ms)
+    if lead is None:
+        raise RuntimeError("no leader was elected")
+    target = min(m for m in cluster.members if m != lead)
+    t0 = _now_ms(cluster)
+    cluster.client(lead).move_leader(target)
+    moved = _poll(cluster, lambda: cluster.leader() == target, timeout_ms, step_ms)
+    return lead, target, bool(moved), _now_ms(cluster) - t0
+
+
+def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
+                      timeout_ms: int = 20_000) -> HandoverResult:
+    """The operations chapter's first lesson on any engine: ``move_leader`` to the lowest
+    follower (timed until the cluster reports the target as leader), ``writes`` writes through
+    it, then a crash of that leader (timed until another member leads). Times are the
+    cluster's own: virtual ms in the simulator, wall-clock ms (polled every ``step_ms``) on
+    real processes."""
+    lead, target, moved, handover_ms = _move_to_lowest_follower(cluster, timeout_ms, step_ms)
+    c = cluster.client(target)
+    done = 0
+    for i in range(writes):
+        c.put(f"after-handover/{i}".encode(), b"v")
+        done += 1
+    new, crash_ms = _crash_timed(cluster, target, timeout_ms, step_ms)
+    cluster.restart(target)
+    return HandoverResult(bool(moved), done, new is not None, crash_ms > handover_ms,
+                          handover_ms, crash_ms, (lead, target, new or 0))

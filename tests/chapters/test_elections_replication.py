@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from raftlib.check import SafetyMonitor
-from raftlib.sim import ETCD, PAPER, Simulation, Timing
-from raftlib.sim._stories import (
-    divergent_followers,
-    entry_journey,
-    figure8_frames,
+from raftlib.chapters.elections import (
     first_leader_terms,
     partition_story,
     rejoin_story,
     roles_after_leader_crash,
-    snapshot_story,
     time_to_new_leader,
     tolerance_table,
 )
+from raftlib.chapters.replication import (
+    divergent_followers,
+    entry_journey,
+    figure8_frames,
+    snapshot_story,
+)
+from raftlib.check import SafetyMonitor
+from raftlib.sim import ETCD, PAPER, Simulation, Timing
 
 
 def test_tolerance_table_is_majority_arithmetic() -> None:

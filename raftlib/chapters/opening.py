@@ -1,4 +1,4 @@
-"""The opening chapter's run: five members under client load lose two, then a third.
+"""Chapter 0, the opening: five members under client load lose two, then a third.
 
 :func:`opening_run` drives a :class:`SimCluster` through one fixed story and returns what the
 chapter shows: player frames around each step, every acknowledged write with its time, the
@@ -11,35 +11,53 @@ crash at once; at ``t_third`` the lowest-numbered survivor crashes too, and a pr
 writes right away and again ``probe_later_ms`` later; clients stop starting operations a little
 after that; at ``t_restart`` (after every pending call has timed out) the three crashed members
 restart; the run ends ``settle_ms`` later with a final linearizable read of every key.
+
+:func:`opening` is the same loss of two then a third, without the load, written against the
+:class:`raftlib.Cluster` interface so that the chapter reruns it on real etcd; both judge a
+write with :func:`write_situation`.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
-from ..kv import Indeterminate, KVError
-from ._cluster import Pending, SimClient, SimCluster
+from raftlib._cluster import Client, Cluster
+from raftlib.chapters._engines import _new_leader, _now_ms, _poll, _raw
+from raftlib.check import (
+    DurabilityVerdict,
+    History,
+    LinearizabilityVerdict,
+    SafetyMonitor,
+    Violation,
+    check_durability,
+    check_linearizability,
+)
+from raftlib.kv import Indeterminate, KVError
+from raftlib.sim import Pending, SimClient, SimCluster
 
-if TYPE_CHECKING:  # raftlib.check sits above raftlib.sim: imported at run time, inside calls
-    from ..check import DurabilityVerdict, History, LinearizabilityVerdict, Violation
-
-__all__ = ["CANNOT_COMMIT", "IN_FLIGHT", "KEYS", "NO_LEADER", "OpeningRun", "Probe",
-           "opening_run", "survivable_crashes", "write_situation"]
+__all__ = ["CANNOT_COMMIT", "IN_FLIGHT", "KEYS", "NO_LEADER", "OpeningResult", "OpeningRun",
+           "Probe", "opening", "opening_run", "survivable_crashes", "write_situation"]
 
 KEYS = (b"a", b"b", b"c")
 """The keys the clients write and read."""
+
 
 # The situation a write met with too few members up, judged from the view of the member it
 # went through just before it was made; it decides etcd 3.4's answer (see the opening chapter).
 IN_FLIGHT = "leader lost in flight"
 """The member still names a leader that has died: etcd forwards the write there and answers
 ``etcdserver: request timed out`` at its request timeout."""
+
+
 CANNOT_COMMIT = "leader cannot commit"
 """The member names a running member as leader, with no majority behind it (it may already have
 stepped down): etcd's answer is ``etcdserver: request timed out``, and the write may be
 applied later."""
+
+
 NO_LEADER = "no leader known"
 """The member knows no leader: etcd never proposes the write and answers ``context deadline
 exceeded`` at its request timeout."""
@@ -169,8 +187,6 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
     """
     if len(set(crashed)) != len(crashed) or not set(crashed) <= set(range(1, n + 1)):
         raise ValueError(f"crashed must be distinct members of 1..{n}: {crashed}")
-    from ..check import History, SafetyMonitor, check_durability, check_linearizability
-
     c = SimCluster(n, seed=seed)
     monitor = SafetyMonitor(raise_on_violation=False).attach(c.sim)
     rec = _Frames(c, frame_ms)
@@ -212,7 +228,7 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
 
     def probe(i: int) -> None:
         at, lead = c.now, c.leader()
-        seen = write_situation(c.sim.status()[via].leader, down)
+        seen = _write_case(c, via, down)
         p = prober.put_async(b"probe", f"probe-{i}".encode())
         p.callbacks.append(lambda p: probes.append(_probe(at, lead, p, c.now, seen)))
 
@@ -278,3 +294,155 @@ def survivable_crashes(n: int, seed: int = 1, *, timeout_ms: int = 4000) -> int:
         best = k
     return best
 
+
+@dataclass(frozen=True)
+class OpeningResult:
+    """Losing two of five members, then a third (see :func:`opening`).
+
+    ``failed_write`` and ``later_write`` are the answers to the two writes made with two of
+    five members up; ``failed_write_case`` and ``later_write_case`` name the situation each
+    met (:data:`IN_FLIGHT`, :data:`CANNOT_COMMIT` or :data:`NO_LEADER`), which decides etcd's
+    answer: ``etcdserver: request timed out`` for a write handed to a leader, ``context
+    deadline exceeded`` for one that found no leader to hand it to.
+    """
+
+    VARIES: ClassVar[tuple[str, ...]] = ("killed", "third", "no_leader_ms", "failed_write_ms",
+                                         "later_write_ms", "raw_error", "raw_later_error")
+    members: int
+    killed_roles: tuple[str, ...]
+    acked_before: int
+    acked_with_three: int
+    revisions_with_three: tuple[int, ...]
+    third_role: str
+    failed_write_case: str
+    failed_write: str
+    later_write_case: str
+    later_write: str
+    readable_after_restart: int
+    failed_write_applied: bool
+    later_write_applied: bool
+    member_revisions: tuple[int, ...]
+    killed: tuple[int, ...] = ()
+    third: int = 0
+    no_leader_ms: float = 0.0
+    failed_write_ms: float = 0.0
+    later_write_ms: float = 0.0
+    raw_error: str = ""
+    raw_later_error: str = ""
+
+
+def _write_case(cluster: Cluster, member: int, down: Sequence[int]) -> str:
+    """The situation a write through ``member`` meets now (see :class:`OpeningResult`)."""
+    # Only this member's own view, and fast: etcd's full status also lists alarms, a request
+    # through Raft that waits while there is no leader.
+    if isinstance(cluster, SimCluster):
+        seen = cluster.member_status(member).leader
+    else:
+        from raftlib.backends import ProcessCluster  # here: a browser runs the simulator only
+
+        if isinstance(cluster, ProcessCluster):
+            seen = cluster.member_status(member, alarms={}).leader
+        else:
+            seen = cluster.status()[member].leader
+    return write_situation(seen, list(down))
+
+
+def _try_put(cluster: Cluster, c: Client, key: bytes) -> tuple[str, str, float]:
+    """A put's outcome (``"ok"`` or class and message), the server's raw message and the ms
+    it took."""
+    t = _now_ms(cluster)
+    try:
+        c.put(key, b"two up")
+        out, raw = "ok", ""
+    except KVError as e:
+        out, raw = f"{type(e).__name__}: {e.message}", _raw(e)
+    return out, raw, _now_ms(cluster) - t
+
+
+def opening(cluster: Cluster, *, before: int = 5, after: int = 10, third: str = "leader",
+            timeout_ms: int = 20_000) -> OpeningResult:
+    """The opening chapter's story on any engine, on a 5-member ``cluster``.
+
+    ``before`` writes; kill the leader and the lowest-numbered follower; wait for a new leader
+    (timed) and make ``after`` writes through a survivor (each acknowledged one counted); kill
+    a third member, the new leader (``third="leader"``) or the other follower
+    (``"follower"``), leaving two of five. At once, write ``probe`` through the survivor; once
+    the survivor knows no leader (an election timeout later), write ``later`` through it. Each
+    answer is recorded with the situation it met. Restart the three, then read back every
+    acknowledged write and each member's revision.
+    """
+    if third not in ("leader", "follower"):
+        raise ValueError(f"third must be 'leader' or 'follower': {third!r}")
+    lead = _poll(cluster, cluster.leader, timeout_ms)
+    if lead is None:
+        raise RuntimeError("no leader was elected")
+    writes: dict[bytes, bytes] = {}
+    first = cluster.client(lead)
+    acked_before = 0
+    for i in range(before):
+        first.put(f"k{i:02}".encode(), b"before")
+        writes[f"k{i:02}".encode()] = b"before"
+        acked_before += 1
+    follower = min(m for m in cluster.members if m != lead)
+    killed = [lead, follower]
+    for m in killed:
+        cluster.crash(m)
+    t0 = _now_ms(cluster)
+    new = _poll(cluster, lambda: _new_leader(cluster, killed), timeout_ms)
+    if new is None:
+        raise RuntimeError("the three survivors elected no leader")
+    no_leader_ms = _now_ms(cluster) - t0
+    others = sorted(m for m in cluster.members if m not in killed and m != new)
+    victim = new if third == "leader" else others[0]
+    survivor = others[0] if third == "leader" else others[1]
+    c = cluster.client(survivor)
+    revs: list[int] = []
+    for i in range(after):
+        key = f"k{before + i:02}".encode()
+        try:
+            revs.append(c.put(key, b"three up").header_revision)
+        except KVError:
+            continue
+        writes[key] = b"three up"
+    cluster.crash(victim)
+    killed.append(victim)
+    failed_case = _write_case(cluster, survivor, killed)
+    failed, raw, failed_ms = _try_put(cluster, c, b"probe")
+    _poll(cluster, lambda: _write_case(cluster, survivor, killed) == NO_LEADER, timeout_ms, 50)
+    later_case = _write_case(cluster, survivor, killed)
+    later, raw_later, later_ms = _try_put(cluster, c, b"later")
+    for m in killed:
+        cluster.restart(m)
+    if _poll(cluster, cluster.leader, timeout_ms) is None:
+        raise RuntimeError("no leader after the restart")
+    reader = cluster.client(survivor)
+    got = _read_all(cluster, reader, timeout_ms)
+    readable = sum(1 for k, v in writes.items() if got.get(k) == v)
+    want = max(r.revision for r in cluster.status().values())
+    st = _poll(cluster, lambda: _all_at(cluster, want), timeout_ms, 50)
+    revisions = tuple(i.revision for i in (st or cluster.status()).values())
+    return OpeningResult(
+        members=len(cluster.members), killed_roles=("leader", "follower"),
+        acked_before=acked_before, acked_with_three=len(revs),
+        revisions_with_three=tuple(revs), third_role=third, failed_write_case=failed_case,
+        failed_write=failed, later_write_case=later_case, later_write=later,
+        readable_after_restart=readable, failed_write_applied=b"probe" in got,
+        later_write_applied=b"later" in got, member_revisions=revisions,
+        killed=tuple(killed[:2]), third=victim, no_leader_ms=no_leader_ms,
+        failed_write_ms=failed_ms, later_write_ms=later_ms, raw_error=raw,
+        raw_later_error=raw_later)
+
+
+def _read_all(cluster: Cluster, c: Client, timeout_ms: int) -> dict[bytes, bytes]:
+    """Every key (a linearizable range read, retried while the cluster settles)."""
+    def read() -> dict[bytes, bytes] | None:
+        try:
+            return {kv.key: kv.value for kv in c.get(b"\0", b"\0").kvs} or None
+        except KVError:
+            return None
+    return _poll(cluster, read, timeout_ms, 50) or {}
+
+
+def _all_at(cluster: Cluster, revision: int) -> dict[int, Any] | None:
+    st = cluster.status()
+    return st if all(i.up and i.revision == revision for i in st.values()) else None

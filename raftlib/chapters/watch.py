@@ -1,153 +1,56 @@
-"""Counting what a watch costs: a counting watch hub, a fan-out watch proxy, and a model of
-polling against watching.
+"""Chapter 3, watch: what a watch costs, and a watch from an old revision on any engine.
 
-Three tools for the watch chapter, all deterministic and all counting operations rather than
-timing them:
+All deterministic, counting operations rather than timing them:
 
-* :class:`CountingWatchHub` is the store's :class:`~raftlib.kv.WatchHub` with counters: index
-  probes, watchers matched and responses delivered per event, and how many watchers a hub
-  without indexes would have had to examine. Install it with :func:`counting_hub`.
 * :class:`WatchProxy` serves many downstream clients from one upstream watcher per key range,
   as etcd's gRPC proxy coalesces watchers (https://etcd.io/docs/v3.4/op-guide/grpc_proxy/).
   It counts upstream events against downstream deliveries.
 * :func:`poll_vs_watch` counts the requests, responses and payload bytes of ``clients`` that
   poll one key every ``poll_ms`` against the same clients watching it, for a seeded stream of
-  writes over a virtual duration. :func:`measure_on_store` runs the same schedule against a real
-  :class:`~raftlib.kv.MVCCStore` (ranges and watchers) to show the model counts what happens.
+  writes over a virtual duration. :func:`measure_on_store` runs the same schedule against a
+  real :class:`~raftlib.kv.MVCCStore` (ranges and watchers) to show the model counts what
+  happens.
 
 Sizes are protobuf payload sizes of etcd 3.4's messages (``RangeRequest``, ``RangeResponse``,
 ``WatchRequest``, ``WatchResponse``) plus gRPC's 5-byte message prefix; HTTP/2 frames, HPACK
 headers and TCP are not counted (each unary poll pays a HEADERS frame and trailers on top, so
-the byte counts favour polling). The sizes come from :func:`raftlib.kv.pb_size`.
+the byte counts favour polling). The sizes come from :func:`raftlib.kv.pb_size`; the hub's own
+counters are :func:`raftlib.kv.counting_hub`.
+
+:func:`watch_from_revision` is the chapter's replay story on any :class:`raftlib.Cluster`.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import ClassVar
 
-from raftlib.kv._size import pb_size
-from raftlib.kv._store import MVCCStore
-from raftlib.kv._types import Event, KeyValue
-from raftlib.kv._watch import (
-    MAX_WATCHERS_PER_SYNC,
-    WATCH_BATCH_MAX_REVS,
+from raftlib._cluster import Cluster
+from raftlib.chapters._engines import _now_ms, _poll
+from raftlib.kv import (
+    Event,
+    KeyValue,
+    MVCCStore,
     Watcher,
     WatchFilter,
     WatchHub,
     WatchResponse,
+    pb_size,
+    prefix_end,
 )
 
 __all__ = [
-    "CountingWatchHub",
-    "DispatchStats",
     "PollVsWatch",
     "ProxyStats",
     "Traffic",
     "WatchProxy",
-    "counting_hub",
+    "WatchResult",
     "measure_on_store",
     "poll_vs_watch",
+    "watch_from_revision",
     "write_times",
 ]
-
-
-# --------------------------------------------------------------------- counting hub
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchStats:
-    """What a :class:`CountingWatchHub` did since its counters were last reset.
-
-    ``events``: events notified; ``probes``: index lookups made to find their watchers (one in
-    the key dict, one per prefix of the key, one interval-tree query); ``matched``: watchers the
-    indexes returned; ``delivered``: responses appended to watchers by live notification;
-    ``naive_examined``: watchers a hub without indexes would have examined (every synced
-    watcher, for every event); ``replayed``: responses delivered by :meth:`WatchHub.sync` from
-    history; ``moved``: watchers moved from unsynced to synced; ``cancelled``: watchers
-    cancelled by sync because their start revision was compacted.
-    """
-
-    events: int = 0
-    probes: int = 0
-    matched: int = 0
-    delivered: int = 0
-    naive_examined: int = 0
-    replayed: int = 0
-    moved: int = 0
-    cancelled: int = 0
-
-
-class CountingWatchHub(WatchHub):
-    """A :class:`WatchHub` that counts its work (see :class:`DispatchStats`)."""
-
-    def __init__(self, store: MVCCStore) -> None:
-        super().__init__(store)
-        self._stats = DispatchStats()
-        self._before: dict[int, int] = {}
-
-    @property
-    def stats(self) -> DispatchStats:
-        """The counters since the last :meth:`reset`."""
-        return self._stats
-
-    def reset(self) -> DispatchStats:
-        """Return the counters and start again from zero."""
-        out, self._stats = self._stats, DispatchStats()
-        return out
-
-    @property
-    def synced(self) -> int:
-        """Number of watchers in the synced group."""
-        return len(self._watchers) - len(self._unsynced)
-
-    def _matching(self, key: bytes, out: list[int]) -> None:
-        start = len(out)
-        super()._matching(key, out)
-        for wid in out[start:]:
-            if wid not in self._before:
-                self._before[wid] = len(self._watchers[wid].responses)
-        s = self._stats
-        self._stats = replace(s, events=s.events + 1, probes=s.probes + len(key) + 3,
-                              matched=s.matched + len(out) - start,
-                              naive_examined=s.naive_examined + self.synced)
-
-    def notify(self, revision: int, events: tuple[Event, ...]) -> None:
-        self._before = {}
-        super().notify(revision, events)
-        got = sum(1 for wid, n in self._before.items()
-                  if len(self._watchers[wid].responses) > n)
-        self._before = {}
-        self._stats = replace(self._stats, delivered=self._stats.delivered + got)
-
-    def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC,
-             max_revs: int = WATCH_BATCH_MAX_REVS) -> int:
-        chosen = sorted(self._unsynced)[:max_watchers]
-        before = {wid: len(self._unsynced[wid].responses) for wid in chosen}
-        ws = {wid: self._unsynced[wid] for wid in chosen}
-        left = super().sync(max_watchers, max_revs)
-        s = self._stats
-        cancelled = sum(1 for w in ws.values() if w.canceled)
-        replayed = sum(len(w.responses) - before[wid] for wid, w in ws.items() if not w.canceled)
-        moved = sum(1 for wid, w in ws.items() if not w.canceled and wid not in self._unsynced)
-        self._stats = replace(s, replayed=s.replayed + replayed, moved=s.moved + moved,
-                              cancelled=s.cancelled + cancelled)
-        return left
-
-
-def counting_hub(store: MVCCStore) -> CountingWatchHub:
-    """Give ``store`` a :class:`CountingWatchHub` as its watch hub (before any watch is made)
-    and return it; ``store.watch_hub`` is then that hub."""
-    try:
-        return cast(CountingWatchHub, store.use_watch_hub(CountingWatchHub))
-    except ValueError:
-        if isinstance(store.watch_hub, CountingWatchHub):
-            return store.watch_hub
-        raise
-
-
-# --------------------------------------------------------------------- fan-out proxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +172,6 @@ class WatchProxy:
         """The proxy's counters."""
         return ProxyStats(len(self._clients), len(self._groups), self._created, self._up_resp,
                           self._up_ev, self._down_resp, self._down_ev)
-
-
-# --------------------------------------------------------------------- polling vs watching
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,3 +334,72 @@ def measure_on_store(clients: int, poll_ms: int, writes_per_hour: float, *,
     watch = Traffic(clients, clients + w_resp, w_bytes, w_events, 0.0)
     store.close()
     return PollVsWatch(clients, poll_ms, writes_per_hour, duration_ms, len(writes), poll, watch)
+
+
+EventRow = tuple[str, bytes, bytes, int, bytes | None]
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    """Events a watch from an old revision receives (see :func:`watch_from_revision`)."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("delivery_ms", "responses")
+    history: tuple[int, ...]
+    start_revision: int
+    events: tuple[EventRow, ...]
+    compacted_watch: tuple[bool, int]
+    delivery_ms: float = 0.0
+    responses: int = 0
+
+
+def _row(e: Event) -> EventRow:
+    return (e.type, e.kv.key, e.kv.value, e.kv.mod_revision,
+            e.prev_kv.value if e.prev_kv is not None else None)
+
+
+def _drain(cluster: Cluster, w: Watcher, n: int, timeout_ms: int
+           ) -> tuple[list[Event], int, bool, int]:
+    """Poll ``w`` until ``n`` events (or a cancellation) arrived or the deadline passed.
+
+    Real engines deliver on a background stream, so events come in whenever they come; the
+    simulator delivers during ``wait``. Returns events, responses, canceled, compact revision.
+    """
+    events: list[Event] = []
+    state = {"responses": 0, "canceled": False, "compact": 0}
+
+    def more() -> bool:
+        for r in w.take():
+            state["responses"] += 1
+            events.extend(r.events)
+            if r.canceled:
+                state["canceled"], state["compact"] = True, r.compact_revision
+        return len(events) >= n or bool(state["canceled"])
+
+    _poll(cluster, more, timeout_ms, 10)
+    return events, int(state["responses"]), bool(state["canceled"]), int(state["compact"])
+
+
+def watch_from_revision(cluster: Cluster, *, timeout_ms: int = 10_000) -> WatchResult:
+    """Write a history under ``/cfg/``, watch the prefix from an old revision (with previous
+    values) and collect the replayed events plus one live event; then compact, and watch
+    from below the compaction: the watch is cancelled with the compact revision."""
+    _poll(cluster, cluster.leader, 20_000)
+    c = cluster.client(cluster.members[0])
+    hist = [c.put(b"/cfg/a", b"1"), c.put(b"/cfg/b", b"1"), c.put(b"/cfg/a", b"2")]
+    revs = [r.header_revision for r in hist]
+    revs.append(c.delete(b"/cfg/b").header_revision)
+    revs.append(c.put(b"/other", b"x").header_revision)
+    start = revs[1]
+    w = c.watch(b"/cfg/", prefix_end(b"/cfg/"), start_revision=start, prev_kv=True)
+    revs.append(c.put(b"/cfg/a", b"3").header_revision)  # live, after the watch exists
+    t0 = _now_ms(cluster)
+    events, responses, _, _ = _drain(cluster, w, 4, timeout_ms)
+    ms = _now_ms(cluster) - t0
+    c.compact(revs[-1])
+    # A compaction is acknowledged once applied where the engine answers from (the leader in
+    # the simulator); a linearizable read makes the watching member catch up with it.
+    c.get(b"/cfg/a")
+    late = c.watch(b"/cfg/", prefix_end(b"/cfg/"), start_revision=start)
+    _, _, canceled, compact = _drain(cluster, late, 1, timeout_ms)
+    return WatchResult(tuple(revs), start, tuple(_row(e) for e in events), (canceled, compact),
+                       ms, responses)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from raftlib.chapters.closing import Checklist, churn, grow_cluster, handover, practice
 from raftlib.sim import ETCD, PAPER
-from raftlib.sim._checklist import Checklist, churn, grow_cluster, handover, practice
 
 
 def test_checklist_records_prints_and_fails_loudly(capsys: pytest.CaptureFixture[str]) -> None:

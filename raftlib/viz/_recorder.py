@@ -1,0 +1,254 @@
+"""The frame recorder: a running simulation turned into frames for the trace player.
+
+:class:`Recorder` and :func:`record` read a simulation through :class:`Simulated`, the little
+of :class:`raftlib.sim.Simulation` they need, so that viz does not import the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+__all__ = ["Recorder", "Simulated", "describe", "record"]
+
+
+class Simulated(Protocol):
+    """What a recorder reads of a simulation (:class:`raftlib.sim.Simulation` offers it)."""
+
+    @property
+    def now(self) -> int: ...
+
+    @property
+    def members(self) -> Mapping[int, Any]: ...
+
+    def observe(self, callback: Callable[[Record], None]) -> None: ...
+
+    def frame(self) -> dict[str, Any]: ...
+
+    def leader(self) -> int | None: ...
+
+    def run_for(self, ms: int) -> None: ...
+
+    def run_until(self, predicate: Callable[[], bool], timeout_ms: int) -> bool: ...
+
+
+Record = Mapping[str, Any]
+
+# Records that change nothing a frame shows: a tick only matters through what it causes (a send
+# or a state change), which has its own record.
+_QUIET = frozenset({"tick"})
+# Most telling first: a frame label lists the most important things that happened at its instant.
+_RANK = {
+    "crash": 0, "restart": 0, "pause": 0, "resume": 0, "partition": 0, "heal": 0, "cut": 0,
+    "panic": 0, "propose": 1, "state": 2, "apply": 3, "drop": 4, "deliver": 5, "send": 6,
+    "persist": 7,
+}
+_LABEL_PARTS = 3
+
+
+def describe(rec: Record) -> str:
+    """One trace record of the simulator in words, e.g. ``"3 becomes leader (term 2)"``."""
+    ev = rec.get("ev")
+    who = rec.get("id")
+    if ev == "state":
+        role, lead = rec.get("role"), rec.get("lead")
+        if role == "follower":
+            return (f"{who} follows {lead} (term {rec.get('term')})" if lead
+                    else f"{who} is follower at term {rec.get('term')}")
+        return f"{who} becomes {role} (term {rec.get('term')})"
+    if ev in ("send", "deliver"):
+        verb = "sends" if ev == "send" else "delivered"
+        return f"{rec.get('from')}→{rec.get('to')} {rec.get('type')} {verb}"
+    if ev == "drop":
+        return f"{rec.get('from')}→{rec.get('to')} dropped ({rec.get('why')})"
+    if ev == "apply":
+        return f"{who} applies index {rec.get('index')}"
+    if ev == "persist":
+        what = [f"{rec.get('entries')} entries"] if rec.get("entries") else []
+        what += ["term/vote/commit"] if rec.get("hs") else []
+        what += [f"snapshot at {rec.get('snap')}"] if rec.get("snap") is not None else []
+        return f"{who} persists {' and '.join(what) or 'nothing'}"
+    if ev == "propose":
+        lead = rec.get("leader")
+        target = "no leader" if lead is None else f"leader {lead}"
+        return f"client proposes p{rec.get('handle')} to {target}"
+    if ev == "partition":
+        return "partition " + " | ".join(",".join(map(str, g)) for g in rec.get("groups") or ())
+    if ev == "cut":
+        return f"link {rec.get('from')}→{rec.get('to')} cut"
+    if ev == "heal":
+        return "network healed"
+    if ev == "panic":
+        return f"{who} panics: {rec.get('error')}"
+    if ev in ("crash", "restart"):
+        return f"{who} {'crashes' if ev == 'crash' else 'restarts'}"
+    if ev in ("pause", "resume"):
+        return f"{who} {ev}d"
+    return str(ev)
+
+
+def _merged(records: Sequence[Record]) -> list[tuple[int, str]]:
+    """(rank, text) of each distinct happening; one message type sent by one member to several
+    peers at once reads as one line (``3→1,2,4,5 MsgVote sends``), as do deliveries and applies.
+    """
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    order: list[tuple[Any, ...]] = []
+    for i, rec in enumerate(records):
+        ev = rec.get("ev")
+        key: tuple[Any, ...]
+        if ev in ("send", "deliver"):
+            key, who = (ev, rec.get("from"), rec.get("type")), rec.get("to")
+        elif ev == "apply":
+            key, who = (ev, rec.get("index")), rec.get("id")
+        else:
+            key, who = ("one", i), None
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        if who is not None and who not in groups[key]:
+            groups[key].append(who)
+    out = []
+    for key in order:
+        ev, who = key[0], groups[key]
+        if ev in ("send", "deliver"):
+            verb = "sends" if ev == "send" else "delivered"
+            text = f"{key[1]}→{','.join(map(str, who))} {key[2]} {verb}"
+        elif ev == "apply":
+            text = f"{','.join(map(str, who))} appl{'y' if len(who) > 1 else 'ies'} index {key[1]}"
+        else:
+            rec = records[key[1]]
+            ev, text = rec.get("ev"), describe(rec)
+        out.append((_RANK.get(str(ev), 8), text))
+    return out
+
+
+def _label(records: Sequence[Record]) -> str:
+    """A short frame label: the most important distinct happenings, then how many more."""
+    seen: list[str] = []
+    for _rank, text in sorted(_merged(records), key=lambda rt: rt[0]):  # stable: keeps order
+        if text not in seen:
+            seen.append(text)
+    shown = "; ".join(seen[:_LABEL_PARTS])
+    more = len(seen) - _LABEL_PARTS
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+def _roles_as_listed(sim: Simulated, frame: dict[str, Any]) -> None:
+    """Draw learners as the cluster lists them (``etcdctl member list``, IS LEARNER): from the
+    leader's configuration. A newcomer's own node learns that it is a learner only when it
+    applies the entry that added it, and that it was promoted only when it applies that one."""
+    lead = sim.leader()
+    node = sim.members[lead].node if lead is not None else None
+    if node is None:
+        return
+    for mid, st in frame["members"].items():
+        if mid in node.learners and st["role"] in ("follower", "candidate", "pre_candidate"):
+            st["role"] = "learner"
+        elif st["role"] == "learner" and mid in node.voters:
+            st["role"] = "follower"
+
+
+class Recorder:
+    """Turns a running simulation (:class:`Simulated`) into player frames.
+
+    With ``every_ms=None`` it takes one frame per virtual instant at which something other than
+    a tick happened (several events at the same millisecond share a frame, labelled with the
+    most important of them); with ``every_ms=k`` one frame every ``k`` virtual ms. ``snap``
+    adds a frame for an action made from outside (crash, partition, ...). At most
+    ``max_frames`` are kept, the oldest dropped first, so a long session stays quick to show.
+
+    The simulator offers no way to detach an observer: a recorder stays subscribed for the
+    simulation's lifetime and only notes what happens between its own frames.
+    """
+
+    def __init__(self, sim: Simulated, *, every_ms: int | None = None,
+                 max_frames: int = 1000) -> None:
+        if every_ms is not None and every_ms <= 0:
+            raise ValueError("every_ms must be positive")
+        self.sim = sim
+        self.every_ms = every_ms
+        self.max_frames = max_frames
+        self.frames: list[dict[str, Any]] = []
+        self.dropped = 0  # frames dropped from the front by max_frames
+        self._pending: list[Record] = []
+        self._merge_t: int | None = None  # instant of the last frame that may still absorb events
+        self._merge_records: list[Record] = []
+        sim.observe(self._on_record)
+
+    def _on_record(self, rec: Record) -> None:
+        if rec.get("ev") not in _QUIET and len(self._pending) < 10_000:
+            # Bounded: a long run outside the recorder only needs a summary, not every record.
+            self._pending.append(rec)
+
+    def _append(self, event: str) -> None:
+        frame = dict(self.sim.frame())
+        _roles_as_listed(self.sim, frame)
+        frame["event"] = event
+        self.frames.append(frame)
+        if len(self.frames) > self.max_frames:
+            cut = len(self.frames) - self.max_frames
+            del self.frames[:cut]
+            self.dropped += cut
+
+    def snap(self, event: str) -> dict[str, Any]:
+        """A frame of the cluster now, labelled ``event`` (what the action did)."""
+        self._pending.clear()
+        self._merge_t = None
+        self._append(event)
+        return self.frames[-1]
+
+    def catch_up(self) -> bool:
+        """Take a frame for changes made to the simulation outside this recorder, if any."""
+        if not self._pending:
+            return False
+        recs, self._pending = self._pending, []
+        self._merge_t = None
+        self._append("outside the panel: " + _label(recs))
+        return True
+
+    def _after_event(self) -> bool:
+        # Called by Simulation.run_until after every event; never stops the run.
+        if not self._pending:
+            return False
+        now = self.sim.now
+        if self._merge_t == now and self.frames:
+            # Same instant as the previous frame: it becomes the state after all of them.
+            self.frames.pop()
+            self._merge_records.extend(self._pending)
+        else:
+            self._merge_records = list(self._pending)
+        self._pending = []
+        self._merge_t = now
+        self._append(_label(self._merge_records))
+        return False
+
+    def run_for(self, ms: int) -> int:
+        """Advance the simulation ``ms`` virtual ms, recording; returns the frames added."""
+        if ms < 0:
+            raise ValueError("cannot advance by a negative time")
+        before = len(self.frames) + self.dropped
+        self.catch_up()
+        sim = self.sim
+        end = sim.now + ms
+        if self.every_ms is None:
+            sim.run_until(self._after_event, ms)
+        else:
+            while sim.now < end:
+                sim.run_for(min(self.every_ms, end - sim.now))
+                recs, self._pending = self._pending, []
+                self._append(_label(recs) if recs else "quiet")
+        self._merge_t = None
+        return len(self.frames) + self.dropped - before
+
+
+def record(sim: Simulated, run_ms: int, every_ms: int | None = None,
+           *, first: str = "start") -> list[dict[str, Any]]:
+    """Frames of ``sim`` now (labelled ``first``) and while it runs ``run_ms`` virtual ms.
+
+    One frame per instant with activity, or every ``every_ms`` ms (see :class:`Recorder`).
+    For the static book: ``TracePlayer(record(Simulation(5, seed=1), 3000))``.
+    """
+    rec = Recorder(sim, every_ms=every_ms, max_frames=10**9)
+    rec.snap(first)
+    rec.run_for(run_ms)
+    return rec.frames
