@@ -15,9 +15,10 @@ import signal
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from raftlib._cluster import Cluster
+from raftlib._trace import PlayerFrame
 from raftlib.chapters._engines import _new_leader, _now_ms, _poll, _settled_leader
 from raftlib.chapters.elections import elect
 from raftlib.chapters.operations import _move_to_lowest_follower
@@ -46,7 +47,7 @@ __all__ = [
     "take_leader_out",
 ]
 
-Frames = list[dict[str, Any]]
+Frames = list[PlayerFrame]
 
 
 # ----------------------------------------------------------------------------- checklist

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, overload
+from typing import ClassVar, overload
 
 from raftlib._cluster import Cluster
+from raftlib._trace import PlayerFrame
 from raftlib.chapters._engines import _close, _crash_timed, _poll, _steady
 from raftlib.check import check_liveness
 from raftlib.raft import PAPER, Role, Timing
@@ -32,7 +33,7 @@ __all__ = [
     "tolerance_table",
 ]
 
-Frames = list[dict[str, Any]]
+Frames = list[PlayerFrame]
 
 
 def _max_election_ms(timing: Timing) -> int:

@@ -47,15 +47,14 @@ def leader_changes_seen(trace: Sequence[Record]) -> dict[int, int]:
 
 
 def _count_leader(rec: Record, seen: dict[int, int], last: dict[int, int]) -> None:
-    ev = rec["ev"]
-    if ev == "state":
-        mid, lead = int(rec["id"]), int(rec["lead"])
+    if rec["ev"] == "state":
+        mid, lead = rec["id"], rec["lead"]
         seen.setdefault(mid, 0)
         if lead and lead != last.get(mid, 0):
             seen[mid] += 1
         last[mid] = lead
-    elif ev == "crash":
-        last[int(rec["id"])] = 0
+    elif rec["ev"] == "crash":
+        last[rec["id"]] = 0
 
 
 def leaderless_ms(trace: Sequence[Record], start: int, end: int) -> int:
@@ -71,15 +70,14 @@ def leaderless_ms(trace: Sequence[Record], start: int, end: int) -> int:
         return max(0, min(b, end) - max(a, start))
 
     for rec in trace:
-        t = int(rec["t"])
+        t = rec["t"]
         if t >= end:
             break
-        ev = rec["ev"]
         was_empty = not leaders
-        if ev == "state" and rec["role"] == "leader":
-            leaders.add(int(rec["id"]))
-        elif ev in ("state", "crash"):
-            leaders.discard(int(rec["id"]))
+        if rec["ev"] == "state" and rec["role"] == "leader":
+            leaders.add(rec["id"])
+        elif rec["ev"] == "state" or rec["ev"] == "crash":
+            leaders.discard(rec["id"])
         else:
             continue
         if was_empty and leaders:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from raftlib._cluster import Cluster
+from raftlib._trace import PlayerFrame
 from raftlib.chapters._engines import (
     EtcdMissing,
     _new_leader,
@@ -159,7 +160,7 @@ def isolate_leader(cluster: Cluster, *, timeout_ms: int = 20_000) -> IsolationRe
                            (old, new or 0))
 
 
-def isolation_frames(seed: int = 1) -> list[dict[str, Any]]:
+def isolation_frames(seed: int = 1) -> list[PlayerFrame]:
     """Player frames of :func:`isolate_leader`'s story in the simulator (3 members), step by
     step, for a chapter's kernel-free trace player."""
     c = SimCluster(3, seed=seed)

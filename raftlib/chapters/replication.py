@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from raftlib._trace import PlayerFrame
 from raftlib.chapters.elections import elect
 from raftlib.raft import PAPER, Timing
 from raftlib.sim import Monitor, Record, Simulation
@@ -27,7 +27,7 @@ __all__ = [
     "snapshot_story",
 ]
 
-Frames = list[dict[str, Any]]
+Frames = list[PlayerFrame]
 
 SLOW = Timing(heartbeat_ms=50, election_timeout_ms=100_000, election_jitter_ms=0, tick_ms=10)
 """Timing whose election timeout never fires in a short script: elections are forced."""
@@ -95,11 +95,11 @@ def entry_journey(trace: Sequence[Record], index: int, leader: int) -> list[str]
     lines: list[str] = []
     committed_seen: set[int] = set()
     for r in trace:
-        ev, t = r["ev"], r["t"]
-        if ev == "persist" and r.get("last") is not None and r["last"] >= index > \
+        t = r["t"]
+        if r["ev"] == "persist" and r["last"] is not None and r["last"] >= index > \
                 r["last"] - r["entries"]:
             lines.append(f"t={t:>3} ms  member {r['id']} writes entry {index} to its disk")
-        elif ev == "send" and r["type"] == "MsgApp" and r["from"] == leader:
+        elif r["ev"] == "send" and r["type"] == "MsgApp" and r["from"] == leader:
             if r["n"] and r["index"] < index <= r["index"] + r["n"]:
                 lines.append(f"t={t:>3} ms  leader sends MsgApp(prev index {r['index']}, "
                              f"{r['n']} entries, commit {r['commit']}) to {r['to']}")
@@ -107,20 +107,20 @@ def entry_journey(trace: Sequence[Record], index: int, leader: int) -> list[str]
                 committed_seen.add(r["to"])
                 lines.append(f"t={t:>3} ms  leader tells {r['to']}: commit index "
                              f"{r['commit']}")
-        elif ev == "send" and r["type"] == "MsgAppResp" and r["to"] == leader and \
+        elif r["ev"] == "send" and r["type"] == "MsgAppResp" and r["to"] == leader and \
                 not r["reject"] and r["index"] >= index:
             lines.append(f"t={t:>3} ms  member {r['from']} acknowledges up to index "
                          f"{r['index']}")
-        elif ev == "send" and r["type"] == "MsgHeartbeat" and r["from"] == leader and \
+        elif r["ev"] == "send" and r["type"] == "MsgHeartbeat" and r["from"] == leader and \
                 r["commit"] >= index and r["to"] not in committed_seen:
             committed_seen.add(r["to"])
             lines.append(f"t={t:>3} ms  leader's heartbeat tells {r['to']}: commit index "
                          f"{r['commit']}")
-        elif ev == "persist" and r["id"] == leader and r["hs"] and r["hs"][2] >= index and \
+        elif r["ev"] == "persist" and r["id"] == leader and r["hs"] and r["hs"][2] >= index and \
                 leader not in committed_seen:
             committed_seen.add(leader)
             lines.append(f"t={t:>3} ms  leader's commit index reaches {r['hs'][2]}")
-        elif ev == "apply" and r["index"] == index:
+        elif r["ev"] == "apply" and r["index"] == index:
             lines.append(f"t={t:>3} ms  member {r['id']} applies entry {index}")
     out: list[str] = []
     seen: set[str] = set()
@@ -138,8 +138,8 @@ class DivergenceStory:
     log grids, ``probes`` the rejected appends (consistency-check failures) per follower."""
 
     frames: Frames
-    before: dict[str, Any]
-    after: dict[str, Any]
+    before: PlayerFrame
+    after: PlayerFrame
     probes: dict[int, int]
 
 
@@ -253,7 +253,7 @@ class SnapshotStory:
     member's first log index and snapshot index after it caught up."""
 
     frames: Frames
-    snaps_sent: list[Record]
+    snaps_sent: Sequence[Record]
     follower: int
     first_index: int
     snapshot_index: int

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
+from .._trace import Record
 from ..raft import (
     ConfChange,
     ConfChangeType,
@@ -378,20 +379,16 @@ def _changed(voters: frozenset[int], cc: ConfChange) -> frozenset[int]:
     return voters  # a learner added: not a voter
 
 
-def check_election_safety(trace: list[dict[str, object]]) -> list[Violation]:
+def check_election_safety(trace: Sequence[Record]) -> list[Violation]:
     """Offline check of a recorded trace: at most one leader per term."""
-    leaders: dict[object, object] = {}
+    leaders: dict[int, int] = {}
     out = []
     for pos, rec in enumerate(trace):
-        if rec.get("ev") == "state" and rec.get("role") == Role.LEADER.value:
+        if rec["ev"] == "state" and rec["role"] == Role.LEADER.value:
             first = leaders.setdefault(rec["term"], rec["id"])
             if first != rec["id"]:
-                t = rec["t"]
-                out.append(Violation(
-                    "election_safety", f"two leaders in term {rec['term']}",
-                    (int(str(first)), int(str(rec["id"]))), None, int(str(rec["term"])),
-                    int(str(t)), pos,
-                ))
+                out.append(Violation("election_safety", f"two leaders in term {rec['term']}",
+                                     (first, rec["id"]), None, rec["term"], rec["t"], pos))
     return out
 
 

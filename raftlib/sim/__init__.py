@@ -6,6 +6,7 @@ duplication, reordering and partitions, with crashes that keep (or lose) unsynce
 here: the book's are in :mod:`raftlib.chapters`.
 """
 
+from .._trace import Frame, Record
 from ..raft import ETCD, PAPER, Timing
 from ._cluster import CLUSTER_BUGS, HistorySink, Pending, SimClient, SimCluster
 from ._nemesis import Faults, Nemesis
@@ -13,7 +14,6 @@ from ._sim import (
     MemberStatus,
     Monitor,
     Proposal,
-    Record,
     Simulation,
     StateMachine,
     StateMachineFactory,
@@ -25,6 +25,7 @@ __all__ = [
     "ETCD",
     "PAPER",
     "Faults",
+    "Frame",
     "HistorySink",
     "MemberStatus",
     "Monitor",

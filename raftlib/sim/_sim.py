@@ -7,10 +7,11 @@ import hashlib
 import heapq
 import json
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._trace import Frame, InFlight, MemberFrame, Record
 from ..raft import (
     ETCD,
     ConfChange,
@@ -37,7 +38,6 @@ _FRAME_LOG = 8  # entries per member shown by frame()
 # Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
 _TYPE_NAME = {t: t.value for t in MessageType}
 
-Record = dict[str, Any]
 """One trace record: a JSON-serializable dict with at least ``t`` (ms) and ``ev`` (kind)."""
 
 
@@ -766,9 +766,9 @@ class Simulation:
                 )
         return out
 
-    def frame(self) -> Record:
+    def frame(self) -> Frame:
         """A compact JSON-serializable picture of the cluster for a trace player."""
-        members: dict[int, Record] = {}
+        members: dict[int, MemberFrame] = {}
         for mid in sorted(self.members):
             m = self.members[mid]
             node = m.node
@@ -794,7 +794,7 @@ class Simulation:
                 "up": m.up, "paused": m.paused,
             }
         in_flight = [
-            {"from": msg.frm, "to": msg.to, "type": msg.type.value, "term": msg.term}
+            InFlight({"from": msg.frm, "to": msg.to, "type": msg.type.value, "term": msg.term})
             for _, msg in sorted(self._in_flight.items())
         ]
         return {"t": self.now, "members": members, "in_flight": in_flight,
@@ -817,7 +817,7 @@ def _label(e: Entry) -> str:
     return e.data[:8].decode(errors="replace")
 
 
-def message_counts(trace: list[Record]) -> dict[str, int]:
+def message_counts(trace: Sequence[Record]) -> dict[str, int]:
     """Number of sent messages per type in ``trace``."""
     out: dict[str, int] = {}
     for rec in trace:

@@ -15,6 +15,7 @@ Both work in the static book (no kernel) and in JupyterLab (trusted notebook). W
 ``keyspace_frames(store)`` give the same pictures as frames for the static book.
 """
 
+from raftlib._trace import PlayerFrame
 from raftlib.viz._figures import log_grid, plot_key_history, plot_sizes, timeline
 from raftlib.viz._panels import ClusterPanel, LiveSimulation, RevisionScrubber, keyspace_frames
 from raftlib.viz._parts import PARTS, Part, part_map
@@ -28,6 +29,7 @@ __all__ = [
     "Frame",
     "LiveSimulation",
     "Part",
+    "PlayerFrame",
     "Quiz",
     "Recorder",
     "RevisionScrubber",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from raftlib._trace import Frame, PlayerFrame, Record
+
 __all__ = ["Recorder", "Simulated", "describe", "record"]
 
 
@@ -23,7 +25,7 @@ class Simulated(Protocol):
 
     def observe(self, callback: Callable[[Record], None]) -> None: ...
 
-    def frame(self) -> dict[str, Any]: ...
+    def frame(self) -> Frame: ...
 
     def leader(self) -> int | None: ...
 
@@ -31,8 +33,6 @@ class Simulated(Protocol):
 
     def run_until(self, predicate: Callable[[], bool], timeout_ms: int) -> bool: ...
 
-
-Record = Mapping[str, Any]
 
 # Records that change nothing a frame shows: a tick only matters through what it causes (a send
 # or a state change), which has its own record.
@@ -48,43 +48,42 @@ _LABEL_PARTS = 3
 
 def describe(rec: Record) -> str:
     """One trace record of the simulator in words, e.g. ``"3 becomes leader (term 2)"``."""
-    ev = rec.get("ev")
-    who = rec.get("id")
-    if ev == "state":
-        role, lead = rec.get("role"), rec.get("lead")
-        if role == "follower":
-            return (f"{who} follows {lead} (term {rec.get('term')})" if lead
-                    else f"{who} is follower at term {rec.get('term')}")
-        return f"{who} becomes {role} (term {rec.get('term')})"
-    if ev in ("send", "deliver"):
-        verb = "sends" if ev == "send" else "delivered"
-        return f"{rec.get('from')}→{rec.get('to')} {rec.get('type')} {verb}"
-    if ev == "drop":
-        return f"{rec.get('from')}→{rec.get('to')} dropped ({rec.get('why')})"
-    if ev == "apply":
-        return f"{who} applies index {rec.get('index')}"
-    if ev == "persist":
-        what = [f"{rec.get('entries')} entries"] if rec.get("entries") else []
-        what += ["term/vote/commit"] if rec.get("hs") else []
-        what += [f"snapshot at {rec.get('snap')}"] if rec.get("snap") is not None else []
-        return f"{who} persists {' and '.join(what) or 'nothing'}"
-    if ev == "propose":
-        lead = rec.get("leader")
-        target = "no leader" if lead is None else f"leader {lead}"
-        return f"client proposes p{rec.get('handle')} to {target}"
-    if ev == "partition":
-        return "partition " + " | ".join(",".join(map(str, g)) for g in rec.get("groups") or ())
-    if ev == "cut":
-        return f"link {rec.get('from')}→{rec.get('to')} cut"
-    if ev == "heal":
+    if rec["ev"] == "state":
+        who, lead, term = rec["id"], rec["lead"], rec["term"]
+        if rec["role"] == "follower":
+            return (f"{who} follows {lead} (term {term})" if lead
+                    else f"{who} is follower at term {term}")
+        return f"{who} becomes {rec['role']} (term {term})"
+    if rec["ev"] == "send" or rec["ev"] == "deliver":
+        verb = "sends" if rec["ev"] == "send" else "delivered"
+        return f"{rec['from']}→{rec['to']} {rec['type']} {verb}"
+    if rec["ev"] == "drop":
+        return f"{rec['from']}→{rec['to']} dropped ({rec['why']})"
+    if rec["ev"] == "apply":
+        return f"{rec['id']} applies index {rec['index']}"
+    if rec["ev"] == "persist":
+        what = [f"{rec['entries']} entries"] if rec["entries"] else []
+        what += ["term/vote/commit"] if rec["hs"] else []
+        what += [f"snapshot at {rec['snap']}"] if rec["snap"] is not None else []
+        return f"{rec['id']} persists {' and '.join(what) or 'nothing'}"
+    if rec["ev"] == "propose":
+        target = "no leader" if rec["leader"] is None else f"leader {rec['leader']}"
+        return f"client proposes p{rec['handle']} to {target}"
+    if rec["ev"] == "partition":
+        return "partition " + " | ".join(",".join(map(str, g)) for g in rec["groups"])
+    if rec["ev"] == "cut":
+        return f"link {rec['from']}→{rec['to']} cut"
+    if rec["ev"] == "heal":
         return "network healed"
-    if ev == "panic":
-        return f"{who} panics: {rec.get('error')}"
-    if ev in ("crash", "restart"):
-        return f"{who} {'crashes' if ev == 'crash' else 'restarts'}"
-    if ev in ("pause", "resume"):
-        return f"{who} {ev}d"
-    return str(ev)
+    if rec["ev"] == "panic":
+        return f"{rec['id']} panics: {rec['error']}"
+    if rec["ev"] == "crash":
+        return f"{rec['id']} crashes"
+    if rec["ev"] == "restart":
+        return f"{rec['id']} restarts"
+    if rec["ev"] == "pause" or rec["ev"] == "resume":
+        return f"{rec['id']} {rec['ev']}d"
+    return rec["ev"]
 
 
 def _merged(records: Sequence[Record]) -> list[tuple[int, str]]:
@@ -94,12 +93,12 @@ def _merged(records: Sequence[Record]) -> list[tuple[int, str]]:
     groups: dict[tuple[Any, ...], list[Any]] = {}
     order: list[tuple[Any, ...]] = []
     for i, rec in enumerate(records):
-        ev = rec.get("ev")
         key: tuple[Any, ...]
-        if ev in ("send", "deliver"):
-            key, who = (ev, rec.get("from"), rec.get("type")), rec.get("to")
-        elif ev == "apply":
-            key, who = (ev, rec.get("index")), rec.get("id")
+        who: int | None
+        if rec["ev"] == "send" or rec["ev"] == "deliver":
+            key, who = (rec["ev"], rec["from"], rec["type"]), rec["to"]
+        elif rec["ev"] == "apply":
+            key, who = (rec["ev"], rec["index"]), rec["id"]
         else:
             key, who = ("one", i), None
         if key not in groups:
@@ -109,15 +108,16 @@ def _merged(records: Sequence[Record]) -> list[tuple[int, str]]:
             groups[key].append(who)
     out = []
     for key in order:
-        ev, who = key[0], groups[key]
+        ev, whom = key[0], groups[key]
         if ev in ("send", "deliver"):
             verb = "sends" if ev == "send" else "delivered"
-            text = f"{key[1]}→{','.join(map(str, who))} {key[2]} {verb}"
+            text = f"{key[1]}→{','.join(map(str, whom))} {key[2]} {verb}"
         elif ev == "apply":
-            text = f"{','.join(map(str, who))} appl{'y' if len(who) > 1 else 'ies'} index {key[1]}"
+            text = (f"{','.join(map(str, whom))} appl{'y' if len(whom) > 1 else 'ies'} "
+                    f"index {key[1]}")
         else:
             rec = records[key[1]]
-            ev, text = rec.get("ev"), describe(rec)
+            ev, text = rec["ev"], describe(rec)
         out.append((_RANK.get(str(ev), 8), text))
     return out
 
@@ -133,7 +133,7 @@ def _label(records: Sequence[Record]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def _roles_as_listed(sim: Simulated, frame: dict[str, Any]) -> None:
+def _roles_as_listed(sim: Simulated, frame: Frame) -> None:
     """Draw learners as the cluster lists them (``etcdctl member list``, IS LEARNER): from the
     leader's configuration. A newcomer's own node learns that it is a learner only when it
     applies the entry that added it, and that it was promoted only when it applies that one."""
@@ -168,7 +168,7 @@ class Recorder:
         self.sim = sim
         self.every_ms = every_ms
         self.max_frames = max_frames
-        self.frames: list[dict[str, Any]] = []
+        self.frames: list[PlayerFrame] = []
         self.dropped = 0  # frames dropped from the front by max_frames
         self._pending: list[Record] = []
         self._merge_t: int | None = None  # instant of the last frame that may still absorb events
@@ -176,21 +176,20 @@ class Recorder:
         sim.observe(self._on_record)
 
     def _on_record(self, rec: Record) -> None:
-        if rec.get("ev") not in _QUIET and len(self._pending) < 10_000:
+        if rec["ev"] not in _QUIET and len(self._pending) < 10_000:
             # Bounded: a long run outside the recorder only needs a summary, not every record.
             self._pending.append(rec)
 
     def _append(self, event: str) -> None:
-        frame = dict(self.sim.frame())
+        frame = self.sim.frame()
         _roles_as_listed(self.sim, frame)
-        frame["event"] = event
-        self.frames.append(frame)
+        self.frames.append(PlayerFrame(**frame, event=event))
         if len(self.frames) > self.max_frames:
             cut = len(self.frames) - self.max_frames
             del self.frames[:cut]
             self.dropped += cut
 
-    def snap(self, event: str) -> dict[str, Any]:
+    def snap(self, event: str) -> PlayerFrame:
         """A frame of the cluster now, labelled ``event`` (what the action did)."""
         self._pending.clear()
         self._merge_t = None
@@ -242,7 +241,7 @@ class Recorder:
 
 
 def record(sim: Simulated, run_ms: int, every_ms: int | None = None,
-           *, first: str = "start") -> list[dict[str, Any]]:
+           *, first: str = "start") -> list[PlayerFrame]:
     """Frames of ``sim`` now (labelled ``first``) and while it runs ``run_ms`` virtual ms.
 
     One frame per instant with activity, or every ``every_ms`` ms (see :class:`Recorder`).

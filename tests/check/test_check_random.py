@@ -6,7 +6,7 @@ import pytest
 
 from raftlib.check import SafetyMonitor, Violation, check_election_safety, check_liveness
 from raftlib.raft import PAPER, Entry
-from raftlib.sim import Faults, Nemesis, Simulation
+from raftlib.sim import Faults, Nemesis, Record, Simulation
 from raftlib.sim.explore import main as explore_main
 from raftlib.sim.explore import run_seed
 
@@ -49,10 +49,10 @@ def test_monitor_reports_what_where_and_when() -> None:
 
 
 def test_offline_election_safety_on_a_trace() -> None:
-    trace: list[dict[str, object]] = [
-        {"t": 1, "ev": "state", "id": 1, "role": "leader", "term": 2},
-        {"t": 2, "ev": "state", "id": 2, "role": "leader", "term": 3},
-        {"t": 3, "ev": "state", "id": 3, "role": "leader", "term": 3},
+    trace: list[Record] = [
+        {"t": 1, "ev": "state", "id": 1, "role": "leader", "term": 2, "lead": 1},
+        {"t": 2, "ev": "state", "id": 2, "role": "leader", "term": 3, "lead": 2},
+        {"t": 3, "ev": "state", "id": 3, "role": "leader", "term": 3, "lead": 3},
     ]
     (v,) = check_election_safety(trace)
     assert v == Violation("election_safety", "two leaders in term 3", (2, 3), None, 3, 3, 2)
