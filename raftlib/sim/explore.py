@@ -3,7 +3,10 @@
 Each seed builds a cluster (3 or 5 members, PreVote/CheckQuorum on or off, optional
 compaction), runs a client workload under a :class:`~raftlib.sim.Nemesis` (on half of the
 seeds also with leadership transfers and membership changes), repairs everything, then
-demands liveness and checks the logs. Exit status 1 if any seed fails.
+demands liveness (every running member catches up) and checks the logs. The run never stops
+early: a violation, an exception or a hang (past ``--seed-limit`` seconds) fails that seed,
+which is reported with the command that replays it (see :mod:`raftlib.check.explore`).
+Exit status 1 if any seed fails.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import time
 from collections.abc import Iterable
 
 from ..check import SafetyMonitor, SafetyViolation, Violation, check_liveness
+from ..check.explore import SeedFailure, explore, judge
 from ..raft import PAPER
 from ._nemesis import Faults, Nemesis
 from ._sim import Simulation
 
-__all__ = ["first_failure", "main", "run_seed"]
+__all__ = ["first_failure", "main", "replay_command", "run_seed"]
+
 
 def run_seed(
     seed: int,
@@ -61,15 +66,23 @@ def run_seed(
     return found[0] if found else None
 
 
+def replay_command(seed: int, bugs: Iterable[str] = ()) -> str:
+    """The command that runs ``seed`` alone, with the same failpoints."""
+    return " ".join(["python -m raftlib.sim.explore --start", str(seed), "--seeds 1",
+                     *(f"--bug {b}" for b in sorted(bugs))])
+
+
 def first_failure(
-    seeds: Iterable[int], bugs: Iterable[str] = (), faults: Faults | None = None
-) -> tuple[int, Violation] | None:
-    """The first seed (in order) whose run violates an invariant, with the violation."""
+    seeds: Iterable[int], bugs: Iterable[str] = (), faults: Faults | None = None,
+    limit_s: float | None = 60.0,
+) -> SeedFailure | None:
+    """The first seed (in order) whose run fails: a violation, an exception or a hang."""
     bug_set = frozenset(bugs)
     for seed in seeds:
-        v = run_seed(seed, bug_set, faults)
-        if v is not None:
-            return seed, v
+        found = judge(seed, lambda s: run_seed(s, bug_set, faults), replay_command(seed, bug_set),
+                      limit_s)
+        if found is not None:
+            return found
     return None
 
 
@@ -80,19 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first seed")
     ap.add_argument("--every", type=int, default=500, help="progress line every N seeds")
     ap.add_argument("--bug", action="append", default=[], help="enable a failpoint")
+    ap.add_argument("--seed-limit", type=float, default=60.0,
+                    help="seconds one seed may run before it counts as a hang")
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
+    bugs = frozenset(args.bug)
     failures = 0
-    for k, seed in enumerate(range(args.start, args.start + args.seeds), 1):
-        v = run_seed(seed, args.bug)
-        if v is not None:
-            failures += 1
-            print(f"seed {seed}: {v}", flush=True)
-        if k % args.every == 0:
-            print(f"{k} seeds, {failures} violations, {time.perf_counter() - t0:.1f}s",
-                  file=sys.stderr, flush=True)
-    wall = time.perf_counter() - t0
-    print(f"{args.seeds} seeds, {failures} violations, {wall:.1f}s wall", flush=True)
+    t0 = time.perf_counter()
+    for failure in explore(range(args.start, args.start + args.seeds),
+                           lambda s: run_seed(s, bugs), lambda s: replay_command(s, bugs),
+                           limit_s=args.seed_limit, every=args.every,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True)):
+        failures += 1
+        print(failure, flush=True)
+    print(f"{args.seeds} seeds, {failures} violations, {time.perf_counter() - t0:.1f}s wall",
+          flush=True)
     return 1 if failures else 0
 
 

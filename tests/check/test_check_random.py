@@ -72,6 +72,6 @@ def test_liveness_checker_fails_without_a_majority() -> None:
 def test_explore_command_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert explore_main(["--seeds", "4", "--every", "2"]) == 0
     out = capsys.readouterr()
-    assert "4 seeds, 0 violations" in out.out and "2 seeds, 0 violations" in out.err
+    assert "4 seeds, 0 violations" in out.out and "2 seeds, 0 failures" in out.err
     assert explore_main(["--seeds", "2", "--bug", "ack_log_length"]) == 1
     assert "[commit_quorum]" in capsys.readouterr().out
