@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from raftlib.gateway._gojson import _b64
 from raftlib.kv._errors import (
+    ErrBadLeaderTransferee,
     ErrCompacted,
     ErrDuplicateKey,
     ErrEmptyKey,
@@ -66,9 +67,9 @@ _Json = dict[str, Any]
 _HEADERS = {"Content-Type": "application/json"}
 _KNOWN: dict[str, type[KVError]] = {
     cls.message: cls
-    for cls in (ErrCompacted, ErrDuplicateKey, ErrEmptyKey, ErrFutureRev, ErrKeyNotFound,
-                ErrLeaseProvided, ErrNoSpace, ErrRequestTooLarge, ErrTooManyOps,
-                ErrValueProvided)
+    for cls in (ErrBadLeaderTransferee, ErrCompacted, ErrDuplicateKey, ErrEmptyKey,
+                ErrFutureRev, ErrKeyNotFound, ErrLeaseProvided, ErrNoSpace, ErrRequestTooLarge,
+                ErrTooManyOps, ErrValueProvided)
 }
 
 

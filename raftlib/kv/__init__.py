@@ -28,6 +28,7 @@ from raftlib.kv._admission import (
 from raftlib.kv._backend import BackendRow, SqliteBackend
 from raftlib.kv._counting import CountingWatchHub, DispatchStats, counting_hub
 from raftlib.kv._errors import (
+    ErrBadLeaderTransferee,
     ErrCompacted,
     ErrDeadlineExceeded,
     ErrDuplicateKey,
@@ -119,6 +120,7 @@ __all__ = [
     "DeleteRangeRequest",
     "DeleteRangeResponse",
     "DispatchStats",
+    "ErrBadLeaderTransferee",
     "ErrCompacted",
     "ErrDeadlineExceeded",
     "ErrDuplicateKey",

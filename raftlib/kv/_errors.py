@@ -7,6 +7,7 @@ that the JSON gateway also returns), so a chapter can show the same text as a re
 from __future__ import annotations
 
 __all__ = [
+    "ErrBadLeaderTransferee",
     "ErrCompacted",
     "ErrDeadlineExceeded",
     "ErrDuplicateKey",
@@ -173,6 +174,13 @@ class ErrTimeoutLeaderTransfer(KVError):
 
     message = "etcdserver: request timed out, leader transfer took too long"
     code = 14
+
+
+class ErrBadLeaderTransferee(KVError):
+    """A leadership transfer named a member that is not a voter of the cluster."""
+
+    message = "etcdserver: bad leader transferee"
+    code = 9
 
 
 class ErrNotLeader(KVError):

@@ -46,6 +46,7 @@ from ..kv import (
     AlarmAction,
     AlarmRequest,
     AlarmType,
+    ErrBadLeaderTransferee,
     ErrDeadlineExceeded,
     ErrLearnerNotReady,
     ErrMemberNotFound,
@@ -68,6 +69,7 @@ from ..raft import (
     Config,
     ConfState,
     EntryType,
+    HardState,
     Message,
     Node,
     RaftError,
@@ -132,6 +134,12 @@ class Member:
         # change that adds it reaches it through the log.
         voters = others if spec.join else tuple(sorted(spec.peers))
         self.storage = DiskStorage.open(os.path.join(spec.data_dir, "wal"), ConfState(voters))
+        if (not spec.join and self.storage.hard_state == HardState()
+                and self.storage.last_index() == 0):
+            # A new cluster starts at term 1, as etcd's raft.Bootstrap does, so its first
+            # leader's term is 2 in every header, as on etcd.
+            self.storage.save(hard_state=HardState(1, 0, 0))
+            self.storage.sync()
         if self.storage.recovered_tail:
             log.warning("write-ahead log: dropped a torn tail of %d bytes",
                         self.storage.recovered_tail)
@@ -472,17 +480,17 @@ class Member:
             return self._json(gw.render_version())
         if req.method == "GET" and path == "/raftlib/metrics":
             return self._json(self.metrics())
-        if req.method != "POST":
-            return _NOT_ALLOWED
-        for prefix in ("/v3/", "/v3beta/", "/v3alpha/"):
+        for prefix in ("/v3/", "/v3beta/"):
             if path.startswith(prefix):
                 sub = path[len(prefix):]
                 break
         else:
-            if path == "/raftlib/partition":
+            if path == "/raftlib/partition" and req.method == "POST":
                 return self._partition(req.body)
-            return _NOT_FOUND
-        if sub.startswith("kv/"):
+            return _NO_PAGE
+        if req.method != "POST":
+            return _NOT_ALLOWED
+        if sub.startswith("kv/") and sub[3:] in _KV_CALLS:
             request, serializable = gw.parse_kv(sub, req.body)
             resp = await self._kv(request, serializable)
             return self._json(gw.render(resp, self._header()))
@@ -595,7 +603,7 @@ class Member:
         if node.role is not Role.LEADER:
             raise ErrNotLeader()
         if target not in node.voters:
-            raise ErrMemberNotFound()
+            raise ErrBadLeaderTransferee()
         node.transfer_leader(target)
         self._poke()
         with trio.move_on_after(self.spec.election_ms * 2 / 1000):
@@ -682,11 +690,22 @@ class Member:
             status, data = await trio.to_thread.run_sync(post)
         except OSError as e:
             raise ErrTimeout() from e
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            return Reply(status, data)
+        if isinstance(answer, dict) and isinstance(answer.get("header"), dict):
+            # As etcd: the member that took the request answers in its own name.
+            answer["header"]["member_id"] = str(self.spec.id)
+            return self._json(answer, status)
         return Reply(status, data)
 
 
-# etcd's gateway answers these in plain text.
+# etcd's gateway answers these in plain text: an unknown call under /v3/ (grpc-gateway's
+# mux), and any other path (Go's http.NotFound; /v3alpha/ too, which etcd 3.4 does not serve).
 _NOT_FOUND = Reply(404, b"Not Found\n", "text/plain; charset=utf-8")
+_NO_PAGE = Reply(404, b"404 page not found\n", "text/plain; charset=utf-8")
+_KV_CALLS = frozenset({"range", "put", "deleterange", "txn", "compaction"})
 _NOT_ALLOWED = Reply(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
 
 

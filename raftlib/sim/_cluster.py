@@ -39,6 +39,7 @@ from ..kv import (
     DefragmentRequest,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    ErrBadLeaderTransferee,
     KVError,
     PutRequest,
     PutResponse,
@@ -687,6 +688,10 @@ class SimClient:
         """Transfer leadership to ``member``; waits until it leads."""
         sim = self.cluster.sim
         self._leader_node_wait()
+        lead = sim.leader()
+        node = sim.members[lead].node if lead is not None else None
+        if node is not None and member not in node.voters:
+            raise ErrBadLeaderTransferee()
         if not sim.transfer_leader(member):
             raise ErrTimeoutLeaderTransfer()
         if not sim.run_until(lambda: sim.leader() == member, sim.timing.election_timeout_ms):

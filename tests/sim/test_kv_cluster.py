@@ -355,3 +355,12 @@ def test_a_client_with_many_writes_in_flight_gets_each_applied_once() -> None:
         assert dups == [], f"seed {seed}: {dups}"
         reordered_somewhere |= reordered
     assert reordered_somewhere, "no seed let an older command reach the log after a newer one"
+
+
+def test_move_leader_to_a_member_that_does_not_exist_is_refused_as_etcd_refuses_it() -> None:
+    from raftlib.kv import ErrBadLeaderTransferee
+
+    c = SimCluster(3, seed=1)
+    c.wait(3000)
+    with pytest.raises(ErrBadLeaderTransferee):
+        c.client().move_leader(12345)
