@@ -24,6 +24,7 @@ HARNESS = """<!doctype html>
 
 # First use, as a player will do it: insert the loader, then start the worker.
 START = """async () => {
+    const t0 = performance.now();
     await new Promise((ok, fail) => {
         const s = document.createElement("script");
         s.src = "_static/live/live.js";
@@ -33,10 +34,17 @@ START = """async () => {
     });
     const stages = [];
     const info = await RaftlibLive.start((p) => stages.push(p));
-    return {info, stages};
+    return {info, stages, ms: performance.now() - t0};
 }"""
 
 RUN = "code => RaftlibLive.run(code)"
+
+# The same, timed in the page: the round trip to the worker and back, without Playwright's.
+RUN_TIMED = """async code => {
+    const t0 = performance.now();
+    const result = await RaftlibLive.run(code);
+    return {result, ms: performance.now() - t0};
+}"""
 
 # One deterministic action script: an election, a leader crash, writes, a partition, a heal
 # and a restart, with the safety monitor watching. Its last expression is its result.
@@ -107,7 +115,8 @@ def build_site(dest: Path) -> Path:
 
 
 def start(page: Page, site_url: str) -> dict[str, Any]:
-    """Open the harness and start live mode; returns ``{info, stages}``."""
+    """Open the harness and start live mode; returns ``{info, stages, ms}`` (``ms`` from
+    inserting the loader to the worker's answer that raftlib is imported)."""
     page.goto(f"{site_url}/index.html", wait_until="load")
     result: dict[str, Any] = page.evaluate(START)
     return result
