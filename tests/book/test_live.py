@@ -85,12 +85,19 @@ def test_build_names_what_is_missing(tmp_path: Path) -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     # Before the module's page opens: Playwright's sync API runs one instance at a time.
     broken = live.build_site(tmp_path)
-    (broken / "_static/live/pyodide/pyodide.asm.wasm").unlink()
-    with (serve(broken) as url, offline_page() as (page, log),
-          pytest.raises(PlaywrightError, match=r"pyodide/pyodide\.asm\.wasm is missing")):
-        live.start(page, url)
-    missing = [e.split("/", 3)[-1] for e in log.http_errors]
-    assert missing == ["_static/live/pyodide/pyodide.asm.wasm"]
+    wasm = broken / "_static/live/pyodide/pyodide.asm.wasm"
+    saved = wasm.read_bytes()
+    wasm.unlink()
+    with serve(broken) as url, offline_page() as (page, log):
+        with pytest.raises(PlaywrightError, match=r"pyodide/pyodide\.asm\.wasm is missing"):
+            live.start(page, url)
+        missing = [e.split("/", 3)[-1] for e in log.http_errors]
+        assert missing == ["_static/live/pyodide/pyodide.asm.wasm"]
+        # A failed start leaves nothing behind: once the file is back, the next start works.
+        wasm.write_bytes(saved)
+        lock = json.loads((broken / "_static/live/pyodide/pyodide-lock.json").read_text())
+        assert page.evaluate("() => RaftlibLive.start().then(info => info.python)") == (
+            lock["info"]["python"])
 
 
 @dataclass
@@ -166,3 +173,24 @@ def test_python_errors_reach_the_caller_and_the_worker_goes_on(browser_live: Liv
 def test_nothing_was_requested_outside_the_site(browser_live: Live) -> None:
     assert browser_live.log.aborted == []
     assert all(u.startswith("http://127.0.0.1:") for u in browser_live.requests)
+
+
+# ------------------------------------------------------------------ the built book
+
+
+def test_the_built_book_ships_live_mode_but_no_page_loads_it() -> None:
+    """``make book`` writes the live files; no page names them, so they cost nothing until
+    a reader asks for live mode."""
+    from tests.conftest import BOOK_HTML
+
+    if not (BOOK_HTML / "index.html").is_file():
+        pytest.fail(f"{BOOK_HTML} holds no built book: run `make book` first (make test does)")
+    manifest = json.loads((BOOK_HTML / "_static/live/manifest.json").read_text())
+    for name, entry in manifest["files"].items():
+        assert (BOOK_HTML / "_static/live" / name).stat().st_size == entry["bytes"], name
+    pages = sorted(BOOK_HTML.rglob("*.html"))
+    assert pages
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        for needle in ("live.js", "live-worker.js", "pyodide", "raftlib.zip"):
+            assert needle not in html, (page, needle)

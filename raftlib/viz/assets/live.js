@@ -30,7 +30,7 @@
         } else if (m.ready) {
           resolve(m.ready);
         } else if (m.fatal !== undefined) {
-          reject(new Error(m.fatal));
+          giveUp(new Error(m.fatal));
         } else if (pending.has(m.id)) {
           const { ok, fail } = pending.get(m.id);
           pending.delete(m.id);
@@ -40,11 +40,17 @@
       };
       // A worker script that does not load or parse never posts a message: say so.
       worker.onerror = (event) => {
-        const why = new Error(`live mode: the worker ${workerURL} failed: ${event.message || "not loaded"}`);
+        giveUp(new Error(`live mode: the worker ${workerURL} failed: ${event.message || "not loaded"}`));
+      };
+      // A failed start leaves no worker behind, so that the next start() tries afresh.
+      function giveUp(why) {
         reject(why);
         for (const { fail } of pending.values()) fail(why);
         pending.clear();
-      };
+        worker.terminate();
+        worker = null;
+        ready = null;
+      }
     });
     return ready;
   }
