@@ -48,7 +48,8 @@ async function boot() {
   const { loadPyodide } = await import(new URL("pyodide.mjs", PYODIDE).href);
   const pyodide = await loadPyodide({
     indexURL: PYODIDE.href,
-    // Called once the runtime is downloaded and compiled, before Python starts.
+    // Pyodide calls this when it sets up Python's file system: its runtime has arrived and
+    // Python's own start (the standard library, the interpreter) is what remains.
     fsInit: () => progress("python", "Starting Python"),
   });
   progress("raftlib", "Loading raftlib");
