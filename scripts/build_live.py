@@ -122,9 +122,9 @@ def build(static: Path, node_modules: Path = ROOT / "node_modules") -> Path:
         data = path.read_bytes()
         files[path.relative_to(live).as_posix()] = {
             "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest = {"pyodide": version, "archive": ARCHIVE, "files": files,
-                "modules": [p.with_suffix("").as_posix().replace("/", ".").removesuffix(
-                    ".__init__") for p in live_files()]}
+    # The worker imports every module listed here at start.
+    modules = [".".join(p.with_suffix("").parts).removesuffix(".__init__") for p in live_files()]
+    manifest = {"pyodide": version, "archive": ARCHIVE, "files": files, "modules": modules}
     (live / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return live
 
