@@ -85,7 +85,7 @@ fuzz: $(VENV)/.installed
 soak: $(VENV)/.installed
 	$(BIN)/python scripts/soak.py --cycles $(CYCLES)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.installed
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
