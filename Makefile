@@ -40,7 +40,23 @@ _build/html/index.html: $(BOOK_SOURCES) $(VENV)/.installed
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
-book: book-deps _build/html/index.html
+# Live mode (the book's raftlib run in the reader's browser by Pyodide) needs the npm package
+# pyodide, pinned in package-lock.json; `npm ci` reinstalls it whenever the lock file changes.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "error: npm is missing: the book vendors Pyodide from npm for live mode;" \
+	       "install Debian's nodejs and npm (make system-deps does, as root)" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Pyodide, the raftlib archive and the worker, copied after the build into the site's _static;
+# no page loads them until a reader asks for live mode.
+LIVE := _build/html/_static/live
+$(LIVE)/manifest.json: _build/html/index.html node_modules/.installed scripts/build_live.py \
+		$(filter raftlib/%,$(BOOK_SOURCES))
+	$(BIN)/python scripts/build_live.py _build/html/_static
+
+book: book-deps node_modules/.installed _build/html/index.html $(LIVE)/manifest.json
 	@echo "book: open _build/html/index.html"
 
 # etcd for the chapter that reruns experiments on real etcd (installed as root).
@@ -73,7 +89,7 @@ mutate: $(VENV)/.installed
 soak: $(VENV)/.installed
 	$(BIN)/python scripts/soak.py --cycles $(CYCLES)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.installed
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

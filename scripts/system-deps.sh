@@ -11,10 +11,13 @@ declare -A wanted=(
   [/usr/bin/etcdctl]=etcd-client
   [/usr/bin/curl]=curl                  # the runtime is checked with etcd's curl examples
   [/usr/sbin/ip]=iproute2               # network namespaces: partitions of real etcd (root)
+  [/usr/bin/node]=nodejs                # npm vendors Pyodide for the book's live mode
+  [/usr/bin/npm]=npm
 )
 optional=()
 if [ "${1:-}" = book ]; then
-  declare -A wanted=([/usr/bin/etcd]=etcd-server [/usr/sbin/ip]=iproute2)
+  declare -A wanted=([/usr/bin/etcd]=etcd-server [/usr/sbin/ip]=iproute2
+                     [/usr/bin/node]=nodejs [/usr/bin/npm]=npm)
   optional=(etcd-server iproute2)
 fi
 missing=()
