@@ -34,15 +34,15 @@ packages, so its lock file is read but no wheel is ever fetched."""
 LIVE_SOURCES = (
     "raftlib/__init__.py",
     "raftlib/_cluster.py",
+    "raftlib/_trace.py",
     "raftlib/raft",
     "raftlib/kv",
     "raftlib/sim",
     "raftlib/check",
-    "raftlib/chapters",
 )
-"""The raftlib the browser runs: pure Python over the standard library. A path that does not
-exist in this tree is skipped (chapters arrive later). runtime, backends and gateway need
-sockets and trio; viz needs matplotlib and ipywidgets: they stay out."""
+"""The raftlib the browser runs: pure Python over the standard library. runtime, backends and
+gateway need sockets and trio; viz needs matplotlib and ipywidgets, and the chapters import
+viz, so they stay out until viz's frame code can be loaded without its widgets."""
 
 ASSETS = ("live.js", "live-worker.js")
 ARCHIVE = "raftlib.zip"

@@ -51,8 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_archive_holds_the_pure_layers_and_nothing_else(site: Path) -> None:
     names = zipfile.ZipFile(site / "_static/live/raftlib.zip").namelist()
     tops = {n.split("/")[1].removesuffix(".py") for n in names}
-    assert tops == {"__init__", "_cluster", "raft", "kv", "sim", "check"} | (
-        {"chapters"} if (ROOT / "raftlib/chapters").is_dir() else set())
+    assert tops == {"__init__", "_cluster", "_trace", "raft", "kv", "sim", "check"}
     assert "raftlib/sim/_sim.py" in names
     assert all(n.endswith(".py") and "__pycache__" not in n for n in names)
 
