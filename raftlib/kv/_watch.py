@@ -61,8 +61,8 @@ class WatchResponse:
 class Watcher:
     """One watch: its range, options, next revision to deliver, and pending responses."""
 
-    __slots__ = ("canceled", "filters", "id", "key", "next_rev", "prev_kv", "range_end",
-                 "responses", "slow")
+    __slots__ = ("_lazy", "_responses", "canceled", "filters", "id", "key", "next_rev",
+                 "prev_kv", "range_end", "slow")
 
     def __init__(self, watch_id: int, key: bytes, range_end: bytes, next_rev: int,
                  prev_kv: bool, filters: frozenset[WatchFilter]) -> None:
@@ -73,28 +73,73 @@ class Watcher:
         self.prev_kv = prev_kv
         self.filters = filters
         self.canceled = False
-        self.responses: deque[WatchResponse] = deque()
+        # Responses in order; a live delivery is queued as a shared ``(header_revision,
+        # events)`` pair (one per group of like watchers, see :class:`_Group`) and becomes this
+        # watcher's :class:`WatchResponse` when read; ``_lazy``: the deque may hold such pairs.
+        self._responses: deque[WatchResponse | _Live] = deque()
+        self._lazy = False
         self.slow = False  # its consumer fell behind: it waits for take() to catch up
+
+    @property
+    def responses(self) -> deque[WatchResponse]:
+        """The responses delivered and not yet taken, oldest first."""
+        q = self._responses
+        if self._lazy:
+            wid = self.id
+            for _ in range(len(q)):  # in place: the deque stays the same object
+                r = q.popleft()
+                q.append(WatchResponse(wid, r[0], r[1]) if type(r) is tuple else r)
+            self._lazy = False
+        return q  # type: ignore[return-value]  # every entry is a WatchResponse now
 
     def take(self) -> list[WatchResponse]:
         """Remove and return the responses delivered so far."""
         out = list(self.responses)
-        self.responses.clear()
+        self._responses.clear()
         self.slow = False
         return out
 
     def _deliver(self, header_revision: int, events: list[Event], next_rev: int) -> None:
         """Append one response of ``events`` (after this watcher's filters and ``prev_kv``)
         and expect ``next_rev`` next."""
-        kept = tuple(
-            e if self.prev_kv or e.prev_kv is None else replace(e, prev_kv=None)
-            for e in events
-            if not (e.type == "PUT" and "NOPUT" in self.filters)
-            and not (e.type == "DELETE" and "NODELETE" in self.filters)
-        )
+        kept = _kept(events, self.prev_kv, self.filters)
         if kept:  # etcd sends nothing when filters removed every event
-            self.responses.append(WatchResponse(self.id, header_revision, kept))
+            self._responses.append(WatchResponse(self.id, header_revision, kept))
         self.next_rev = next_rev
+
+
+#: A live response shared by the watchers of a group: ``(header_revision, events)``.
+_Live = tuple[int, tuple[Event, ...]]
+
+
+def _kept(events: list[Event], prev_kv: bool, filters: frozenset[WatchFilter]
+          ) -> tuple[Event, ...]:
+    """``events`` as a watcher with ``prev_kv`` and ``filters`` receives them."""
+    return tuple(
+        e if prev_kv or e.prev_kv is None else replace(e, prev_kv=None)
+        for e in events
+        if not (e.type == "PUT" and "NOPUT" in filters)
+        and not (e.type == "DELETE" and "NODELETE" in filters)
+    )
+
+
+class _Group:
+    """Synced watchers with the same range, filters and ``prev_kv``: they match the same
+    events and receive the same events, so a write computes their response once (as etcd
+    encodes an event once per stream) and each member only queues it."""
+
+    __slots__ = ("filters", "gid", "key", "members", "prev_kv", "range_end")
+
+    def __init__(self, gid: int, w: Watcher) -> None:
+        self.gid = gid
+        self.key = w.key
+        self.range_end = w.range_end
+        self.filters = w.filters
+        self.prev_kv = w.prev_kv
+        self.members: dict[int, Watcher] = {}
+
+
+_GroupKey = tuple[bytes, bytes, frozenset[WatchFilter], bool]
 
 
 # An end key that sorts after every key: (1, b"") for "no end", (0, end) otherwise.
@@ -203,9 +248,12 @@ class WatchHub:
         self._next_id = 0
         self._watchers: dict[int, Watcher] = {}
         self._unsynced: dict[int, Watcher] = {}
-        # Indexes of the synced group.
-        self._by_key: dict[bytes, dict[int, Watcher]] = {}
-        self._by_prefix: dict[bytes, dict[int, Watcher]] = {}
+        # The synced watchers, in groups of like watchers, and the indexes of the groups.
+        self._groups: dict[_GroupKey, _Group] = {}
+        self._next_gid = 0
+        self._by_key: dict[bytes, dict[int, _Group]] = {}
+        self._by_prefix: dict[bytes, dict[int, _Group]] = {}
+        self._by_gid: dict[int, _Group] = {}  # the groups in the interval treap
         self._ranges = _IntervalTreap()
 
     @property
@@ -236,7 +284,7 @@ class WatchHub:
             return
         self._unlink(w)
         w.canceled = True
-        w.responses.append(WatchResponse(w.id, self._store.revision, canceled=True))
+        w._responses.append(WatchResponse(w.id, self._store.revision, canceled=True))
 
     def __len__(self) -> int:
         """Number of live watchers."""
@@ -250,70 +298,118 @@ class WatchHub:
     @property
     def pending(self) -> int:
         """Responses delivered but not yet taken, over every watcher."""
-        return sum(len(w.responses) for w in self._watchers.values())
+        return sum(len(w._responses) for w in self._watchers.values())
 
     def watcher(self, watch_id: int) -> Watcher | None:
         """The live watcher with this id, if any."""
         return self._watchers.get(watch_id)
 
     def _add_synced(self, w: Watcher) -> None:
-        if not w.range_end:
-            self._by_key.setdefault(w.key, {})[w.id] = w
-        elif w.range_end == prefix_end(w.key):
-            self._by_prefix.setdefault(w.key, {})[w.id] = w
-        else:
-            end: _End = (1, b"") if w.range_end == b"\0" else (0, w.range_end)
-            self._ranges.insert(w.key, end, w.id)
+        gk = (w.key, w.range_end, w.filters, w.prev_kv)
+        g = self._groups.get(gk)
+        if g is None:
+            g = self._groups[gk] = _Group(self._next_gid, w)
+            self._next_gid += 1
+            if not w.range_end:
+                self._by_key.setdefault(w.key, {})[g.gid] = g
+            elif w.range_end == prefix_end(w.key):
+                self._by_prefix.setdefault(w.key, {})[g.gid] = g
+            else:
+                end: _End = (1, b"") if w.range_end == b"\0" else (0, w.range_end)
+                self._ranges.insert(w.key, end, g.gid)
+                self._by_gid[g.gid] = g
+        g.members[w.id] = w
 
     def _unlink(self, w: Watcher) -> None:
         if self._unsynced.pop(w.id, None) is not None:
             return
-        if not w.range_end:
-            group = self._by_key[w.key]
-        elif w.range_end == prefix_end(w.key):
-            group = self._by_prefix[w.key]
-        else:
-            self._ranges.remove(w.key, w.id)
+        gk = (w.key, w.range_end, w.filters, w.prev_kv)
+        g = self._groups[gk]
+        del g.members[w.id]
+        if g.members:
             return
-        del group[w.id]
-        if not group:
-            index = self._by_key if not w.range_end else self._by_prefix
+        del self._groups[gk]
+        if not w.range_end:
+            index = self._by_key
+        elif w.range_end == prefix_end(w.key):
+            index = self._by_prefix
+        else:
+            self._ranges.remove(w.key, g.gid)
+            del self._by_gid[g.gid]
+            return
+        groups = index[w.key]
+        del groups[g.gid]
+        if not groups:
             del index[w.key]
 
-    def _matching(self, key: bytes, out: list[int]) -> None:
-        group = self._by_key.get(key)
-        if group:
-            out.extend(group)
-        for i in range(len(key) + 1):
-            group = self._by_prefix.get(key[:i])
-            if group:
-                out.extend(group)
-        self._ranges.stab(key, out)
+    def _matching(self, key: bytes, out: list[_Group]) -> None:
+        """Append the groups whose range holds ``key``."""
+        groups = self._by_key.get(key)
+        if groups:
+            out.extend(groups.values())
+        by_prefix = self._by_prefix
+        if by_prefix:
+            for i in range(len(key) + 1):
+                groups = by_prefix.get(key[:i])
+                if groups:
+                    out.extend(groups.values())
+        if self._by_gid:
+            gids: list[int] = []
+            self._ranges.stab(key, gids)
+            by_gid = self._by_gid
+            out.extend(by_gid[gid] for gid in gids)
 
     def notify(self, revision: int, events: tuple[Event, ...]) -> None:
         """Deliver the events of one revision to the synced watchers that match them
-        (called by the store after each write)."""
-        batches: dict[int, list[Event]] = {}
-        ids: list[int] = []
+        (called by the store after each write).
+
+        The work is per group of like watchers: their events are matched, filtered and put
+        in one shared response once; each member whose next revision has come only queues
+        it (and becomes its own :class:`WatchResponse` when read)."""
+        batches: dict[int, tuple[_Group, list[Event]]] = {}
+        groups: list[_Group] = []
         for ev in events:
-            ids.clear()
-            self._matching(ev.kv.key, ids)
-            for wid in ids:
-                batches.setdefault(wid, []).append(ev)
-        for wid in sorted(batches):
-            w = self._watchers[wid]
-            if w.next_rev <= revision:
-                w._deliver(revision, batches[wid], revision + 1)
-                if self.max_pending and len(w.responses) > self.max_pending:
-                    self._move_aside(w)
+            groups.clear()
+            self._matching(ev.kv.key, groups)
+            for g in groups:
+                batch = batches.get(g.gid)
+                if batch is None:
+                    batches[g.gid] = (g, [ev])
+                else:
+                    batch[1].append(ev)
+        after = revision + 1
+        max_pending = self.max_pending
+        slow: list[Watcher] = []
+        for g, evs in batches.values():
+            kept = _kept(evs, g.prev_kv, g.filters)
+            if not kept:  # etcd sends nothing when filters removed every event
+                for w in g.members.values():
+                    if w.next_rev <= revision:
+                        w.next_rev = after
+                continue
+            live: _Live = (revision, kept)
+            for w in g.members.values():
+                if w.next_rev <= revision:
+                    q = w._responses
+                    q.append(live)
+                    w._lazy = True
+                    w.next_rev = after
+                    if max_pending and len(q) > max_pending:
+                        slow.append(w)
+        if slow:
+            slow.sort(key=lambda w: w.id)
+            for w in slow:
+                self._move_aside(w)
 
     def _move_aside(self, w: Watcher) -> None:
         """A consumer that does not keep up must not make the hub buffer without bound: as
         etcd does with a slow watcher, drop what it holds and make it unsynced from the first
         revision it has not taken; once its consumer takes again, :meth:`sync` catches it up
         from the store (or cancels it, if that history was compacted meanwhile)."""
-        first = w.responses[0].events[0].kv.mod_revision
-        w.responses.clear()
+        r = w._responses[0]
+        first = (r.events if isinstance(r, WatchResponse) else r[1])[0].kv.mod_revision
+        w._responses.clear()
+        w._lazy = False
         self._unlink(w)
         w.next_rev = first
         w.slow = True
@@ -338,7 +434,7 @@ class WatchHub:
             if w.next_rev < store.compact_revision:
                 del self._watchers[wid]
                 w.canceled = True
-                w.responses.append(WatchResponse(wid, 0,
+                w._responses.append(WatchResponse(wid, 0,
                                                  compact_revision=store.compact_revision,
                                                  canceled=True))
                 continue
