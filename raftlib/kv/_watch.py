@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from raftlib.kv._errors import ErrCompacted
 from raftlib.kv._types import Event, KeyValue, prefix_end
@@ -145,6 +145,14 @@ _GroupKey = tuple[bytes, bytes, frozenset[WatchFilter], bool]
 # An end key that sorts after every key: (1, b"") for "no end", (0, end) otherwise.
 _End = tuple[int, bytes]
 
+_T = TypeVar("_T")
+
+
+def _end_bytes(end: _End) -> bytes:
+    """``end`` as the treap compares it, bytes being faster to compare than tuples: b"\1" +
+    end, or b"\2" (after every such end) for "no end"; a key is compared as b"\1" + key."""
+    return b"\2" if end[0] else b"\1" + end[1]
+
 
 def _mix(x: int) -> int:
     """splitmix64's finaliser: a deterministic, well-spread treap priority for an id."""
@@ -154,20 +162,21 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-class _Node:
-    __slots__ = ("end", "left", "max_end", "prio", "right", "start", "wid")
+class _Node(Generic[_T]):
+    __slots__ = ("end", "item", "left", "max_end", "prio", "right", "start", "wid")
 
-    def __init__(self, start: bytes, end: _End, wid: int) -> None:
+    def __init__(self, start: bytes, end: bytes, wid: int, item: _T) -> None:
         self.start = start
         self.end = end
+        self.item = item
         self.wid = wid
         self.prio = _mix(wid)
-        self.left: _Node | None = None
-        self.right: _Node | None = None
+        self.left: _Node[_T] | None = None
+        self.right: _Node[_T] | None = None
         self.max_end = end
 
 
-def _fix(n: _Node) -> _Node:
+def _fix(n: _Node[_T]) -> _Node[_T]:
     m = n.end
     if n.left is not None and n.left.max_end > m:
         m = n.left.max_end
@@ -177,7 +186,8 @@ def _fix(n: _Node) -> _Node:
     return n
 
 
-def _split(n: _Node | None, k: tuple[bytes, int]) -> tuple[_Node | None, _Node | None]:
+def _split(n: _Node[_T] | None, k: tuple[bytes, int]
+           ) -> tuple[_Node[_T] | None, _Node[_T] | None]:
     """Split into nodes ordered before ``k`` and the rest."""
     if n is None:
         return None, None
@@ -188,7 +198,7 @@ def _split(n: _Node | None, k: tuple[bytes, int]) -> tuple[_Node | None, _Node |
     return left, _fix(n)
 
 
-def _merge(a: _Node | None, b: _Node | None) -> _Node | None:
+def _merge(a: _Node[_T] | None, b: _Node[_T] | None) -> _Node[_T] | None:
     if a is None:
         return b
     if b is None:
@@ -200,27 +210,28 @@ def _merge(a: _Node | None, b: _Node | None) -> _Node | None:
     return _fix(b)
 
 
-class _IntervalTreap:
-    """Intervals ``[start, end)`` with stabbing queries, as a treap ordered by start and
-    augmented with the largest end of each subtree: O(log n) updates, O(log n + matches)
-    expected queries."""
+class _IntervalTreap(Generic[_T]):
+    """Intervals ``[start, end)``, each with an id and an item, with stabbing queries, as a
+    treap ordered by (start, id) and augmented with the largest end of each subtree: O(log n)
+    updates, O(log n + matches) expected queries."""
 
     def __init__(self) -> None:
-        self._root: _Node | None = None
+        self._root: _Node[_T] | None = None
 
-    def insert(self, start: bytes, end: _End, wid: int) -> None:
+    def insert(self, start: bytes, end: _End, wid: int, item: _T) -> None:
+        """Add the interval ``[start, end)`` with id ``wid`` (unique) and ``item``."""
         left, right = _split(self._root, (start, wid))
-        self._root = _merge(_merge(left, _Node(start, end, wid)), right)
+        self._root = _merge(_merge(left, _Node(start, _end_bytes(end), wid, item)), right)
 
     def remove(self, start: bytes, wid: int) -> None:
         left, rest = _split(self._root, (start, wid))
         _, right = _split(rest, (start, wid + 1))
         self._root = _merge(left, right)
 
-    def stab(self, key: bytes, out: list[int]) -> None:
-        """Append the ids of the intervals holding ``key``."""
-        point = (0, key)
-        stack: list[_Node] = []
+    def stab(self, key: bytes, out: list[_T]) -> None:
+        """Append the items of the intervals holding ``key``."""
+        point = b"\1" + key
+        stack: list[_Node[_T]] = []
         n = self._root
         while True:
             # Walk down the left spine of subtrees that may hold the point; right subtrees
@@ -228,7 +239,7 @@ class _IntervalTreap:
             while n is not None and n.max_end > point:
                 if n.start <= key:
                     if point < n.end:
-                        out.append(n.wid)
+                        out.append(n.item)
                     r = n.right
                     if r is not None and r.max_end > point:
                         stack.append(r)
@@ -253,8 +264,7 @@ class WatchHub:
         self._next_gid = 0
         self._by_key: dict[bytes, dict[int, _Group]] = {}
         self._by_prefix: dict[bytes, dict[int, _Group]] = {}
-        self._by_gid: dict[int, _Group] = {}  # the groups in the interval treap
-        self._ranges = _IntervalTreap()
+        self._ranges: _IntervalTreap[_Group] = _IntervalTreap()
 
     @property
     def store(self) -> MVCCStore:
@@ -316,8 +326,7 @@ class WatchHub:
                 self._by_prefix.setdefault(w.key, {})[g.gid] = g
             else:
                 end: _End = (1, b"") if w.range_end == b"\0" else (0, w.range_end)
-                self._ranges.insert(w.key, end, g.gid)
-                self._by_gid[g.gid] = g
+                self._ranges.insert(w.key, end, g.gid, g)
         g.members[w.id] = w
 
     def _unlink(self, w: Watcher) -> None:
@@ -335,7 +344,6 @@ class WatchHub:
             index = self._by_prefix
         else:
             self._ranges.remove(w.key, g.gid)
-            del self._by_gid[g.gid]
             return
         groups = index[w.key]
         del groups[g.gid]
@@ -353,11 +361,7 @@ class WatchHub:
                 groups = by_prefix.get(key[:i])
                 if groups:
                     out.extend(groups.values())
-        if self._by_gid:
-            gids: list[int] = []
-            self._ranges.stab(key, gids)
-            by_gid = self._by_gid
-            out.extend(by_gid[gid] for gid in gids)
+        self._ranges.stab(key, out)
 
     def notify(self, revision: int, events: tuple[Event, ...]) -> None:
         """Deliver the events of one revision to the synced watchers that match them
@@ -386,6 +390,8 @@ class WatchHub:
                 for w in g.members.values():
                     if w.next_rev <= revision:
                         w.next_rev = after
+                        if max_pending and len(w._responses) > max_pending:
+                            slow.append(w)  # it may hold replayed responses past the bound
                 continue
             live: _Live = (revision, kept)
             for w in g.members.values():

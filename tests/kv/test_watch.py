@@ -148,7 +148,7 @@ def test_cancel() -> None:
 
 def test_interval_treap_against_brute_force() -> None:
     rnd = random.Random(7)
-    treap = _IntervalTreap()
+    treap: _IntervalTreap[int] = _IntervalTreap()
     live: dict[int, tuple[bytes, tuple[int, bytes]]] = {}
     alphabet = [bytes([c]) for c in b"abcde"]
     for step in range(3000):
@@ -158,7 +158,7 @@ def test_interval_treap_against_brute_force() -> None:
         else:
             a = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
             end = (1, b"") if rnd.random() < 0.2 else (0, a + rnd.choice(alphabet))
-            treap.insert(a, end, step)
+            treap.insert(a, end, step, step)
             live[step] = (a, end)
         probe = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
         out: list[int] = []
