@@ -3,9 +3,14 @@
 A watcher that starts at a past revision is *unsynced*: :meth:`WatchHub.sync` replays its
 history from the backend and then moves it to the *synced* group, which receives live events as
 the store applies writes. Live delivery therefore never waits for a historical or slow watcher.
-Synced watchers are indexed by key (a dict), by prefix (a dict probed with every prefix of the
+Synced watchers are kept in groups of like watchers (same range, filters and ``prev_kv``), and
+the groups are indexed by key (a dict), by prefix (a dict probed with every prefix of the
 event's key) and, for other ranges, by an interval treap, so one event costs time in proportion
-to the watchers it matches (and the length of its key), not to the number of watchers.
+to the groups it matches (and the length of its key) plus one append per member, not to the
+number of watchers. A group's events are filtered once into one shared, immutable ``(header
+revision, events)`` pair, which each member only queues; it becomes the member's own
+:class:`WatchResponse` when the member's responses are read, so every watcher receives what it
+would receive alone.
 
 A response never splits a revision. A live response holds the events of one write (one
 revision), as etcd's ``notify``; a replay gathers the watcher's events of up to
@@ -76,14 +81,15 @@ class Watcher:
         # Responses in order; a live delivery is queued as a shared ``(header_revision,
         # events)`` pair (one per group of like watchers, see :class:`_Group`) and becomes this
         # watcher's :class:`WatchResponse` when read; ``_lazy``: the deque may hold such pairs.
-        self._responses: deque[WatchResponse | _Live] = deque()
+        # No deque until the first response: an idle watcher stays small.
+        self._responses: deque[WatchResponse | _Live] | None = None
         self._lazy = False
         self.slow = False  # its consumer fell behind: it waits for take() to catch up
 
     @property
     def responses(self) -> deque[WatchResponse]:
         """The responses delivered and not yet taken, oldest first."""
-        q = self._responses
+        q = self._queue()
         if self._lazy:
             wid = self.id
             for _ in range(len(q)):  # in place: the deque stays the same object
@@ -94,17 +100,37 @@ class Watcher:
 
     def take(self) -> list[WatchResponse]:
         """Remove and return the responses delivered so far."""
-        out = list(self.responses)
-        self._responses.clear()
+        q = self._responses
         self.slow = False
-        return out
+        if q is None:
+            return []
+        if self._lazy:
+            wid = self.id
+            out = [WatchResponse(wid, r[0], r[1]) if type(r) is tuple else r for r in q]
+            self._lazy = False
+        else:
+            out = list(q)
+        q.clear()
+        return out  # type: ignore[return-value]  # every entry is a WatchResponse
+
+    def _queue(self) -> deque[WatchResponse | _Live]:
+        """The deque of responses, made on first use."""
+        q = self._responses
+        if q is None:
+            q = self._responses = deque()
+        return q
+
+    def _held(self) -> int:
+        """Responses held, not yet taken."""
+        q = self._responses
+        return 0 if q is None else len(q)
 
     def _deliver(self, header_revision: int, events: list[Event], next_rev: int) -> None:
         """Append one response of ``events`` (after this watcher's filters and ``prev_kv``)
         and expect ``next_rev`` next."""
         kept = _kept(events, self.prev_kv, self.filters)
         if kept:  # etcd sends nothing when filters removed every event
-            self._responses.append(WatchResponse(self.id, header_revision, kept))
+            self._queue().append(WatchResponse(self.id, header_revision, kept))
         self.next_rev = next_rev
 
 
@@ -294,7 +320,7 @@ class WatchHub:
             return
         self._unlink(w)
         w.canceled = True
-        w._responses.append(WatchResponse(w.id, self._store.revision, canceled=True))
+        w._queue().append(WatchResponse(w.id, self._store.revision, canceled=True))
 
     def __len__(self) -> int:
         """Number of live watchers."""
@@ -308,7 +334,7 @@ class WatchHub:
     @property
     def pending(self) -> int:
         """Responses delivered but not yet taken, over every watcher."""
-        return sum(len(w._responses) for w in self._watchers.values())
+        return sum(w._held() for w in self._watchers.values())
 
     def watcher(self, watch_id: int) -> Watcher | None:
         """The live watcher with this id, if any."""
@@ -390,13 +416,15 @@ class WatchHub:
                 for w in g.members.values():
                     if w.next_rev <= revision:
                         w.next_rev = after
-                        if max_pending and len(w._responses) > max_pending:
+                        if max_pending and w._held() > max_pending:
                             slow.append(w)  # it may hold replayed responses past the bound
                 continue
             live: _Live = (revision, kept)
             for w in g.members.values():
                 if w.next_rev <= revision:
                     q = w._responses
+                    if q is None:
+                        q = w._responses = deque()
                     q.append(live)
                     w._lazy = True
                     w.next_rev = after
@@ -412,9 +440,10 @@ class WatchHub:
         etcd does with a slow watcher, drop what it holds and make it unsynced from the first
         revision it has not taken; once its consumer takes again, :meth:`sync` catches it up
         from the store (or cancels it, if that history was compacted meanwhile)."""
-        r = w._responses[0]
+        q = w._queue()
+        r = q[0]
         first = (r.events if isinstance(r, WatchResponse) else r[1])[0].kv.mod_revision
-        w._responses.clear()
+        q.clear()
         w._lazy = False
         self._unlink(w)
         w.next_rev = first
@@ -440,7 +469,7 @@ class WatchHub:
             if w.next_rev < store.compact_revision:
                 del self._watchers[wid]
                 w.canceled = True
-                w._responses.append(WatchResponse(wid, 0,
+                w._queue().append(WatchResponse(wid, 0,
                                                  compact_revision=store.compact_revision,
                                                  canceled=True))
                 continue
