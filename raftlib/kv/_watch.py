@@ -5,7 +5,8 @@ history from the backend and then moves it to the *synced* group, which receives
 the store applies writes. Live delivery therefore never waits for a historical or slow watcher.
 Synced watchers are kept in groups of like watchers (same range, filters and ``prev_kv``), and
 the groups are indexed by key (a dict), by prefix (a dict probed with every prefix of the
-event's key) and, for other ranges, by an interval treap, so one event costs time in proportion
+event's key) and, for other ranges, by an interval index (layers of disjoint ranges, one
+bisection each, and an interval treap for the rest), so one event costs time in proportion
 to the groups it matches (and the length of its key) plus one append per member, not to the
 number of watchers. A group's events are filtered once into one shared, immutable ``(header
 revision, events)`` pair, which each member only queues; it becomes the member's own
@@ -20,6 +21,7 @@ watcher with more history stays unsynced for the next :meth:`WatchHub.sync`.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -173,6 +175,10 @@ _End = tuple[int, bytes]
 
 _T = TypeVar("_T")
 
+#: Layers of pairwise disjoint ranges an :class:`_IntervalIndex` keeps before it puts a range
+#: in its treap.
+_MAX_LAYERS = 3
+
 
 def _end_bytes(end: _End) -> bytes:
     """``end`` as the treap compares it, bytes being faster to compare than tuples: b"\1" +
@@ -275,6 +281,85 @@ class _IntervalTreap(Generic[_T]):
             n = stack.pop()
 
 
+class _Layer(Generic[_T]):
+    """Pairwise disjoint, non-empty intervals sorted by start: a key is in at most one of
+    them, the last that starts at or before it, which one bisection finds (in C)."""
+
+    __slots__ = ("ends", "items", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[bytes] = []
+        self.ends: list[bytes] = []  # as _end_bytes
+        self.items: list[_T] = []
+
+    def place(self, start: bytes, end: bytes) -> int:
+        """Where ``[start, end)`` would go, or -1 if it overlaps an interval here."""
+        starts = self.starts
+        i = bisect_right(starts, start)
+        if i and self.ends[i - 1] > b"\1" + start:
+            return -1
+        if i < len(starts) and b"\1" + starts[i] < end:
+            return -1
+        return i
+
+
+class _IntervalIndex(Generic[_T]):
+    """Intervals ``[start, end)``, each with a unique id and an item, with stabbing queries.
+
+    Up to :data:`_MAX_LAYERS` layers of pairwise disjoint intervals answer a query with one
+    bisection each (watched ranges rarely overlap much); an interval that overlaps one in every
+    layer goes to an :class:`_IntervalTreap`, so a query costs at most the layers' bisections
+    plus the treap's O(log n + matches)."""
+
+    def __init__(self) -> None:
+        self._layers: list[_Layer[_T]] = []
+        self._treap: _IntervalTreap[_T] = _IntervalTreap()
+        self._where: dict[int, int] = {}  # id -> its layer, or -1: in the treap
+
+    def insert(self, start: bytes, end: _End, wid: int, item: _T) -> None:
+        """Add the interval ``[start, end)`` with id ``wid`` (unique) and ``item``."""
+        e = _end_bytes(end)
+        if e > b"\1" + start:  # an empty interval holds no key: the treap keeps it
+            layers = self._layers
+            for n, layer in enumerate(layers):
+                i = layer.place(start, e)
+                if i >= 0:
+                    self._add(n, i, start, e, wid, item)
+                    return
+            if len(layers) < _MAX_LAYERS:
+                layers.append(_Layer())
+                self._add(len(layers) - 1, 0, start, e, wid, item)
+                return
+        self._treap.insert(start, end, wid, item)
+        self._where[wid] = -1
+
+    def _add(self, n: int, i: int, start: bytes, end: bytes, wid: int, item: _T) -> None:
+        layer = self._layers[n]
+        layer.starts.insert(i, start)
+        layer.ends.insert(i, end)
+        layer.items.insert(i, item)
+        self._where[wid] = n
+
+    def remove(self, start: bytes, wid: int) -> None:
+        """Remove the interval with id ``wid``, which starts at ``start``."""
+        n = self._where.pop(wid)
+        if n < 0:
+            self._treap.remove(start, wid)
+            return
+        layer = self._layers[n]
+        i = bisect_left(layer.starts, start)  # starts in a layer are distinct
+        del layer.starts[i], layer.ends[i], layer.items[i]
+
+    def stab(self, key: bytes, out: list[_T]) -> None:
+        """Append the items of the intervals holding ``key``."""
+        point = b"\1" + key
+        for layer in self._layers:
+            i = bisect_right(layer.starts, key) - 1
+            if i >= 0 and point < layer.ends[i]:
+                out.append(layer.items[i])
+        self._treap.stab(key, out)
+
+
 class WatchHub:
     """Watchers of one :class:`MVCCStore`, fed by the store after every write."""
 
@@ -290,7 +375,7 @@ class WatchHub:
         self._next_gid = 0
         self._by_key: dict[bytes, dict[int, _Group]] = {}
         self._by_prefix: dict[bytes, dict[int, _Group]] = {}
-        self._ranges: _IntervalTreap[_Group] = _IntervalTreap()
+        self._ranges: _IntervalIndex[_Group] = _IntervalIndex()
 
     @property
     def store(self) -> MVCCStore:

@@ -18,7 +18,7 @@ from raftlib.kv import (
     WatchResponse,
     prefix_end,
 )
-from raftlib.kv._watch import _IntervalTreap
+from raftlib.kv._watch import _IntervalIndex, _IntervalTreap
 
 
 def _writes(s: MVCCStore) -> None:
@@ -166,6 +166,35 @@ def test_interval_treap_against_brute_force() -> None:
         treap.stab(probe, out)
         want = [w for w, (a, e) in live.items() if a <= probe and (0, probe) < e]
         assert sorted(out) == sorted(want)
+
+
+def test_interval_index_against_brute_force() -> None:
+    """Layers of disjoint intervals, then the treap: nested, overlapping, equal-start, empty
+    and endless intervals, added and removed at random."""
+    alphabet = [bytes([c]) for c in b"abcde"]
+
+    def word(rnd: random.Random) -> bytes:
+        return b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
+
+    for seed in range(5):
+        rnd = random.Random(seed)
+        index: _IntervalIndex[int] = _IntervalIndex()
+        live: dict[int, tuple[bytes, tuple[int, bytes]]] = {}
+        for step in range(1500):
+            if live and rnd.random() < 0.4:
+                wid = rnd.choice(sorted(live))
+                index.remove(live.pop(wid)[0], wid)
+            else:
+                a, r = word(rnd), rnd.random()
+                end = ((1, b"") if r < 0.1 else (0, a + rnd.choice(alphabet)) if r < 0.8
+                       else (0, word(rnd)))  # possibly empty: at or before its start
+                index.insert(a, end, step, step)
+                live[step] = (a, end)
+            probe = word(rnd)
+            out: list[int] = []
+            index.stab(probe, out)
+            want = [w for w, (a, e) in live.items() if a <= probe and (0, probe) < e]
+            assert sorted(out) == sorted(want)
 
 
 def test_random_watchers_satisfy_the_guarantees() -> None:
