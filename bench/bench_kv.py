@@ -242,7 +242,7 @@ def bench_watch() -> None:
     loop_t = median_time(plain_loop)
     print(f"   one event to {n:,} watchers of one key: {hub_t * 1e3:.1f}ms (goal <= 20ms at "
           f"50,000); baseline (per-watcher delivery) {base_t * 1e3:.1f}ms: "
-          f"{base_t / hub_t:.1f}x faster; a plain loop over them {loop_t * 1e3:.1f}ms")
+          f"speed-up {base_t / hub_t:.1f}x; a plain loop over them {loop_t * 1e3:.1f}ms")
     print(f"   then every watcher takes it: {hub_take * 1e3:.1f}ms (baseline "
           f"{base_take * 1e3:.1f}ms; the hub builds a watcher's response when it is read)")
     for kind in ("one key", "ranges"):

@@ -68,7 +68,7 @@ class WatchResponse:
 class Watcher:
     """One watch: its range, options, next revision to deliver, and pending responses."""
 
-    __slots__ = ("_lazy", "_responses", "canceled", "filters", "id", "key", "next_rev",
+    __slots__ = ("_responses", "canceled", "filters", "id", "key", "next_rev",
                  "prev_kv", "range_end", "slow")
 
     def __init__(self, watch_id: int, key: bytes, range_end: bytes, next_rev: int,
@@ -82,22 +82,20 @@ class Watcher:
         self.canceled = False
         # Responses in order; a live delivery is queued as a shared ``(header_revision,
         # events)`` pair (one per group of like watchers, see :class:`_Group`) and becomes this
-        # watcher's :class:`WatchResponse` when read; ``_lazy``: the deque may hold such pairs.
-        # No deque until the first response: an idle watcher stays small.
+        # watcher's :class:`WatchResponse` when read. No deque until the first response: an
+        # idle watcher stays small.
         self._responses: deque[WatchResponse | _Live] | None = None
-        self._lazy = False
         self.slow = False  # its consumer fell behind: it waits for take() to catch up
 
     @property
     def responses(self) -> deque[WatchResponse]:
         """The responses delivered and not yet taken, oldest first."""
         q = self._queue()
-        if self._lazy:
+        if any(type(r) is tuple for r in q):
             wid = self.id
             for _ in range(len(q)):  # in place: the deque stays the same object
                 r = q.popleft()
                 q.append(WatchResponse(wid, r[0], r[1]) if type(r) is tuple else r)
-            self._lazy = False
         return q  # type: ignore[return-value]  # every entry is a WatchResponse now
 
     def take(self) -> list[WatchResponse]:
@@ -106,12 +104,8 @@ class Watcher:
         self.slow = False
         if q is None:
             return []
-        if self._lazy:
-            wid = self.id
-            out = [WatchResponse(wid, r[0], r[1]) if type(r) is tuple else r for r in q]
-            self._lazy = False
-        else:
-            out = list(q)
+        wid = self.id
+        out = [WatchResponse(wid, r[0], r[1]) if type(r) is tuple else r for r in q]
         q.clear()
         return out  # type: ignore[return-value]  # every entry is a WatchResponse
 
@@ -511,7 +505,6 @@ class WatchHub:
                     if q is None:
                         q = w._responses = deque()
                     q.append(live)
-                    w._lazy = True
                     w.next_rev = after
                     if max_pending and len(q) > max_pending:
                         slow.append(w)
@@ -529,7 +522,6 @@ class WatchHub:
         r = q[0]
         first = (r.events if isinstance(r, WatchResponse) else r[1])[0].kv.mod_revision
         q.clear()
-        w._lazy = False
         self._unlink(w)
         w.next_rev = first
         w.slow = True
