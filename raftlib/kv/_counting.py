@@ -12,7 +12,7 @@ from typing import cast
 
 from raftlib.kv._store import MVCCStore
 from raftlib.kv._types import Event
-from raftlib.kv._watch import MAX_WATCHERS_PER_SYNC, WATCH_BATCH_MAX_REVS, WatchHub
+from raftlib.kv._watch import MAX_WATCHERS_PER_SYNC, WATCH_BATCH_MAX_REVS, WatchHub, _Group
 
 __all__ = ["CountingWatchHub", "DispatchStats", "counting_hub"]
 
@@ -63,34 +63,37 @@ class CountingWatchHub(WatchHub):
         """Number of watchers in the synced group."""
         return len(self._watchers) - len(self._unsynced)
 
-    def _matching(self, key: bytes, out: list[int]) -> None:
+    def _matching(self, key: bytes, out: list[_Group]) -> None:
         start = len(out)
         super()._matching(key, out)
-        for wid in out[start:]:
-            if wid not in self._before:
-                self._before[wid] = len(self._watchers[wid].responses)
+        matched = 0
+        for g in out[start:]:
+            matched += len(g.members)
+            for wid, w in g.members.items():
+                if wid not in self._before:
+                    self._before[wid] = w._held()
         s = self._stats
         self._stats = replace(s, events=s.events + 1, probes=s.probes + len(key) + 3,
-                              matched=s.matched + len(out) - start,
+                              matched=s.matched + matched,
                               naive_examined=s.naive_examined + self.synced)
 
     def notify(self, revision: int, events: tuple[Event, ...]) -> None:
         self._before = {}
         super().notify(revision, events)
         got = sum(1 for wid, n in self._before.items()
-                  if len(self._watchers[wid].responses) > n)
+                  if self._watchers[wid]._held() > n)
         self._before = {}
         self._stats = replace(self._stats, delivered=self._stats.delivered + got)
 
     def sync(self, max_watchers: int = MAX_WATCHERS_PER_SYNC,
              max_revs: int = WATCH_BATCH_MAX_REVS) -> int:
         chosen = sorted(self._unsynced)[:max_watchers]
-        before = {wid: len(self._unsynced[wid].responses) for wid in chosen}
+        before = {wid: self._unsynced[wid]._held() for wid in chosen}
         ws = {wid: self._unsynced[wid] for wid in chosen}
         left = super().sync(max_watchers, max_revs)
         s = self._stats
         cancelled = sum(1 for w in ws.values() if w.canceled)
-        replayed = sum(len(w.responses) - before[wid] for wid, w in ws.items() if not w.canceled)
+        replayed = sum(w._held() - before[wid] for wid, w in ws.items() if not w.canceled)
         moved = sum(1 for wid, w in ws.items() if not w.canceled and wid not in self._unsynced)
         self._stats = replace(s, replayed=s.replayed + replayed, moved=s.moved + moved,
                               cancelled=s.cancelled + cancelled)

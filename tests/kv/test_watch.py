@@ -13,11 +13,12 @@ from raftlib.kv import (
     KeyValue,
     MVCCStore,
     PutRequest,
+    Watcher,
     WatchHub,
     WatchResponse,
     prefix_end,
 )
-from raftlib.kv._watch import _IntervalTreap
+from raftlib.kv._watch import _IntervalIndex, _IntervalTreap
 
 
 def _writes(s: MVCCStore) -> None:
@@ -148,7 +149,7 @@ def test_cancel() -> None:
 
 def test_interval_treap_against_brute_force() -> None:
     rnd = random.Random(7)
-    treap = _IntervalTreap()
+    treap: _IntervalTreap[int] = _IntervalTreap()
     live: dict[int, tuple[bytes, tuple[int, bytes]]] = {}
     alphabet = [bytes([c]) for c in b"abcde"]
     for step in range(3000):
@@ -158,13 +159,42 @@ def test_interval_treap_against_brute_force() -> None:
         else:
             a = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
             end = (1, b"") if rnd.random() < 0.2 else (0, a + rnd.choice(alphabet))
-            treap.insert(a, end, step)
+            treap.insert(a, end, step, step)
             live[step] = (a, end)
         probe = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
         out: list[int] = []
         treap.stab(probe, out)
         want = [w for w, (a, e) in live.items() if a <= probe and (0, probe) < e]
         assert sorted(out) == sorted(want)
+
+
+def test_interval_index_against_brute_force() -> None:
+    """Layers of disjoint intervals, then the treap: nested, overlapping, equal-start, empty
+    and endless intervals, added and removed at random."""
+    alphabet = [bytes([c]) for c in b"abcde"]
+
+    def word(rnd: random.Random) -> bytes:
+        return b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 3)))
+
+    for seed in range(5):
+        rnd = random.Random(seed)
+        index: _IntervalIndex[int] = _IntervalIndex()
+        live: dict[int, tuple[bytes, tuple[int, bytes]]] = {}
+        for step in range(1500):
+            if live and rnd.random() < 0.4:
+                wid = rnd.choice(sorted(live))
+                index.remove(live.pop(wid)[0], wid)
+            else:
+                a, r = word(rnd), rnd.random()
+                end = ((1, b"") if r < 0.1 else (0, a + rnd.choice(alphabet)) if r < 0.8
+                       else (0, word(rnd)))  # possibly empty: at or before its start
+                index.insert(a, end, step, step)
+                live[step] = (a, end)
+            probe = word(rnd)
+            out: list[int] = []
+            index.stab(probe, out)
+            want = [w for w, (a, e) in live.items() if a <= probe and (0, probe) < e]
+            assert sorted(out) == sorted(want)
 
 
 def test_random_watchers_satisfy_the_guarantees() -> None:
@@ -321,3 +351,86 @@ def test_a_watcher_moved_aside_past_a_compaction_is_cancelled() -> None:
     w.take()
     s.watch_hub.sync()
     assert w.take() == [WatchResponse(w.id, 0, compact_revision=5, canceled=True)]
+
+
+def test_grouped_watchers_receive_what_each_would_receive_alone() -> None:
+    """Many watchers sharing ranges, filters and prev_kv (so grouped), some starting in the past,
+    taken, cancelled and moved aside at random: each receives exactly what the same watcher
+    receives as the only watcher of a store given the same writes."""
+    rnd = random.Random(5)
+    keys = [b"a", b"ab", b"b", b"ba", b"c"]
+    shapes = [(b"a", b""), (b"a", prefix_end(b"a")), (b"ab", b"c"), (b"b", b"\0"),
+              (b"", b"\0")]
+    filters = [frozenset(), frozenset({"NOPUT"}), frozenset({"NODELETE"})]
+    shared = MVCCStore()
+    shared.watch_max_pending = 3
+    pairs: list[tuple[Watcher, MVCCStore, Watcher]] = []  # watcher, solo store, solo watcher
+
+    def write(s: MVCCStore, op: tuple[str, list[bytes]]) -> None:
+        kind, ks = op
+        if kind == "put":
+            s.put(ks[0], b"v")
+        elif kind == "delete":
+            s.delete_range(ks[0], prefix_end(ks[0]))
+        else:
+            s.txn([], [PutRequest(k, b"t") for k in ks])
+
+    ops: list[tuple[str, list[bytes]]] = []
+    for step in range(400):
+        r = rnd.random()
+        if r < 0.15 and len(pairs) < 60:
+            key, end = rnd.choice(shapes)
+            prev_kv, fs = rnd.random() < 0.5, rnd.choice(filters)
+            start = rnd.choice([0, 0, max(1, shared.revision - 3)])
+            solo = MVCCStore()
+            solo.watch_max_pending = 3
+            for op in ops:
+                write(solo, op)
+            pairs.append((shared.watch_hub.watch(key, end, start_revision=start, prev_kv=prev_kv,
+                                                 filters=fs), solo,
+                          solo.watch_hub.watch(key, end, start_revision=start, prev_kv=prev_kv,
+                                               filters=fs)))
+        elif r < 0.2 and pairs:
+            w, solo, sw = rnd.choice(pairs)
+            shared.watch_hub.cancel(w.id)
+            solo.watch_hub.cancel(sw.id)
+        else:
+            op = (rnd.choice(["put", "put", "delete", "txn"]), rnd.sample(keys, 2))
+            ops.append(op)
+            write(shared, op)
+            for _, solo, _ in pairs:
+                write(solo, op)
+        if step % 7 == 0:
+            shared.watch_hub.sync()
+            for _, solo, _ in pairs:
+                solo.watch_hub.sync()
+        for w, _, sw in pairs:
+            if rnd.random() < 0.3:
+                got = w.take()
+                want = sw.take()
+                assert got == [replace(x, watch_id=w.id) for x in want]
+    assert len(shared.watch_hub._groups) < len(shared.watch_hub) - 10  # groups were shared
+    assert any(w.slow for w, _, _ in pairs)  # and some watchers were moved aside
+    for w, _, sw in pairs:
+        assert len(w.responses) == len(sw.responses)
+        assert list(w.responses) == [replace(x, watch_id=w.id) for x in sw.responses]
+
+
+def test_a_write_filtered_out_still_moves_aside_a_watcher_holding_too_much() -> None:
+    """Replays may leave a synced watcher holding more than max_pending; the next write that
+    reaches it moves it aside even when its filters drop every event of that write."""
+    s = MVCCStore()
+    for _ in range(3):
+        s.put(b"a", b"1")
+        s.delete_range(b"a")  # deletes at revisions 3, 5, 7
+    hub = s.watch_hub
+    hub.max_pending = 2
+    w = hub.watch(b"a", start_revision=2, filters=frozenset({"NOPUT"}))
+    while hub.sync(max_revs=2):
+        pass
+    assert len(w.responses) == 3 and not w.slow
+    s.put(b"a", b"2")  # revision 8, dropped by NOPUT
+    assert w.slow and w.responses == deque() and hub.unsynced == 1
+    assert w.take() == []
+    hub.sync()
+    assert [[e.kv.mod_revision for e in r.events] for r in w.take()] == [[3, 5, 7]]
