@@ -199,6 +199,9 @@ class Simulation:
         self._tracing = trace
         self._recording = trace
         self._observers: list[Callable[[Record], None]] = []
+        # Where hot paths hand a record when ``_recording``: the trace's own ``append`` while
+        # nobody observes (the common case: no call through ``_emit``), else ``_emit``.
+        self._record: Callable[[Record], None] = self.trace.append if trace else self._emit
         self.monitor: Monitor | None = None
         self._heap: list[tuple[int, int, int, Any, int]] = []
         self._seq = 0
@@ -275,6 +278,7 @@ class Simulation:
         """Call ``callback`` with every trace record as it happens (even with ``trace=False``)."""
         self._observers.append(callback)
         self._recording = True
+        self._record = self._emit
 
     def set_link(
         self,
@@ -313,30 +317,39 @@ class Simulation:
         """Process the next event; False if nothing is scheduled."""
         if not self._heap:
             return False
-        t, seq, kind, a, b = heapq.heappop(self._heap)
-        self.now = t
-        self.events += 1
-        if kind == _DELIVER:
-            self._deliver(seq, a)
-        elif kind == _TICK:
-            self._tick(a, b)
-        elif kind == _SYNC:
-            m = self.members[a]
-            if m.epoch == b:
-                if m.paused:
-                    m.sync_due = True
-                else:
-                    self._sync(m)
-        else:
-            a()
+        self._run(self._heap[0][0], 1)
         return True
+
+    def _run(self, end: int, limit: int) -> None:
+        """Process the events due at or before ``end``, at most ``limit`` of them (the loop of
+        ``step`` and ``run_for``, with the dispatch inlined: it runs once per event)."""
+        heap = self._heap
+        pop = heapq.heappop
+        members = self.members
+        deliver, tick, sync = self._deliver, self._tick, self._sync
+        while heap and heap[0][0] <= end and limit:
+            t, seq, kind, a, b = pop(heap)
+            self.now = t
+            self.events += 1  # before the event: a monitor reports it with a violation
+            limit -= 1
+            if kind == _DELIVER:
+                deliver(seq, a)
+            elif kind == _TICK:
+                tick(a, b)
+            elif kind == _SYNC:
+                m = members[a]
+                if m.epoch == b:
+                    if m.paused:
+                        m.sync_due = True
+                    else:
+                        sync(m)
+            else:
+                a()
 
     def run_for(self, ms: int) -> None:
         """Process every event in the next ``ms`` milliseconds."""
         end = self.now + ms
-        heap = self._heap
-        while heap and heap[0][0] <= end:
-            self.step()
+        self._run(end, 1 << 62)
         self.now = end
 
     def run_until(self, predicate: Callable[[], bool], timeout_ms: int) -> bool:
@@ -344,9 +357,9 @@ class Simulation:
         end = self.now + timeout_ms
         if predicate():
             return True
-        heap = self._heap
+        heap, run = self._heap, self._run
         while heap and heap[0][0] <= end:
-            self.step()
+            run(end, 1)
             if predicate():
                 return True
         self.now = end
@@ -362,7 +375,7 @@ class Simulation:
         if m.paused or m.node is None:
             return
         if self._recording:
-            self._emit({"t": self.now, "ev": "tick", "id": mid})
+            self._record({"t": self.now, "ev": "tick", "id": mid})
         try:
             m.node.tick()
         except RaftError as exc:
@@ -377,7 +390,7 @@ class Simulation:
             old_term = m.term
             m.role, m.term, m.lead = node.role, node.term, node.lead
             if self._recording:
-                self._emit(
+                self._record(
                     {"t": self.now, "ev": "state", "id": m.id, "role": node.role.value,
                      "term": node.term, "lead": node.lead}
                 )
@@ -421,7 +434,7 @@ class Simulation:
             st.hard_state = rd.hard_state
         if self._recording and (rd.entries or rd.hard_state or rd.snapshot):
             hs = rd.hard_state
-            self._emit(
+            self._record(
                 {"t": self.now, "ev": "persist", "id": m.id, "entries": len(rd.entries),
                  "last": rd.entries[-1].index if rd.entries else None,
                  "hs": [hs.term, hs.vote, hs.commit] if hs else None,
@@ -467,7 +480,7 @@ class Simulation:
         else:
             result = m.sm.apply(e)
         if self._recording:
-            self._emit({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
+            self._record({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
                         "term": e.term})
         if self.monitor is not None:
             self.monitor.on_apply(self, m.id, e)
@@ -489,7 +502,7 @@ class Simulation:
         delay, loss, dup = link if link is not None else (self.delay_ms, self.loss, self.dup)
         rec = self._recording
         if rec:
-            self._emit(
+            self._record(
                 {"t": now, "ev": "send", "from": frm, "to": to,
                  "type": _TYPE_NAME[msg.type], "term": msg.term, "index": msg.index,
                  "n": len(msg.entries), "commit": msg.commit, "reject": msg.reject}
@@ -497,11 +510,11 @@ class Simulation:
         rng = self.rng
         if self._blocked and (frm, to) in self._blocked:
             if rec:
-                self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
+                self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
             return
         if loss and rng.random() < loss:
             if rec:
-                self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
+                self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
             return
         copies = 2 if dup and rng.random() < dup else 1
         lo, hi = delay
@@ -519,7 +532,7 @@ class Simulation:
             why = "partition"
         if why is not None:
             if self._recording:
-                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                self._record({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
                             "why": why})
             return
         assert m is not None
@@ -530,7 +543,7 @@ class Simulation:
 
     def _step(self, m: Member, msg: Message) -> None:
         if self._recording:
-            self._emit({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
+            self._record({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
                         "type": _TYPE_NAME[msg.type], "term": msg.term})
         assert m.node is not None
         try:
