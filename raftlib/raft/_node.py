@@ -10,7 +10,7 @@ from . import _failpoints
 from ._errors import CompactionError, LocalError, NotLeader, ProposalDropped, RemoteError
 from ._log import RaftLog
 from ._progress import Progress, ProgressState
-from ._quorum import VoteResult, committed_index, vote_result
+from ._quorum import VoteResult, vote_result
 from ._storage import MemoryStorage
 from ._types import (
     NONE,
@@ -331,26 +331,31 @@ class Node:
             raise LocalError("advance() the previous Ready first")
         lg = self._log
         prev = self._prev_hs
-        if (self.term, self.vote, lg.committed) == (prev.term, prev.vote, prev.commit):
+        if self.term == prev.term and self.vote == prev.vote and lg.committed == prev.commit:
             hs = prev  # unchanged (most Readies): no new HardState to build and compare
+            new_hs = None
         else:
             hs = self.hard_state()
+            new_hs = hs if hs != prev else None
+        unstable, msgs, reads = lg.unstable, self._msgs, self._read_states
         rd = Ready(
-            hard_state=hs if hs != prev else None,
-            entries=tuple(lg.unstable),
-            snapshot=lg.unstable_snapshot,
-            committed=lg.next_committed(self._fp.apply_before_durable),
-            messages=tuple(self._msgs),
-            role=self.role,
-            leader=self.lead,
-            must_sync=bool(lg.unstable)
+            new_hs,
+            tuple(unstable) if unstable else (),
+            lg.unstable_snapshot,
+            lg.next_committed(self._fp.apply_before_durable),
+            tuple(msgs) if msgs else (),
+            self.role,
+            self.lead,
+            bool(unstable)
             or lg.unstable_snapshot is not None
             or hs.term != prev.term
             or hs.vote != prev.vote,
-            read_states=tuple(self._read_states),
+            tuple(reads) if reads else (),
         )
-        self._msgs = []
-        self._read_states = []
+        if msgs:
+            self._msgs = []
+        if reads:
+            self._read_states = []
         self._prev_hs = hs
         self._outstanding = True
         return rd
@@ -710,8 +715,10 @@ class Node:
             self._send(Message(MT.TIMEOUT_NOW, self.id, m.frm, self.term))
 
     def _maybe_commit(self) -> bool:
-        match = {p: pr.match for p, pr in self._progress.items()}
-        index = committed_index(self._voters, match)
+        prog = self._progress
+        # committed_index(voters, matches), inlined: it runs on every acknowledgement.
+        acked = sorted([prog[v].match if v in prog else 0 for v in self._voters], reverse=True)
+        index = acked[len(acked) // 2] if acked else 0
         if self._fp.commit_prev_term and index > self._log.committed:
             self._log.commit_to(index)
             self._release_deferred_reads()
@@ -724,21 +731,24 @@ class Node:
 
     def _send_append(self, to: int, send_if_empty: bool = True) -> bool:
         pr = self._progress[to]
-        if pr.is_paused():
-            return False
+        state = pr.state
+        if state is ProgressState.SNAPSHOT or (state is ProgressState.PROBE and pr.probe_sent):
+            return False  # pr.is_paused(), inlined
         lg = self._log
-        if not send_if_empty and pr.next == lg.last_index() + 1 and pr.next >= lg.first_index():
+        nxt = pr.next
+        first = lg.first_index()
+        if not send_if_empty and nxt == lg.last_index() + 1 and nxt >= first:
             return False  # the follower is sent everything already (the common case: skip work)
-        prev = pr.next - 1
+        prev = nxt - 1
         prev_term = lg.term(prev)
-        if prev_term is None or pr.next < lg.first_index():
+        if prev_term is None or nxt < first:
             if not pr.recent_active:
                 return False
             snap = lg.snapshot()
             pr.become_snapshot(snap.index)
             self._send(Message(MT.SNAP, self.id, to, self.term, snapshot=snap))
             return False
-        ents = lg.entries(pr.next, self._cfg.max_msg_entries)
+        ents = lg.entries(nxt, self._cfg.max_msg_entries)
         if not ents and not send_if_empty:
             return False
         self._send(

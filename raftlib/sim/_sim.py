@@ -409,9 +409,8 @@ class Simulation:
                 self._push(self.now + lo + int(self.rng.random() * (hi - lo + 1)), _SYNC, m.id,
                            m.epoch)
                 return
-            self._sync(m)
-            if m.node is not node:
-                return
+            self._sync(m)  # which ends with _after_input(m): what is left is done
+            return
 
     def _persist(self, m: Member, rd: Ready, synced: bool) -> None:
         """Write ``rd`` to ``m``'s disk; ``synced``: with an fsync, which also makes every
@@ -516,11 +515,13 @@ class Simulation:
             if rec:
                 self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
             return
-        copies = 2 if dup and rng.random() < dup else 1
         lo, hi = delay
-        for _ in range(copies):
-            seq = self._push(now + lo + int(rng.random() * (hi - lo + 1)), _DELIVER, msg, 0)
-            self._in_flight[seq] = msg
+        heap, in_flight = self._heap, self._in_flight
+        for _ in range(2 if dup and rng.random() < dup else 1):
+            self._seq = seq = self._seq + 1
+            heapq.heappush(heap, (now + lo + int(rng.random() * (hi - lo + 1)), seq, _DELIVER,
+                                  msg, 0))
+            in_flight[seq] = msg
 
     def _deliver(self, seq: int, msg: Message) -> None:
         del self._in_flight[seq]
@@ -539,7 +540,18 @@ class Simulation:
         if m.paused:
             m.inbox.append(msg)
             return
-        self._step(m, msg)
+        # _step, inlined (once per delivered message)
+        if self._recording:
+            self._record({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
+                          "type": _TYPE_NAME[msg.type], "term": msg.term})
+        node = m.node
+        assert node is not None
+        try:
+            node.step(msg)
+        except RaftError as exc:
+            self._panic(m, exc)
+            return
+        self._after_input(m)
 
     def _step(self, m: Member, msg: Message) -> None:
         if self._recording:
