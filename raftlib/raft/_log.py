@@ -124,14 +124,16 @@ class RaftLog:
 
         Entries that already match are kept, so a stale or duplicated append never truncates.
         """
-        if not self.match_term(prev_index, prev_term):
+        if self.term(prev_index) != prev_term:  # match_term, inlined
             return None
         last_new = prev_index + len(entries)
         if truncate_always and entries:
             self.committed = min(self.committed, last_new)
             self.append(entries, check=False)
-        else:
-            ci = self.find_conflict(entries)
+        elif entries:
+            # Entries past our last index conflict at once (the common case: skip the scan).
+            ci = entries[0].index if prev_index >= self.last_index() else \
+                self.find_conflict(entries)
             if ci:
                 self.append(entries[ci - prev_index - 1 :])
         self.commit_to(min(commit, last_new))

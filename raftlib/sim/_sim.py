@@ -396,7 +396,7 @@ class Simulation:
                 )
             if self.monitor is not None:
                 self.monitor.on_state(self, m.id, old_term)
-        while m.pending is None and node.has_ready():
+        if m.pending is None and node.has_ready():
             rd = node.ready()
             for e in rd.committed:
                 self._apply(m, e)
@@ -409,8 +409,7 @@ class Simulation:
                 self._push(self.now + lo + int(self.rng.random() * (hi - lo + 1)), _SYNC, m.id,
                            m.epoch)
                 return
-            self._sync(m)  # which ends with _after_input(m): what is left is done
-            return
+            self._sync(m)  # which ends with _after_input(m) again, for what is left
 
     def _persist(self, m: Member, rd: Ready, synced: bool) -> None:
         """Write ``rd`` to ``m``'s disk; ``synced``: with an fsync, which also makes every
