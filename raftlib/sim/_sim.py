@@ -419,10 +419,12 @@ class Simulation:
         st = m.storage
         if synced:
             m.undo.clear()
-        else:
-            log = st.entries(st.first_index(), st.last_index() + 1) \
-                if rd.entries or rd.snapshot else None
-            m.undo.append((st.hard_state, st.snapshot(), log))
+        elif rd.entries or rd.snapshot:
+            m.undo.append((st.hard_state, st.snapshot(),
+                           st.entries(st.first_index(), st.last_index() + 1)))
+        elif rd.hard_state is not None:
+            m.undo.append((st.hard_state, st.snapshot(), None))
+        # else nothing is written (a Ready with only entries to apply or messages): no undo
         lost = None
         if rd.snapshot is not None:
             st.apply_snapshot(rd.snapshot)
@@ -497,7 +499,10 @@ class Simulation:
             self.monitor.on_send(self, msg)
         now, frm, to = self.now, msg.frm, msg.to
         link = self._links.get((frm, to)) if self._links else None
-        delay, loss, dup = link if link is not None else (self.delay_ms, self.loss, self.dup)
+        if link is None:
+            delay, loss, dup = self.delay_ms, self.loss, self.dup
+        else:
+            delay, loss, dup = link
         rec = self._recording
         if rec:
             self._record(
@@ -656,9 +661,10 @@ class Simulation:
     def leader(self) -> int | None:
         """The running leader with the highest term, if any."""
         best: tuple[int, int] | None = None
+        leader = Role.LEADER  # once: an enum member lookup goes through its metaclass
         for mid in sorted(self.members):
             m = self.members[mid]
-            if m.up and not m.paused and m.role is Role.LEADER and (
+            if m.up and not m.paused and m.role is leader and (
                 best is None or m.term > best[0]
             ):
                 best = (m.term, mid)
