@@ -37,6 +37,7 @@ _TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
 _FRAME_LOG = 8  # entries per member shown by frame()
 # Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
 _TYPE_NAME = {t: t.value for t in MessageType}
+_blake2b = hashlib.blake2b
 
 """One trace record: a JSON-serializable dict with at least ``t`` (ms) and ``ev`` (kind)."""
 
@@ -450,7 +451,7 @@ class Simulation:
         node = m.node
         assert rd is not None and node is not None
         m.sync_due = False
-        self._persist(m, rd, synced=rd.must_sync)
+        self._persist(m, rd, rd.must_sync)
         if rd.snapshot is not None:
             m.applied = rd.snapshot.index
             if m.sm is not None:
@@ -475,7 +476,7 @@ class Simulation:
     def _apply(self, m: Member, e: Entry) -> None:
         m.applied = e.index
         if m.sm is None:
-            m.digest = hashlib.blake2b(m.digest + e.data, digest_size=8).digest()
+            m.digest = _blake2b(m.digest + e.data, digest_size=8).digest()
             result: object = None
         else:
             result = m.sm.apply(e)
