@@ -75,15 +75,15 @@ class RaftLog:
 
     def entries(self, lo: int, limit: int) -> tuple[Entry, ...]:
         """Up to ``limit`` entries from ``lo``; ``lo`` must be at or after ``first_index()``."""
-        hi = min(self.last_index() + 1, lo + limit)
+        unstable, offset = self.unstable, self.offset
+        hi = min((offset + len(unstable) if unstable else self.last_index() + 1), lo + limit)
         if lo >= hi:
             return ()
-        out: list[Entry] = []
-        if lo < self.offset:
-            out = self.storage.entries(lo, min(hi, self.offset))
-        if hi > self.offset:
-            start = max(lo, self.offset) - self.offset
-            out.extend(self.unstable[start : hi - self.offset])
+        if lo >= offset:  # all unstable (a leader sending what it just appended)
+            return tuple(unstable[lo - offset : hi - offset])
+        out = self.storage.entries(lo, min(hi, offset))
+        if hi > offset:
+            out.extend(unstable[: hi - offset])
         return tuple(out)
 
     def find_conflict(self, entries: tuple[Entry, ...]) -> int:
@@ -124,14 +124,16 @@ class RaftLog:
 
         Entries that already match are kept, so a stale or duplicated append never truncates.
         """
-        if not self.match_term(prev_index, prev_term):
+        if self.term(prev_index) != prev_term:  # match_term, inlined
             return None
         last_new = prev_index + len(entries)
         if truncate_always and entries:
             self.committed = min(self.committed, last_new)
             self.append(entries, check=False)
-        else:
-            ci = self.find_conflict(entries)
+        elif entries:
+            # Entries past our last index conflict at once (the common case: skip the scan).
+            ci = entries[0].index if prev_index >= self.last_index() else \
+                self.find_conflict(entries)
             if ci:
                 self.append(entries[ci - prev_index - 1 :])
         self.commit_to(min(commit, last_new))

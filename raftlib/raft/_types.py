@@ -2,8 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+def _fast_init(cls: type[_T]) -> type[_T]:
+    """Give the frozen, slotted dataclass ``cls`` a faster ``__init__`` doing the same.
+
+    The generated one calls ``object.__setattr__(self, name, value)`` per field; this one
+    calls each slot's own setter, bound once, which is about twice as fast. Nothing else
+    changes (fields, defaults, repr, equality, hashing, ``FrozenInstanceError`` on assignment).
+    These are the values the simulator builds per message, so it matters there.
+    """
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    ns: dict[str, object] = {}
+    params, body = [], []
+    for f in fields:
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            ns[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        ns[f"_s_{f.name}"] = cls.__dict__[f.name].__set__
+        body.append(f"    _s_{f.name}(self, {f.name})\n")
+    exec(f"def __init__(self, {', '.join(params)}):\n{''.join(body)}", ns)
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+    cls.__init__ = init  # type: ignore[assignment]
+    return cls
 
 NONE = 0
 """The node id that means "nobody" (no vote, no known leader). Real ids start at 1."""
@@ -75,6 +105,7 @@ class ConfChange:
         return ConfChange(ConfChangeType(kind.decode()), int(node), context)
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A log entry. Index and term are assigned by the leader that appends it."""
@@ -85,6 +116,7 @@ class Entry:
     type: EntryType = EntryType.NORMAL
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class HardState:
     """The state a node must persist before it sends the messages that depend on it."""
@@ -102,6 +134,7 @@ class ConfState:
     learners: tuple[int, ...] = ()
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Application state up to and including ``index``, with the membership at that point."""
@@ -112,6 +145,7 @@ class Snapshot:
     data: bytes = b""
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """A message between members.
@@ -140,6 +174,7 @@ class Message:
     context: bytes = b""
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class ReadState:
     """The answer to ``Node.read_index(ctx)`` (etcd-io/raft's ``ReadState``).
@@ -153,6 +188,7 @@ class ReadState:
     ctx: bytes
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Ready:
     """A batch of work for the driver.

@@ -37,6 +37,7 @@ _TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
 _FRAME_LOG = 8  # entries per member shown by frame()
 # Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
 _TYPE_NAME = {t: t.value for t in MessageType}
+_blake2b = hashlib.blake2b
 
 """One trace record: a JSON-serializable dict with at least ``t`` (ms) and ``ev`` (kind)."""
 
@@ -199,6 +200,9 @@ class Simulation:
         self._tracing = trace
         self._recording = trace
         self._observers: list[Callable[[Record], None]] = []
+        # Where hot paths hand a record when ``_recording``: the trace's own ``append`` while
+        # nobody observes (the common case: no call through ``_emit``), else ``_emit``.
+        self._record: Callable[[Record], None] = self.trace.append if trace else self._emit
         self.monitor: Monitor | None = None
         self._heap: list[tuple[int, int, int, Any, int]] = []
         self._seq = 0
@@ -275,6 +279,7 @@ class Simulation:
         """Call ``callback`` with every trace record as it happens (even with ``trace=False``)."""
         self._observers.append(callback)
         self._recording = True
+        self._record = self._emit
 
     def set_link(
         self,
@@ -313,30 +318,39 @@ class Simulation:
         """Process the next event; False if nothing is scheduled."""
         if not self._heap:
             return False
-        t, seq, kind, a, b = heapq.heappop(self._heap)
-        self.now = t
-        self.events += 1
-        if kind == _DELIVER:
-            self._deliver(seq, a)
-        elif kind == _TICK:
-            self._tick(a, b)
-        elif kind == _SYNC:
-            m = self.members[a]
-            if m.epoch == b:
-                if m.paused:
-                    m.sync_due = True
-                else:
-                    self._sync(m)
-        else:
-            a()
+        self._run(self._heap[0][0], 1)
         return True
+
+    def _run(self, end: int, limit: int) -> None:
+        """Process the events due at or before ``end``, at most ``limit`` of them (the loop of
+        ``step`` and ``run_for``, with the dispatch inlined: it runs once per event)."""
+        heap = self._heap
+        pop = heapq.heappop
+        members = self.members
+        deliver, tick, sync = self._deliver, self._tick, self._sync
+        while heap and heap[0][0] <= end and limit:
+            t, seq, kind, a, b = pop(heap)
+            self.now = t
+            self.events += 1  # before the event: a monitor reports it with a violation
+            limit -= 1
+            if kind == _DELIVER:
+                deliver(seq, a)
+            elif kind == _TICK:
+                tick(a, b)
+            elif kind == _SYNC:
+                m = members[a]
+                if m.epoch == b:
+                    if m.paused:
+                        m.sync_due = True
+                    else:
+                        sync(m)
+            else:
+                a()
 
     def run_for(self, ms: int) -> None:
         """Process every event in the next ``ms`` milliseconds."""
         end = self.now + ms
-        heap = self._heap
-        while heap and heap[0][0] <= end:
-            self.step()
+        self._run(end, 1 << 62)
         self.now = end
 
     def run_until(self, predicate: Callable[[], bool], timeout_ms: int) -> bool:
@@ -344,9 +358,9 @@ class Simulation:
         end = self.now + timeout_ms
         if predicate():
             return True
-        heap = self._heap
+        heap, run = self._heap, self._run
         while heap and heap[0][0] <= end:
-            self.step()
+            run(end, 1)
             if predicate():
                 return True
         self.now = end
@@ -362,7 +376,7 @@ class Simulation:
         if m.paused or m.node is None:
             return
         if self._recording:
-            self._emit({"t": self.now, "ev": "tick", "id": mid})
+            self._record({"t": self.now, "ev": "tick", "id": mid})
         try:
             m.node.tick()
         except RaftError as exc:
@@ -377,13 +391,13 @@ class Simulation:
             old_term = m.term
             m.role, m.term, m.lead = node.role, node.term, node.lead
             if self._recording:
-                self._emit(
+                self._record(
                     {"t": self.now, "ev": "state", "id": m.id, "role": node.role.value,
                      "term": node.term, "lead": node.lead}
                 )
             if self.monitor is not None:
                 self.monitor.on_state(self, m.id, old_term)
-        while m.pending is None and node.has_ready():
+        if m.pending is None and node.has_ready():
             rd = node.ready()
             for e in rd.committed:
                 self._apply(m, e)
@@ -396,9 +410,7 @@ class Simulation:
                 self._push(self.now + lo + int(self.rng.random() * (hi - lo + 1)), _SYNC, m.id,
                            m.epoch)
                 return
-            self._sync(m)
-            if m.node is not node:
-                return
+            self._sync(m)  # which ends with _after_input(m) again, for what is left
 
     def _persist(self, m: Member, rd: Ready, synced: bool) -> None:
         """Write ``rd`` to ``m``'s disk; ``synced``: with an fsync, which also makes every
@@ -408,10 +420,12 @@ class Simulation:
         st = m.storage
         if synced:
             m.undo.clear()
-        else:
-            log = st.entries(st.first_index(), st.last_index() + 1) \
-                if rd.entries or rd.snapshot else None
-            m.undo.append((st.hard_state, st.snapshot(), log))
+        elif rd.entries or rd.snapshot:
+            m.undo.append((st.hard_state, st.snapshot(),
+                           st.entries(st.first_index(), st.last_index() + 1)))
+        elif rd.hard_state is not None:
+            m.undo.append((st.hard_state, st.snapshot(), None))
+        # else nothing is written (a Ready with only entries to apply or messages): no undo
         lost = None
         if rd.snapshot is not None:
             st.apply_snapshot(rd.snapshot)
@@ -421,7 +435,7 @@ class Simulation:
             st.hard_state = rd.hard_state
         if self._recording and (rd.entries or rd.hard_state or rd.snapshot):
             hs = rd.hard_state
-            self._emit(
+            self._record(
                 {"t": self.now, "ev": "persist", "id": m.id, "entries": len(rd.entries),
                  "last": rd.entries[-1].index if rd.entries else None,
                  "hs": [hs.term, hs.vote, hs.commit] if hs else None,
@@ -437,7 +451,7 @@ class Simulation:
         node = m.node
         assert rd is not None and node is not None
         m.sync_due = False
-        self._persist(m, rd, synced=rd.must_sync)
+        self._persist(m, rd, rd.must_sync)
         if rd.snapshot is not None:
             m.applied = rd.snapshot.index
             if m.sm is not None:
@@ -462,12 +476,12 @@ class Simulation:
     def _apply(self, m: Member, e: Entry) -> None:
         m.applied = e.index
         if m.sm is None:
-            m.digest = hashlib.blake2b(m.digest + e.data, digest_size=8).digest()
+            m.digest = _blake2b(m.digest + e.data, digest_size=8).digest()
             result: object = None
         else:
             result = m.sm.apply(e)
         if self._recording:
-            self._emit({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
+            self._record({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
                         "term": e.term})
         if self.monitor is not None:
             self.monitor.on_apply(self, m.id, e)
@@ -486,10 +500,13 @@ class Simulation:
             self.monitor.on_send(self, msg)
         now, frm, to = self.now, msg.frm, msg.to
         link = self._links.get((frm, to)) if self._links else None
-        delay, loss, dup = link if link is not None else (self.delay_ms, self.loss, self.dup)
+        if link is None:
+            delay, loss, dup = self.delay_ms, self.loss, self.dup
+        else:
+            delay, loss, dup = link
         rec = self._recording
         if rec:
-            self._emit(
+            self._record(
                 {"t": now, "ev": "send", "from": frm, "to": to,
                  "type": _TYPE_NAME[msg.type], "term": msg.term, "index": msg.index,
                  "n": len(msg.entries), "commit": msg.commit, "reject": msg.reject}
@@ -497,17 +514,19 @@ class Simulation:
         rng = self.rng
         if self._blocked and (frm, to) in self._blocked:
             if rec:
-                self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
+                self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
             return
         if loss and rng.random() < loss:
             if rec:
-                self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
+                self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
             return
-        copies = 2 if dup and rng.random() < dup else 1
         lo, hi = delay
-        for _ in range(copies):
-            seq = self._push(now + lo + int(rng.random() * (hi - lo + 1)), _DELIVER, msg, 0)
-            self._in_flight[seq] = msg
+        heap, in_flight = self._heap, self._in_flight
+        for _ in range(2 if dup and rng.random() < dup else 1):
+            self._seq = seq = self._seq + 1
+            heapq.heappush(heap, (now + lo + int(rng.random() * (hi - lo + 1)), seq, _DELIVER,
+                                  msg, 0))
+            in_flight[seq] = msg
 
     def _deliver(self, seq: int, msg: Message) -> None:
         del self._in_flight[seq]
@@ -519,18 +538,29 @@ class Simulation:
             why = "partition"
         if why is not None:
             if self._recording:
-                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                self._record({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
                             "why": why})
             return
         assert m is not None
         if m.paused:
             m.inbox.append(msg)
             return
-        self._step(m, msg)
+        # _step, inlined (once per delivered message)
+        if self._recording:
+            self._record({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
+                          "type": _TYPE_NAME[msg.type], "term": msg.term})
+        node = m.node
+        assert node is not None
+        try:
+            node.step(msg)
+        except RaftError as exc:
+            self._panic(m, exc)
+            return
+        self._after_input(m)
 
     def _step(self, m: Member, msg: Message) -> None:
         if self._recording:
-            self._emit({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
+            self._record({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
                         "type": _TYPE_NAME[msg.type], "term": msg.term})
         assert m.node is not None
         try:
@@ -632,9 +662,10 @@ class Simulation:
     def leader(self) -> int | None:
         """The running leader with the highest term, if any."""
         best: tuple[int, int] | None = None
+        leader = Role.LEADER  # once: an enum member lookup goes through its metaclass
         for mid in sorted(self.members):
             m = self.members[mid]
-            if m.up and not m.paused and m.role is Role.LEADER and (
+            if m.up and not m.paused and m.role is leader and (
                 best is None or m.term > best[0]
             ):
                 best = (m.term, mid)
