@@ -22,6 +22,9 @@ def _fast_init(cls: type[_T]) -> type[_T]:
     ns: dict[str, object] = {}
     params, body = [], []
     for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a default_factory needs the dataclass's "
+                            "own __init__")
         if f.default is dataclasses.MISSING:
             params.append(f.name)
         else:
@@ -34,6 +37,7 @@ def _fast_init(cls: type[_T]) -> type[_T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
     cls.__init__ = init  # type: ignore[assignment]
     return cls
+
 
 NONE = 0
 """The node id that means "nobody" (no vote, no known leader). Real ids start at 1."""
