@@ -39,8 +39,6 @@ _FRAME_LOG = 8  # entries per member shown by frame()
 _TYPE_NAME = {t: t.value for t in MessageType}
 _blake2b = hashlib.blake2b
 
-"""One trace record: a JSON-serializable dict with at least ``t`` (ms) and ``ev`` (kind)."""
-
 
 class Monitor(Protocol):
     """Hooks a checker implements to watch a simulation event by event (see raftlib.check)."""
