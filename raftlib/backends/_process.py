@@ -58,9 +58,11 @@ from ..kv._errors import (
     ErrMemberNotFound,
     ErrMemberNotLearner,
     ErrNoLeader,
+    ErrNotEnoughStartedMembers,
     ErrStopped,
     ErrTimeout,
     ErrTimeoutLeaderTransfer,
+    ErrUnhealthy,
 )
 from ._ports import address_in_use, reserve_port
 
@@ -78,8 +80,7 @@ _TIMEOUTS = ("etcdserver: request timed out",
              "etcdserver: request timed out, possibly due to previous leader failure",
              "etcdserver: request timed out, possibly due to connection lost")
 
-_UNHEALTHY = ("etcdserver: unhealthy cluster",
-              "etcdserver: re-configuration failed due to not enough started members")
+_UNHEALTHY = (ErrUnhealthy.message, ErrNotEnoughStartedMembers.message)
 
 
 def _ok(status: int) -> bool:

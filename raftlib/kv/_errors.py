@@ -20,10 +20,12 @@ __all__ = [
     "ErrMemberNotLearner",
     "ErrNoLeader",
     "ErrNoSpace",
+    "ErrNotEnoughStartedMembers",
     "ErrStopped",
     "ErrTimeout",
     "ErrTimeoutLeaderTransfer",
     "ErrTooManyOps",
+    "ErrUnhealthy",
     "ErrValueProvided",
     "Indeterminate",
     "KVError",
@@ -180,6 +182,21 @@ class ErrBadLeaderTransferee(KVError):
     """A leadership transfer named a member that is not a voter of the cluster."""
 
     message = "etcdserver: bad leader transferee"
+    code = 9
+
+
+class ErrUnhealthy(KVError):
+    """etcd's strict reconfiguration check: a member is added only once every voter has been
+    connected to the member taking the request for 5 s (``--strict-reconfig-check``)."""
+
+    message = "etcdserver: unhealthy cluster"
+    code = 14
+
+
+class ErrNotEnoughStartedMembers(KVError):
+    """A voter may be added only while a quorum of the grown cluster has started."""
+
+    message = "etcdserver: re-configuration failed due to not enough started members"
     code = 9
 
 

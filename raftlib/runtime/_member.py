@@ -51,10 +51,12 @@ from ..kv import (
     ErrLearnerNotReady,
     ErrMemberNotFound,
     ErrMemberNotLearner,
+    ErrNotEnoughStartedMembers,
     ErrNotLeader,
     ErrRequestTooLarge,
     ErrTimeout,
     ErrTimeoutLeaderTransfer,
+    ErrUnhealthy,
     KVError,
     RangeRequest,
     Request,
@@ -633,6 +635,7 @@ class Member:
             return await self._relay(sub, body)
         if sub == "cluster/member/add":
             peer_urls, learner = gw.parse_member_add(body)
+            self._may_add(learner)
             new = max([*self.registry, *node.voters, *node.learners]) + 1
             peer = peer_urls[0].split("://", 1)[-1]
             ctx = json.dumps({"peer": peer, "client": ""}).encode()
@@ -672,6 +675,22 @@ class Member:
             return
         raise ErrTimeout()
 
+    def _may_add(self, learner: bool) -> None:
+        """etcd 3.4's strict reconfiguration check (``mayAddMember``), on by default there."""
+        voters = self.node.voters
+        if not learner:
+            started = [v for v in voters if v == self.spec.id
+                       or ((p := self.registry.get(v)) is not None and p.client)]
+            grown = len(voters) + 1
+            if not (len(started) == 1 and grown == 2) and len(started) < grown // 2 + 1:
+                raise ErrNotEnoughStartedMembers()
+        # Every voter connected to this member for etcd's HealthInterval (5 s).
+        since = trio.current_time() - _HEALTH_INTERVAL
+        for v in voters:
+            up = self.transport.active_since.get(v)
+            if v != self.spec.id and (up is None or up > since):
+                raise ErrUnhealthy()
+
     async def _relay(self, sub: str, body: bytes) -> Reply:
         lead = self.registry.get(self.node.lead)
         if lead is None or lead.client is None:
@@ -706,6 +725,7 @@ class Member:
 _NOT_FOUND = Reply(404, b"Not Found\n", "text/plain; charset=utf-8")
 _NO_PAGE = Reply(404, b"404 page not found\n", "text/plain; charset=utf-8")
 _KV_CALLS = frozenset({"range", "put", "deleterange", "txn", "compaction"})
+_HEALTH_INTERVAL = 5.0  # etcdserver.HealthInterval
 _NOT_ALLOWED = Reply(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
 
 

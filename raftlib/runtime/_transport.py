@@ -37,6 +37,9 @@ class Transport:
         self.on_frame = on_frame
         self.log = log
         self.blocked: set[int] = set()
+        # Since when (trio clock) the connection to each peer has been up, as etcd's
+        # transport.ActiveSince: the strict reconfiguration check reads it.
+        self.active_since: dict[int, float] = {}
         self._out: dict[int, trio.MemorySendChannel[bytes]] = {}
         self._nursery: trio.Nursery | None = None
 
@@ -94,9 +97,12 @@ class Transport:
             nursery.start_soon(_until_closed, stream, nursery.cancel_scope)
             try:
                 await stream.send_all(encode(Handshake(self.token, self.me, to)))
+                self.active_since[to] = trio.current_time()
                 alive = await self._pump(to, rx, stream)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass  # errors stay inside: a nursery would wrap them in an ExceptionGroup
+            finally:
+                self.active_since.pop(to, None)
             nursery.cancel_scope.cancel()
         return alive
 

@@ -83,3 +83,34 @@ def test_a_member_added_through_a_follower_is_answered_by_that_follower(
                          {"peerURLs": ["http://127.0.0.1:9"], "isLearner": True})
     assert status == 200, body
     assert json.loads(body)["header"]["member_id"] == str(cluster.etcd_id(follower))
+
+
+@pytest.mark.parametrize("make", ENGINES)
+def test_strict_reconfig_check_refuses_adds_until_every_voter_is_back_for_5_s(
+        make: type[ProcessCluster]) -> None:
+    """etcd 3.4's --strict-reconfig-check (on by default): with a voter down, adding a voter
+    or a learner is refused as an unhealthy cluster; once it is back, after 5 s."""
+    with make(3) as c:
+        deadline = time.monotonic() + 30
+        while c.leader() is None and time.monotonic() < deadline:
+            c.wait(50)
+        lead = c.leader()
+        assert lead is not None
+        down = max(m for m in c.members if m != lead)
+        c.crash(down)
+        refused = (503, b'{"error":"etcdserver: unhealthy cluster","message":"etcdserver: '
+                        b'unhealthy cluster","code":14}')
+        for learner in (False, True):
+            assert _call(c.endpoint(lead), "/v3/cluster/member/add",
+                         {"peerURLs": ["http://127.0.0.1:9"], "isLearner": learner}) == refused
+        c.restart(down)
+        t0 = time.monotonic()
+        while True:
+            status, body = _call(c.endpoint(lead), "/v3/cluster/member/add",
+                                 {"peerURLs": ["http://127.0.0.1:9"], "isLearner": True})
+            if status == 200:
+                break
+            assert (status, body) == refused
+            assert time.monotonic() - t0 < 15
+            time.sleep(0.2)
+        assert time.monotonic() - t0 >= 4.5
