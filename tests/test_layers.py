@@ -7,6 +7,8 @@ upward is still an upward dependency, and it is how the loops this test guards a
 from __future__ import annotations
 
 import ast
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,14 +126,13 @@ def test_the_checks_catch_a_planted_violation(planted: str, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Copy the package, plant an upward import (kv importing viz) or a loop (raft's quorum
     module importing the node module that imports it), and see the checks fail."""
-    import shutil
     copy = tmp_path / "raftlib"
     shutil.copytree(ROOT, copy)
     target = copy / ("kv/_types.py" if planted == "upward" else "raft/_quorum.py")
     line = ("from raftlib.viz import table\n" if planted == "upward"
             else "from raftlib.raft import _node\n")
     target.write_text(line + target.read_text())
-    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", copy)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", copy)
     check = test_nothing_imports_upward if planted == "upward" else test_no_import_loops
     with pytest.raises(AssertionError):
         check()
