@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS kv (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alarm (member_id INTEGER NOT NULL, alarm TEXT NOT NULL,
     PRIMARY KEY (member_id, alarm)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 _COLUMNS = "main, sub, key, value, create_revision, version, lease, tombstone"
@@ -248,6 +249,20 @@ class SqliteBackend:
         else:
             self._db.execute("DELETE FROM alarm WHERE member_id = ? AND alarm = ?",
                              (member.member_id, member.alarm.value))
+
+    @_locked
+    def leases(self) -> dict[int, int]:
+        """Every lease's id and granted TTL (etcd's ``lease`` bucket)."""
+        return {int(i): int(t) for i, t in self._db.execute("SELECT id, ttl FROM lease")}
+
+    @_locked
+    def set_lease(self, lid: int, ttl: int | None) -> None:
+        """Store a granted lease, or delete it (``ttl`` None)."""
+        self._begin()
+        if ttl is None:
+            self._db.execute("DELETE FROM lease WHERE id = ?", (lid,))
+        else:
+            self._db.execute("INSERT INTO lease (id, ttl) VALUES (?, ?)", (lid, ttl))
 
     @_locked
     def dump(self) -> bytes:
