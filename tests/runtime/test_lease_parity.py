@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
+
+import pytest
 
 from raftlib.backends import ProcessCluster
 from tests.runtime.test_parity import cluster
@@ -151,3 +154,36 @@ def test_keys_of_an_expired_lease_go_in_one_revision_and_watchers_see_deletes(
         assert _call(end, "/v3/lease/timetolive", {"ID": 7100})[1]["TTL"] == "-1"
         assert "kvs" not in _call(end, "/v3/kv/range", {"key": _b64("e/"),
                                                        "range_end": _b64("e0")})[1]
+
+
+def test_etcd3gw_leases_and_locks_work_as_on_etcd(cluster: ProcessCluster) -> None:
+    import etcd3gw
+    from etcd3gw.lease import Lease
+
+    url = urlsplit(_ends(cluster)[1])  # a follower
+    client = etcd3gw.client(host=url.hostname, port=url.port)
+    lease = client.lease(ttl=30)
+    assert lease.id > 0
+    assert client.put("gw/leased", "v", lease=lease)
+    assert client.get("gw/leased", metadata=True)[0][1]["lease"] == str(lease.id)
+    assert lease.ttl() in (29, 30)
+    assert lease.keys() == [b"gw/leased"]
+    assert lease.refresh() == 30
+    lock = client.lock("gw-lock", ttl=30)
+    assert lock.acquire() and lock.is_acquired()
+    assert not client.lock("gw-lock", ttl=30).acquire()  # held
+    assert lock.refresh() == 30
+    assert lock.release() and not lock.is_acquired()
+    assert lease.revoke()
+    assert client.get("gw/leased") == []
+    gone = Lease(lease.id, client)
+    assert gone.ttl() == -1 and gone.refresh() == -1 and gone.keys() == []
+    with pytest.raises(etcd3gw.exceptions.Etcd3Exception, match="^Not Found$"):
+        client.put("gw/leased", "v", lease=gone)
+    # A lock whose holder stops refreshing is freed when its lease expires.
+    held = client.lock("gw-crash", ttl=2)
+    assert held.acquire()
+    deadline = time.monotonic() + 10
+    while held.is_acquired() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not held.is_acquired() and client.lock("gw-crash", ttl=2).acquire()
