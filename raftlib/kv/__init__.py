@@ -59,6 +59,7 @@ from raftlib.kv._errors import (
 )
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
 from raftlib.kv._lease import (
+    EXPIRED_RETRY_S,
     LEASE_OVERHEAD,
     MAX_LEASE_TTL,
     LeaseIdGenerator,
@@ -119,6 +120,7 @@ from raftlib.kv._watch import (
 __all__ = [
     "DEFAULT_MIN_LEASE_TTL",
     "DEFAULT_QUOTA_BYTES",
+    "EXPIRED_RETRY_S",
     "KV_OVERHEAD",
     "LEASE_OVERHEAD",
     "MAX_LEASE_TTL",
