@@ -178,7 +178,7 @@ def test_etcd3gw_leases_and_locks_work_as_on_etcd(cluster: ProcessCluster) -> No
     assert client.get("gw/leased") == []
     gone = Lease(lease.id, client)
     assert gone.ttl() == -1 and gone.refresh() == -1 and gone.keys() == []
-    with pytest.raises(etcd3gw.exceptions.Etcd3Exception, match="^Not Found$"):
+    with pytest.raises(etcd3gw.exceptions.Etcd3Exception, match=r"^Not Found$"):
         client.put("gw/leased", "v", lease=gone)
     # A lock whose holder stops refreshing is freed when its lease expires.
     held = client.lock("gw-crash", ttl=2)
