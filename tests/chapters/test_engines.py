@@ -26,7 +26,7 @@ from raftlib.chapters.closing import strict_reconfig_check, take_leader_out
 from raftlib.chapters.elections import time_to_new_leader
 from raftlib.chapters.mvcc import revisions_and_compaction
 from raftlib.chapters.opening import CANNOT_COMMIT, IN_FLIGHT, NO_LEADER, opening
-from raftlib.chapters.operations import handover_vs_crash
+from raftlib.chapters.operations import handover_vs_crash, lock_holder_crash
 from raftlib.chapters.quota import quota_alarm
 from raftlib.chapters.real_etcd import (
     etcd_flag_check,
@@ -239,6 +239,17 @@ def test_handover_vs_crash(engine: Engine) -> None:
     assert want.moved_to_target and want.crash_slower_than_handover
     # A handover is one MsgTimeoutNow and one election; a crash waits out an election timeout.
     assert got.handover_ms < ETCD.election_timeout_ms <= got.crash_ms + ETCD.heartbeat_ms
+
+
+def test_lock_freed_by_its_lease_when_the_holder_dies(engine: Engine) -> None:
+    want = lock_holder_crash(sim().make())
+    got = lock_holder_crash(engine.make())
+    assert_same("lock", engine.name, want, got)
+    assert want.holder_acquired and want.rival_refused and want.held_while_renewed
+    assert want.freed_by_expiry and want.rival_saw == ("DELETE",) and want.rival_acquired
+    # Freed at the TTL (2 s), once the leader's 500 ms check has found the lease expired.
+    for r in (want, got):
+        assert 2000 <= r.freed_after_ms < 3500, r
 
 
 def test_take_leader_out_a_graceful_stop_hands_over_a_kill_does_not() -> None:
