@@ -187,3 +187,33 @@ def test_etcd3gw_leases_and_locks_work_as_on_etcd(cluster: ProcessCluster) -> No
     while held.is_acquired() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not held.is_acquired() and client.lock("gw-crash", ttl=2).acquire()
+
+
+def _go_error(message: str) -> tuple[int, dict[str, Any]]:
+    return 400, {"error": message, "message": message, "code": 3}
+
+
+@pytest.mark.parametrize(("path", "body", "answer"), [
+    ("/v3/lease/grant", b'{"TTL":"x"}',
+     _go_error("invalid character 'x' looking for beginning of value")),
+    ("/v3/lease/grant", b'{"TTL":1.5}',
+     _go_error("json: cannot unmarshal number 1.5 into Go value of type int64")),
+    ("/v3/lease/grant", b'{"TTL":"9223372036854775808"}', _go_error(
+        "json: cannot unmarshal number 9223372036854775808 into Go value of type int64")),
+    ("/v3/lease/timetolive", b'{"ID":true}',
+     _go_error("json: cannot unmarshal bool into Go value of type int64")),
+    ("/v3/lease/timetolive", b'{"ID":1,"keys":"yes"}',
+     _go_error("json: cannot unmarshal string into Go value of type bool")),
+    ("/v3/lease/revoke", b'{"ID":[1]}',
+     _go_error("json: cannot unmarshal array into Go value of type int64")),
+    ("/v3/lease/leases", b"nope",
+     _go_error("invalid character 'o' in literal null (expecting 'u')")),
+])
+def test_bad_lease_bodies_are_refused_as_etcd_refuses_them(
+        cluster: ProcessCluster, path: str, body: bytes, answer: object) -> None:
+    assert _call(cluster.endpoint(cluster.members[0]), path, body) == answer
+
+
+def test_a_keepalive_without_an_id_answers_a_bare_header(cluster: ProcessCluster) -> None:
+    status, lines = _call(_ends(cluster)[0], "/v3/lease/keepalive", b"{}")
+    assert status == 200 and [list(x["result"]) for x in lines] == [["header"]]
