@@ -217,3 +217,19 @@ def test_bad_lease_bodies_are_refused_as_etcd_refuses_them(
 def test_a_keepalive_without_an_id_answers_a_bare_header(cluster: ProcessCluster) -> None:
     status, lines = _call(_ends(cluster)[0], "/v3/lease/keepalive", b"{}")
     assert status == 200 and [list(x["result"]) for x in lines] == [["header"]]
+
+
+def test_keep_alive_and_time_to_live_through_a_follower_reach_the_leader(
+        cluster: ProcessCluster) -> None:
+    lead, follower = _ends(cluster)
+    assert _call(lead, "/v3/lease/grant", {"TTL": 3, "ID": 7200})[0] == 200
+    _call(lead, "/v3/kv/put", {"key": _b64("f/k"), "lease": "7200"})
+    time.sleep(1.2)
+    # Counting down at the leader: a follower's own lessor never expires anything.
+    assert _call(follower, "/v3/lease/timetolive", {"ID": 7200})[1]["TTL"] in ("1", "2")
+    for _ in range(8):  # 4 s of renewals through the follower, past the TTL
+        status, lines = _call(follower, "/v3/lease/keepalive", {"ID": 7200})
+        assert status == 200 and lines[0]["result"]["TTL"] == "3"
+        time.sleep(0.5)
+    assert "kvs" in _call(lead, "/v3/kv/range", {"key": _b64("f/k")})[1]
+    assert _call(lead, "/v3/lease/revoke", {"ID": 7200})[0] == 200
