@@ -35,7 +35,7 @@ from raftlib.chapters.real_etcd import (
     leader_time_check,
 )
 from raftlib.chapters.watch import watch_from_revision
-from raftlib.kv import DEFAULT_QUOTA_BYTES
+from raftlib.kv import DEFAULT_QUOTA_BYTES, KVError
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import SimCluster
 from raftlib.viz import Table
@@ -250,6 +250,50 @@ def test_lock_freed_by_its_lease_when_the_holder_dies(engine: Engine) -> None:
     # Freed at the TTL (2 s), once the leader's 500 ms check has found the lease expired.
     for r in (want, got):
         assert 2000 <= r.freed_after_ms < 3500, r
+
+
+def _lease_answers(cluster: Cluster) -> dict[str, object]:
+    """Every lease call through the Client interface, with the answers a client sees."""
+    while cluster.leader() is None:
+        cluster.wait(100)
+    c = cluster.client(cluster.members[0])
+
+    def outcome(f: Any) -> str:
+        try:
+            f()
+        except KVError as e:
+            return f"{type(e).__name__}: {e.message}"
+        return "ok"
+
+    out: dict[str, object] = {}
+    g = c.lease_grant(1, 7001)
+    out["grant below the minimum"] = (g.id, g.ttl)
+    out["grant an existing id"] = outcome(lambda: c.lease_grant(5, 7001))
+    out["grant too long"] = outcome(lambda: c.lease_grant(9_000_000_001, 7002))
+    lid = c.lease_grant(60, 7003).id
+    out["put with an unknown lease"] = outcome(lambda: c.put(b"q/x", b"v", lease=999))
+    first = c.put(b"q/a", b"1", lease=lid).header_revision
+    c.put(b"q/b", b"1", lease=lid)
+    c.put(b"q/c", b"1", lease=lid)
+    c.put(b"q/c", b"2")  # detached from the lease
+    t = c.lease_time_to_live(lid, keys=True)
+    out["time to live"] = (t.id, t.granted_ttl, tuple(sorted(t.keys)), t.ttl in (59, 60))
+    out["time to live, unknown"] = c.lease_time_to_live(999).ttl
+    out["keep-alive, known and unknown"] = (c.lease_keep_alive(lid).ttl,
+                                            c.lease_keep_alive(999).ttl)
+    out["leases"] = tuple(sorted(c.leases().leases))
+    out["revisions to the revoke"] = c.lease_revoke(lid).header_revision - first
+    out["keys left"] = [kv.key for kv in c.get(b"q/", b"q0").kvs]
+    out["revoke again"] = outcome(lambda: c.lease_revoke(lid))
+    c.lease_revoke(7001)
+    return out
+
+
+def test_lease_answers_are_etcds(engine: Engine) -> None:
+    want = _lease_answers(sim().make())
+    assert want == _lease_answers(engine.make())
+    assert want["grant below the minimum"] == (7001, 2)
+    assert want["revisions to the revoke"] == 4  # two keys deleted in one revision
 
 
 def test_take_leader_out_a_graceful_stop_hands_over_a_kill_does_not() -> None:
