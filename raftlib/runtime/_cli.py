@@ -487,6 +487,16 @@ def _cmd_compact(c: _Client, args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------- leases
 
 
+def _lease_call(c: _Client, path: str, body: _Json, status: int = 2,
+                wrap: str = "{}") -> _Json:
+    """One lease request; its error exits with etcdctl's status for the verb (2: a failed
+    request, 1 for grant and revoke, whose messages etcdctl wraps)."""
+    try:
+        return c.call(path, body)[1]
+    except CliError as e:
+        raise CliError(wrap.format(e.message), status) from None
+
+
 def _json_or(args: argparse.Namespace, r: _Json, *lines: str) -> None:
     if args.write_out == "json":
         _say(_dumps(r))
@@ -501,7 +511,7 @@ def _cmd_lease_grant(c: _Client, args: argparse.Namespace) -> int:
     except ValueError:
         raise CliError(f'bad TTL (strconv.ParseInt: parsing "{args.ttl}": invalid syntax)',
                        _BAD_ARGS) from None
-    r = c.call("lease/grant", {"TTL": str(ttl)})[1]
+    r = _lease_call(c, "lease/grant", {"TTL": str(ttl)}, 1, "failed to grant lease ({})")
     _json_or(args, r, f"lease {int(r.get('ID', 0)):016x} granted with TTL({r.get('TTL', 0)}s)")
     return 0
 
@@ -509,10 +519,7 @@ def _cmd_lease_grant(c: _Client, args: argparse.Namespace) -> int:
 def _cmd_lease_revoke(c: _Client, args: argparse.Namespace) -> int:
     _no_table(args)
     lid = _lease_id(args.id)
-    try:
-        r = c.call("lease/revoke", {"ID": str(lid)})[1]
-    except CliError as e:
-        raise CliError(f"failed to revoke lease ({e.message})") from None
+    r = _lease_call(c, "lease/revoke", {"ID": str(lid)}, 1, "failed to revoke lease ({})")
     _json_or(args, r, f"lease {lid:016x} revoked")
     return 0
 
@@ -520,7 +527,7 @@ def _cmd_lease_revoke(c: _Client, args: argparse.Namespace) -> int:
 def _cmd_lease_timetolive(c: _Client, args: argparse.Namespace) -> int:
     _no_table(args)
     lid = _lease_id(args.id)
-    r = c.call("lease/timetolive", {"ID": str(lid), "keys": args.keys})[1]
+    r = _lease_call(c, "lease/timetolive", {"ID": str(lid), "keys": args.keys})
     ttl = int(r.get("TTL", 0))
     line = f"lease {lid:016x} "
     if ttl == -1:
@@ -537,7 +544,7 @@ def _cmd_lease_timetolive(c: _Client, args: argparse.Namespace) -> int:
 
 def _cmd_lease_list(c: _Client, args: argparse.Namespace) -> int:
     _no_table(args)
-    r = c.call("lease/leases", {})[1]
+    r = _lease_call(c, "lease/leases", {})
     ids = [int(x.get("ID", 0)) for x in r.get("leases", [])]
     _json_or(args, r, f"found {len(ids)} leases", *(f"{i:016x}" for i in ids))
     return 0
@@ -548,12 +555,13 @@ def _cmd_lease_keep_alive(c: _Client, args: argparse.Namespace) -> int:
     _no_table(args)
     lid = _lease_id(args.id)
     while True:
-        r = c.call("lease/keepalive", {"ID": str(lid)})[1].get("result", {})
+        r = _lease_call(c, "lease/keepalive", {"ID": str(lid)}).get("result", {})
         ttl = int(r.get("TTL", 0))
         if ttl <= 0:
             if args.once:
                 raise CliError("etcdserver: requested lease not found", 2)
-            _say(f"lease {lid:016x} expired or revoked.")
+            if args.write_out != "json":
+                _say(f"lease {lid:016x} expired or revoked.")
             return 0
         _json_or(args, r, f"lease {lid:016x} keepalived with TTL({ttl})")
         if args.once:

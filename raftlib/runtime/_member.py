@@ -603,10 +603,18 @@ class Member:
         by the leader (a follower asks it, as etcd forwards them); the list is this member's."""
         if call == "keepalive":
             ids = gw.parse_keepalive_stream(body)
+            # The first answer before the stream starts: its error is the call's error.
+            first = _line(await self._keep_alive(ids[0])) if ids else b""
 
             async def lines() -> AsyncIterator[bytes]:
-                for lid in ids:
-                    yield _line(await self._keep_alive(lid))
+                yield first
+                for lid in ids[1:]:
+                    try:
+                        answer = await self._keep_alive(lid)
+                    except (KVError, gw.GatewayError) as e:  # etcd ends the stream too
+                        self.log.info("keep-alive stream ended: %s", e)
+                        return
+                    yield _line(answer)
             return Stream(lines())
         req = gw.parse_lease(call, body)
         if isinstance(req, LeaseGrantRequest):

@@ -170,14 +170,14 @@ class SimCluster:
         self._index_waits: dict[int, list[tuple[int, _Op, int]]] = {}
         self._next_client = 1
         self._lease_timer = False
-        self.timing = timing
+        self._timing = timing  # for the state machines, made before self.sim exists
         self.sim = Simulation(n, seed, timing, bugs=names & FAILPOINTS,
                               state_machine=self._make_sm, **sim_kwargs)  # type: ignore[arg-type]
         self.sim.on_applied(self._applied)
         self.sim.on_read_state(self._read_state)
 
     def _make_sm(self, mid: int) -> ReplicatedKV:
-        t = self.timing
+        t = self._timing
 
         def leading() -> bool:
             node = self.sim.members[mid].node

@@ -16,6 +16,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -224,7 +225,7 @@ def test_lease_verbs_match_etcdctl(rl: Run, ctl: Run) -> None:
     listed = rl("lease", "list")
     assert listed[0] == 0 and ids["mine"] in listed[1] and ids["theirs"] in listed[1]
     assert listed[1].splitlines()[0] == ctl("lease", "list")[1].splitlines()[0]
-    for args in (["timetolive", "1234"], ["grant", "1"], ["grant", "x"],
+    for args in (["timetolive", "1234"], ["grant", "1"], ["grant", "x"], ["grant", "9000000001"],
                  ["keep-alive", "--once", "1234"], ["revoke", "1234"], ["revoke", "zz"]):
         mine, theirs = rl("lease", *args), ctl("lease", *args)
         if args == ["grant", "1"]:  # the minimum TTL: 1 s with 50 ms heartbeats, 10 ticks
@@ -236,6 +237,22 @@ def test_lease_verbs_match_etcdctl(rl: Run, ctl: Run) -> None:
         assert tool("lease", "revoke", ids[name]) == (
             0, f"lease {ids[name]} revoked\n", "")
         assert tool("get", f"{name}/k") == (0, "", "")
+
+
+@pytest.mark.etcd
+def test_lease_keep_alive_renews_until_the_lease_is_revoked(rl: Run, ctl: Run) -> None:
+    lid = ctl("lease", "grant", "3")[1].split()[1]
+    revoker = threading.Timer(2.5, lambda: ctl("lease", "revoke", lid))
+    revoker.start()
+    try:
+        rc, out, err = rl("lease", "keep-alive", lid)
+    finally:
+        revoker.join()
+    lines = out.splitlines()
+    # etcd's client renews every third of the TTL: about every second here.
+    assert rc == 0 and err == "" and 2 <= len(lines) - 1 <= 4, out
+    assert set(lines[:-1]) == {f"lease {lid} keepalived with TTL(3)"}
+    assert lines[-1] == f"lease {lid} expired or revoked."
 
 
 @pytest.mark.etcd
