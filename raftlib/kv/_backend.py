@@ -260,6 +260,14 @@ class SqliteBackend:
         return {int(i): int(t) for i, t in self._db.execute("SELECT id, ttl FROM lease")}
 
     @_locked
+    def leased(self) -> list[tuple[Revision, bytes, int]]:
+        """Revision, key and lease of every stored version attached to a lease (the store
+        keeps those still current: the keys each lease holds)."""
+        cur = self._db.execute("SELECT main, sub, key, lease FROM kv WHERE lease != 0 "
+                               "AND tombstone = 0")
+        return [((m, s), k, lease) for m, s, k, lease in cur]
+
+    @_locked
     def set_lease(self, lid: int, ttl: int | None) -> None:
         """Store a granted lease, or delete it (``ttl`` None)."""
         self._begin()

@@ -229,9 +229,10 @@ class MVCCStore:
         # expiry starts afresh, at the full TTL.
         self._leases = self._backend.leases()
         self._lease_keys = {lid: set() for lid in self._leases}
-        for kv in self._visible(b"\0", b"\0", self._rev):
-            if kv.lease in self._lease_keys:
-                self._lease_keys[kv.lease].add(kv.key)
+        for rev, key, lid in self._backend.leased() if self._leases else ():
+            ki = self._index.key_index(key)
+            if lid in self._lease_keys and ki is not None and ki.get(self._rev) == rev:
+                self._lease_keys[lid].add(key)
         if self.lessor.primary:
             self.lessor.promote(self._leases, 0.0)
         else:

@@ -129,6 +129,10 @@ def test_leases_survive_a_reopen_and_a_snapshot(clock: Clock) -> None:
         lid = s.lease_grant(30, 77).id
         s.put(b"a", b"1", lease=lid)
         s.put(b"b", b"1", lease=lid)
+        s.put(b"c", b"1", lease=lid)
+        s.put(b"c", b"2")  # detached: its old version must not count on reopening
+        s.put(b"d", b"1", lease=lid)
+        s.delete_range(b"d")
         s.close()
         clock.now += 29
         s = MVCCStore(path, clock=clock)
