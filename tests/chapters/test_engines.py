@@ -247,9 +247,9 @@ def test_lock_freed_by_its_lease_when_the_holder_dies(engine: Engine) -> None:
     assert_same("lock", engine.name, want, got)
     assert want.holder_acquired and want.rival_refused and want.held_while_renewed
     assert want.freed_by_expiry and want.rival_saw == ("DELETE",) and want.rival_acquired
-    # Freed at the TTL (2 s), once the leader's 500 ms check has found the lease expired.
-    for r in (want, got):
-        assert 2000 <= r.freed_after_ms < 3500, r
+    # Freed at the TTL (2 s), once the leader's 500 ms check has found the lease expired
+    # (real processes: plus the polling of a loaded machine).
+    assert 2000 <= want.freed_after_ms < 2600 and 2000 <= got.freed_after_ms < 6000, got
 
 
 def _lease_answers(cluster: Cluster) -> dict[str, object]:
