@@ -20,6 +20,11 @@ from raftlib.kv import (
     CompactionResponse,
     Compare,
     DeleteRangeResponse,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutResponse,
     RangeResponse,
     RequestOp,
@@ -63,8 +68,9 @@ class Client(Protocol):
     local state (fast, possibly stale).
     """
 
-    def put(self, key: bytes, value: bytes, *, prev_kv: bool = False) -> PutResponse:
-        """Set ``key`` to ``value``."""
+    def put(self, key: bytes, value: bytes, *, prev_kv: bool = False,
+            lease: int = 0) -> PutResponse:
+        """Set ``key`` to ``value`` (attached to ``lease`` if given)."""
         ...
 
     def get(self, key: bytes, range_end: bytes = b"", *, revision: int = 0, limit: int = 0,
@@ -93,6 +99,26 @@ class Client(Protocol):
 
     def defragment(self, member: int) -> None:
         """Defragment one member's backend (not replicated, as in etcd)."""
+        ...
+
+    def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        """Grant a lease of ``ttl`` seconds (``lease_id`` 0: the member picks an id)."""
+        ...
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """Revoke a lease; its keys are deleted in one revision."""
+        ...
+
+    def lease_keep_alive(self, lease_id: int) -> LeaseKeepAliveResponse:
+        """Renew a lease at the leader (TTL 0 in the answer: no such lease)."""
+        ...
+
+    def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLiveResponse:
+        """Seconds left, as the leader sees them (-1: no such lease), and the keys if asked."""
+        ...
+
+    def leases(self) -> LeaseLeasesResponse:
+        """Every lease the attached member knows."""
         ...
 
     def alarms(self) -> tuple[str, ...]:

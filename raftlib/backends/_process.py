@@ -21,10 +21,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._cluster import Client, Cluster, MemberInfo
 from ..gateway import (
@@ -43,6 +43,11 @@ from ..kv import (
     DeleteRangeRequest,
     DeleteRangeResponse,
     KVError,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -69,6 +74,7 @@ from ._ports import address_in_use, reserve_port
 __all__ = ["BackendError", "EtcdClient", "ProcessCluster", "Unsupported"]
 
 _Json = dict[str, Any]
+_T = TypeVar("_T")
 
 # etcd errors the store has no class for, but raftlib.kv has (cluster-level errors).
 _CLUSTER_ERRORS: dict[str, type[KVError]] = {
@@ -490,20 +496,23 @@ class EtcdClient:
         return self.cluster._gateway(m, self.timeout)
 
     def _call(self, path: str, body: _Json) -> _Json:
+        return self._retry(lambda gw: gw.call(path, body))
+
+    def _retry(self, ask: Callable[[EtcdGateway], _T]) -> _T:
         # "no leader" means the request was certainly not applied: retry it (as etcd's own
         # client does) until a leader is known or the deadline passes.
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return self._call_once(path, body)
+                return self._once(ask)
             except ErrNoLeader:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.05)
 
-    def _call_once(self, path: str, body: _Json) -> _Json:
+    def _once(self, ask: Callable[[EtcdGateway], _T]) -> _T:
         try:
-            return self._gw().call(path, body)
+            return ask(self._gw())
         except EtcdError as e:
             if e.message in _TIMEOUTS:
                 raise ErrTimeout() from e
@@ -536,11 +545,32 @@ class EtcdClient:
     def _op(self, path: str, op: RequestOp, extra: _Json | None = None) -> object:
         return op_response(op, self._call(path, {**op_json(op), **(extra or {})}))
 
-    def put(self, key: bytes, value: bytes, *, prev_kv: bool = False) -> PutResponse:
-        """Set ``key`` to ``value``."""
-        r = self._op("kv/put", PutRequest(key, value, prev_kv=prev_kv))
+    def put(self, key: bytes, value: bytes, *, prev_kv: bool = False,
+            lease: int = 0) -> PutResponse:
+        """Set ``key`` to ``value`` (attached to ``lease`` if given)."""
+        r = self._op("kv/put", PutRequest(key, value, lease, prev_kv=prev_kv))
         assert isinstance(r, PutResponse)
         return r
+
+    def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        """Grant a lease (``lease_id`` 0: the member picks one)."""
+        return self._retry(lambda gw: gw.lease_grant(ttl, lease_id))
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """Revoke a lease and delete its keys."""
+        return self._retry(lambda gw: gw.lease_revoke(lease_id))
+
+    def lease_keep_alive(self, lease_id: int) -> LeaseKeepAliveResponse:
+        """Renew a lease (the member asks the leader)."""
+        return self._retry(lambda gw: gw.lease_keep_alive(lease_id))
+
+    def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLiveResponse:
+        """A lease's remaining seconds, as the leader sees them."""
+        return self._retry(lambda gw: gw.lease_time_to_live(lease_id, keys))
+
+    def leases(self) -> LeaseLeasesResponse:
+        """Every lease the attached member knows."""
+        return self._retry(lambda gw: gw.leases())
 
     def get(self, key: bytes, range_end: bytes = b"", *, revision: int = 0, limit: int = 0,
             serializable: bool = False) -> RangeResponse:

@@ -6,7 +6,8 @@ writes (``etcd_server_proposals_failed_total``), apply lag (``committed - applie
 member's database size (``etcd_mvcc_db_total_size_in_bytes``). ``Workload`` writes at a steady
 pace meanwhile. ``replace_member`` runs etcd's procedure for a broken member (remove, wipe, add
 as a learner, catch up, promote) and returns its steps with virtual timestamps.
-:func:`handover_vs_crash` compares a handover with a crash on any :class:`raftlib.Cluster`.
+:func:`handover_vs_crash` compares a handover with a crash on any :class:`raftlib.Cluster`,
+and :func:`lock_holder_crash` frees a lock by its lease when the holder stops renewing.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from raftlib._cluster import Cluster
+from raftlib._cluster import Client, Cluster
 from raftlib.chapters._engines import _crash_timed, _now_ms, _poll
-from raftlib.kv import ErrLearnerNotReady
+from raftlib.kv import (
+    Compare,
+    CompareResult,
+    CompareTarget,
+    ErrLearnerNotReady,
+    PutRequest,
+    RangeRequest,
+)
 from raftlib.sim import HistorySink, Pending, Record, SimCluster
 
 __all__ = [
     "HandoverResult",
+    "LockResult",
     "MetricSample",
     "MetricsProbe",
     "ReplacementStep",
@@ -29,6 +38,7 @@ __all__ = [
     "handover_vs_crash",
     "leader_changes_seen",
     "leaderless_ms",
+    "lock_holder_crash",
     "replace_member",
     "run_schedule",
 ]
@@ -376,3 +386,66 @@ def handover_vs_crash(cluster: Cluster, *, writes: int = 5, step_ms: int = 5,
     cluster.restart(target)
     return HandoverResult(bool(moved), done, new is not None, crash_ms > handover_ms,
                           handover_ms, crash_ms, (lead, target, new or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class LockResult:
+    """A lock held through a lease, whose holder then stops renewing (see
+    :func:`lock_holder_crash`)."""
+
+    VARIES: ClassVar[tuple[str, ...]] = ("freed_after_ms",)
+    holder_acquired: bool
+    rival_refused: bool
+    held_while_renewed: bool
+    freed_by_expiry: bool
+    rival_saw: tuple[str, ...]
+    rival_acquired: bool
+    freed_after_ms: float = 0.0
+
+
+def _try_lock(client: Client, key: bytes, owner: bytes, lease: int) -> bool:
+    """etcd's lock idiom: create the key, attached to the lease, only if it does not exist."""
+    return client.txn([Compare(key, CompareTarget.CREATE, CompareResult.EQUAL, 0)],
+                      [PutRequest(key, owner, lease)], [RangeRequest(key)]).succeeded
+
+
+def lock_holder_crash(cluster: Cluster, *, ttl: int = 2, key: bytes = b"/lock/leader",
+                      renewals: int = 3, step_ms: int = 100,
+                      timeout_ms: int = 20_000) -> LockResult:
+    """The lock (or leader election) of etcd's clients on any engine: a holder takes ``key``
+    with a lease of ``ttl`` seconds and renews it ``renewals`` times, once a second, while a
+    rival is refused; then the holder dies (it stops renewing). The leader expires the lease
+    and deletes the key, the rival's watch sees the delete, and the rival takes the lock.
+    ``freed_after_ms``: from the holder's last renewal to the rival seeing the key gone (the
+    cluster's own clock, polled every ``step_ms``)."""
+    lead = _poll(cluster, cluster.leader, timeout_ms)
+    if lead is None:
+        raise RuntimeError("no leader was elected")
+    a, b = sorted(cluster.members)[:2]
+    holder, rival = cluster.client(a), cluster.client(b)
+    lease = holder.lease_grant(ttl).id
+    acquired = _try_lock(holder, key, b"holder", lease)
+    mine = rival.lease_grant(ttl).id
+    refused = not _try_lock(rival, key, b"rival", mine)
+    watch = rival.watch(key, start_revision=rival.get(key).header_revision + 1)
+    for _ in range(renewals):
+        cluster.wait(1000)
+        holder.lease_keep_alive(lease)
+        rival.lease_keep_alive(mine)
+    held = rival.get(key).kvs[0].value == b"holder"
+    last = _now_ms(cluster)  # the holder dies here: no renewal from now on
+    events: list[str] = []
+
+    def freed() -> bool:
+        events.extend(e.type for r in watch.take() for e in r.events)
+        if "DELETE" in events:
+            return True
+        rival.lease_keep_alive(mine)  # the rival stays alive
+        return False
+
+    gone = _poll(cluster, freed, timeout_ms, step_ms)
+    freed_after = _now_ms(cluster) - last
+    taken = bool(gone) and _try_lock(rival, key, b"rival", mine)
+    rival.lease_revoke(mine)
+    return LockResult(acquired, refused, held, bool(gone) and freed_after >= ttl * 1000,
+                      tuple(events), taken, freed_after)

@@ -31,6 +31,15 @@ from raftlib.gateway._client import (
     watch_response,
 )
 from raftlib.gateway._gojson import GatewayError
+from raftlib.gateway._lease import (
+    LEASE_PATHS,
+    LeaseQuery,
+    parse_keepalive_stream,
+    parse_lease,
+    render_keepalive,
+    render_lease_leases,
+    render_lease_ttl,
+)
 from raftlib.gateway._server import (
     CLUSTER_VERSION,
     ETCD_VERSION,
@@ -65,10 +74,12 @@ from raftlib.gateway._server import (
 __all__ = [
     "CLUSTER_VERSION",
     "ETCD_VERSION",
+    "LEASE_PATHS",
     "EtcdError",
     "EtcdGateway",
     "GatewayError",
     "Header",
+    "LeaseQuery",
     "MemberJSON",
     "Unreachable",
     "WatchCreate",
@@ -80,7 +91,9 @@ __all__ = [
     "op_json",
     "op_response",
     "parse_alarm",
+    "parse_keepalive_stream",
     "parse_kv",
+    "parse_lease",
     "parse_member_add",
     "parse_member_id",
     "parse_transfer",
@@ -91,6 +104,9 @@ __all__ = [
     "render_error",
     "render_header",
     "render_health",
+    "render_keepalive",
+    "render_lease_leases",
+    "render_lease_ttl",
     "render_member_add",
     "render_member_list",
     "render_member_promote",

@@ -27,7 +27,10 @@ from raftlib.kv._errors import (
     ErrEmptyKey,
     ErrFutureRev,
     ErrKeyNotFound,
+    ErrLeaseExists,
+    ErrLeaseNotFound,
     ErrLeaseProvided,
+    ErrLeaseTTLTooLarge,
     ErrNoSpace,
     ErrRequestTooLarge,
     ErrTooManyOps,
@@ -49,6 +52,13 @@ from raftlib.kv._types import (
     DeleteRangeResponse,
     Event,
     KeyValue,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -68,8 +78,9 @@ _HEADERS = {"Content-Type": "application/json"}
 _KNOWN: dict[str, type[KVError]] = {
     cls.message: cls
     for cls in (ErrBadLeaderTransferee, ErrCompacted, ErrDuplicateKey, ErrEmptyKey,
-                ErrFutureRev, ErrKeyNotFound, ErrLeaseProvided, ErrNoSpace, ErrRequestTooLarge,
-                ErrTooManyOps, ErrValueProvided)
+                ErrFutureRev, ErrKeyNotFound, ErrLeaseExists, ErrLeaseNotFound, ErrLeaseProvided,
+                ErrLeaseTTLTooLarge, ErrNoSpace, ErrRequestTooLarge, ErrTooManyOps,
+                ErrValueProvided)
 }
 
 
@@ -308,8 +319,51 @@ class EtcdGateway:
             return AlarmResponse(header_revision(j), tuple(
                 AlarmMember(int(a.get("memberID", 0)), AlarmType(a.get("alarm", "NONE")))
                 for a in j.get("alarms", [])))
+        if isinstance(req, LeaseGrantRequest):
+            j = self.call("lease/grant", {"TTL": str(req.ttl), "ID": str(req.id)})
+            return LeaseGrantResponse(header_revision(j), int(j.get("ID", 0)),
+                                      int(j.get("TTL", 0)))
+        if isinstance(req, LeaseRevokeRequest):
+            return LeaseRevokeResponse(header_revision(self.call("lease/revoke",
+                                                                 {"ID": str(req.id)})))
         assert isinstance(req, DefragmentRequest)
         return DefragmentResponse(header_revision(self.call("maintenance/defragment", {})))
+
+    def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        """``/v3/lease/grant`` (``lease_id`` 0: the server picks one)."""
+        r = self.apply(LeaseGrantRequest(ttl, lease_id))
+        assert isinstance(r, LeaseGrantResponse)
+        return r
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """``/v3/lease/revoke``."""
+        r = self.apply(LeaseRevokeRequest(lease_id))
+        assert isinstance(r, LeaseRevokeResponse)
+        return r
+
+    def lease_keep_alive(self, lease_id: int) -> LeaseKeepAliveResponse:
+        """One renewal through the ``/v3/lease/keepalive`` stream (TTL 0: no such lease)."""
+        status, body = self.exchange("POST", "/v3/lease/keepalive", {"ID": str(lease_id)})
+        j = json.loads(body.split(b"\n", 1)[0] or b"{}")
+        if "error" in j or "result" not in j:
+            raise EtcdError(str(j.get("message", f"keep-alive answered HTTP {status}")),
+                            int(j.get("code", 2)))
+        r = j["result"]
+        return LeaseKeepAliveResponse(header_revision(r), int(r.get("ID", 0)),
+                                      int(r.get("TTL", 0)))
+
+    def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLiveResponse:
+        """``/v3/lease/timetolive`` (TTL -1: no such lease)."""
+        j = self.call("lease/timetolive", {"ID": str(lease_id), "keys": keys})
+        return LeaseTimeToLiveResponse(
+            header_revision(j), int(j.get("ID", 0)), int(j.get("TTL", 0)),
+            int(j.get("grantedTTL", 0)), tuple(_unb64(k) for k in j.get("keys", [])))
+
+    def leases(self) -> LeaseLeasesResponse:
+        """``/v3/lease/leases``, in the server's order."""
+        j = self.call("lease/leases", {})
+        return LeaseLeasesResponse(header_revision(j),
+                                   tuple(int(x.get("ID", 0)) for x in j.get("leases", [])))
 
     def status(self) -> StatusResponse:
         """Revision and sizes (``/v3/maintenance/status``); ``compact_revision`` is unknown

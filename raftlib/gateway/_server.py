@@ -65,6 +65,8 @@ from raftlib.kv._types import (
     DeleteRangeResponse,
     Event,
     KeyValue,
+    LeaseGrantResponse,
+    LeaseRevokeResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -329,7 +331,8 @@ def _sub(resp: ResponseOp) -> _Json:
 
 
 def render(resp: Response, header: Header) -> _Json:
-    """The JSON body etcd sends for a kv, compaction, alarm or defragment response.
+    """The JSON body etcd sends for a kv, compaction, alarm, defragment, lease grant or lease
+    revoke response.
 
     The revision shown is the response's own (``header.revision`` is not used); the rest of
     ``header`` names the cluster, member and term. Alarm and defragment responses carry no
@@ -340,8 +343,14 @@ def render(resp: Response, header: Header) -> _Json:
     if isinstance(resp, DefragmentResponse):
         return {}
     top = _header(header, resp.header_revision)
-    if isinstance(resp, CompactionResponse):
+    if isinstance(resp, CompactionResponse | LeaseRevokeResponse):
         return {"header": top}
+    if isinstance(resp, LeaseGrantResponse):
+        out: _Json = {"header": top}
+        for name, value in (("ID", resp.id), ("TTL", resp.ttl)):
+            if value:
+                out[name] = str(value)
+        return out
     return _body(resp, top)
 
 

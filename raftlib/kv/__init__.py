@@ -1,6 +1,7 @@
 """An etcd 3.4-like MVCC key-value store: the state machine the book replicates over Raft.
 
-Revisions, a key index with generations, range and txn, tombstones, compaction, a watch hub,
+Revisions, a key index with generations, range and txn, tombstones, compaction, leases, a
+watch hub,
 a SQLite backend with real sizes, the space quota and its NOSPACE alarm, the one write-admission
 rule every engine calls, and defragmentation. No HTTP here (etcd's JSON gateway is
 ``raftlib.gateway``). Errors carry etcd's messages.
@@ -36,7 +37,10 @@ from raftlib.kv._errors import (
     ErrFutureRev,
     ErrKeyNotFound,
     ErrLearnerNotReady,
+    ErrLeaseExists,
+    ErrLeaseNotFound,
     ErrLeaseProvided,
+    ErrLeaseTTLTooLarge,
     ErrMemberNotFound,
     ErrMemberNotLearner,
     ErrNoLeader,
@@ -54,9 +58,17 @@ from raftlib.kv._errors import (
     KVError,
 )
 from raftlib.kv._index import KeyIndex, Revision, TreeIndex
+from raftlib.kv._lease import (
+    EXPIRED_RETRY_S,
+    LEASE_OVERHEAD,
+    MAX_LEASE_TTL,
+    LeaseIdGenerator,
+    Lessor,
+    min_lease_ttl,
+)
 from raftlib.kv._replicated import KVResult, ReplicatedKV
 from raftlib.kv._size import pb_size
-from raftlib.kv._store import DEFAULT_QUOTA_BYTES, MAX_TXN_OPS, MVCCStore
+from raftlib.kv._store import DEFAULT_MIN_LEASE_TTL, DEFAULT_QUOTA_BYTES, MAX_TXN_OPS, MVCCStore
 from raftlib.kv._types import (
     AlarmAction,
     AlarmMember,
@@ -74,6 +86,13 @@ from raftlib.kv._types import (
     DeleteRangeResponse,
     Event,
     KeyValue,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -99,8 +118,12 @@ from raftlib.kv._watch import (
 )
 
 __all__ = [
+    "DEFAULT_MIN_LEASE_TTL",
     "DEFAULT_QUOTA_BYTES",
+    "EXPIRED_RETRY_S",
     "KV_OVERHEAD",
+    "LEASE_OVERHEAD",
+    "MAX_LEASE_TTL",
     "MAX_REQUEST_BYTES",
     "MAX_TXN_OPS",
     "MAX_WATCHERS_PER_SYNC",
@@ -130,7 +153,10 @@ __all__ = [
     "ErrFutureRev",
     "ErrKeyNotFound",
     "ErrLearnerNotReady",
+    "ErrLeaseExists",
+    "ErrLeaseNotFound",
     "ErrLeaseProvided",
+    "ErrLeaseTTLTooLarge",
     "ErrMemberNotFound",
     "ErrMemberNotLearner",
     "ErrNoLeader",
@@ -150,6 +176,15 @@ __all__ = [
     "KVResult",
     "KeyIndex",
     "KeyValue",
+    "LeaseGrantRequest",
+    "LeaseGrantResponse",
+    "LeaseIdGenerator",
+    "LeaseKeepAliveResponse",
+    "LeaseLeasesResponse",
+    "LeaseRevokeRequest",
+    "LeaseRevokeResponse",
+    "LeaseTimeToLiveResponse",
+    "Lessor",
     "MVCCStore",
     "PutRequest",
     "PutResponse",
@@ -175,6 +210,7 @@ __all__ = [
     "Watcher",
     "admit_write",
     "counting_hub",
+    "min_lease_ttl",
     "pb_size",
     "prefix_end",
     "quota_cost",

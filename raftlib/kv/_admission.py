@@ -17,8 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from raftlib.kv._errors import ErrNoSpace, ErrRequestTooLarge, KVError
+from raftlib.kv._lease import LEASE_OVERHEAD
 from raftlib.kv._size import raft_request_size
-from raftlib.kv._types import AlarmMember, AlarmType, PutRequest, Request, TxnRequest
+from raftlib.kv._types import (
+    AlarmMember,
+    AlarmType,
+    LeaseGrantRequest,
+    PutRequest,
+    Request,
+    TxnRequest,
+)
 
 __all__ = ["KV_OVERHEAD", "MAX_REQUEST_BYTES", "Refusal", "admit_write", "quota_cost"]
 
@@ -34,9 +42,11 @@ def _put_cost(p: PutRequest) -> int:
 
 def quota_cost(req: Request) -> int:
     """etcd's ``backendQuota.Cost``: a put's size, a txn's costlier branch (counting its own
-    puts only), 0 for anything else."""
+    puts only), a lease grant's fixed overhead, 0 for anything else."""
     if isinstance(req, PutRequest):
         return _put_cost(req)
+    if isinstance(req, LeaseGrantRequest):
+        return LEASE_OVERHEAD
     if not isinstance(req, TxnRequest):
         return 0
     ok = sum(_put_cost(op) for op in req.success if isinstance(op, PutRequest))

@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) 
 CREATE TABLE IF NOT EXISTS alarm (member_id INTEGER NOT NULL, alarm TEXT NOT NULL,
     PRIMARY KEY (member_id, alarm)) WITHOUT ROWID;
 """
+# Created with the first lease, so that a store that never uses leases keeps its size.
+_LEASE_SCHEMA = ("CREATE TABLE IF NOT EXISTS lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL) "
+                 "WITHOUT ROWID")
 
 _COLUMNS = "main, sub, key, value, create_revision, version, lease, tombstone"
 
@@ -248,6 +251,31 @@ class SqliteBackend:
         else:
             self._db.execute("DELETE FROM alarm WHERE member_id = ? AND alarm = ?",
                              (member.member_id, member.alarm.value))
+
+    @_locked
+    def leases(self) -> dict[int, int]:
+        """Every lease's id and granted TTL (etcd's ``lease`` bucket)."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'lease'").fetchone() is None:
+            return {}
+        return {int(i): int(t) for i, t in self._db.execute("SELECT id, ttl FROM lease")}
+
+    @_locked
+    def leased(self) -> list[tuple[Revision, bytes, int]]:
+        """Revision, key and lease of every stored version attached to a lease (the store
+        keeps those still current: the keys each lease holds)."""
+        cur = self._db.execute("SELECT main, sub, key, lease FROM kv WHERE lease != 0 "
+                               "AND tombstone = 0")
+        return [((m, s), k, lease) for m, s, k, lease in cur]
+
+    @_locked
+    def set_lease(self, lid: int, ttl: int | None) -> None:
+        """Store a granted lease, or delete it (``ttl`` None)."""
+        self._begin()
+        self._db.execute(_LEASE_SCHEMA)
+        if ttl is None:
+            self._db.execute("DELETE FROM lease WHERE id = ?", (lid,))
+        else:
+            self._db.execute("INSERT INTO lease (id, ttl) VALUES (?, ?)", (lid, ttl))
 
     @_locked
     def dump(self) -> bytes:

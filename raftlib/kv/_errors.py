@@ -15,7 +15,10 @@ __all__ = [
     "ErrFutureRev",
     "ErrKeyNotFound",
     "ErrLearnerNotReady",
+    "ErrLeaseExists",
+    "ErrLeaseNotFound",
     "ErrLeaseProvided",
+    "ErrLeaseTTLTooLarge",
     "ErrMemberNotFound",
     "ErrMemberNotLearner",
     "ErrNoLeader",
@@ -104,6 +107,27 @@ class ErrNoSpace(KVError):
 
     message = "etcdserver: mvcc: database space exceeded"
     code = 8
+
+
+class ErrLeaseNotFound(KVError):
+    """No lease with that id (a put naming it, a revoke, a grant of id 0)."""
+
+    message = "etcdserver: requested lease not found"
+    code = 5
+
+
+class ErrLeaseExists(KVError):
+    """A grant named the id of a lease that exists."""
+
+    message = "etcdserver: lease already exists"
+    code = 9
+
+
+class ErrLeaseTTLTooLarge(KVError):
+    """A grant asked for more than etcd's ``MaxLeaseTTL`` (9,000,000,000 s)."""
+
+    message = "etcdserver: too large lease TTL"
+    code = 11
 
 
 # Errors of a replicated cluster as its clients see them (etcd's ``etcdserver/errors.go`` and

@@ -16,6 +16,12 @@ The space quota is checked where etcd checks it: before proposing, on the leader
 ``raftlib.sim.SimCluster``). The apply path only enforces the replicated NOSPACE alarm, which is
 the same on every member; a size check at apply time would depend on each member's file layout
 and could make members disagree.
+
+Leases: grants and revokes are commands like any write; their expiry is the leader's alone.
+``leading`` tells the state machine whether its member leads: when a leader applies the empty
+entry of its term it promotes its lessor (every lease extended by ``lease_extend`` seconds, an
+election timeout, as etcd's ``Promote``), and :meth:`ReplicatedKV.expired_leases` gives the
+driver the leases to propose revokes for (none on a follower, whose lessor is demoted).
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ import dataclasses
 import enum
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from raftlib.kv import _types as T
 from raftlib.kv._errors import KVError
-from raftlib.kv._store import MVCCStore
+from raftlib.kv._store import DEFAULT_MIN_LEASE_TTL, MVCCStore
 
 __all__ = ["KVResult", "LogEntry", "ReplicatedKV", "decode_command", "decode_value",
            "encode_command", "encode_value"]
@@ -42,7 +49,8 @@ _CLASSES: dict[str, type] = {
         T.KeyValue, T.Event, T.PutRequest, T.RangeRequest, T.DeleteRangeRequest, T.Compare,
         T.TxnRequest, T.CompactionRequest, T.AlarmRequest, T.DefragmentRequest, T.PutResponse,
         T.RangeResponse, T.DeleteRangeResponse, T.TxnResponse, T.CompactionResponse,
-        T.AlarmMember, T.AlarmResponse, T.DefragmentResponse,
+        T.AlarmMember, T.AlarmResponse, T.DefragmentResponse, T.LeaseGrantRequest,
+        T.LeaseRevokeRequest, T.LeaseGrantResponse, T.LeaseRevokeResponse,
     )
 }
 _ENUMS: dict[str, type[enum.Enum]] = {
@@ -158,15 +166,24 @@ class ReplicatedKV:
     session table always matches the store.
     """
 
-    def __init__(self, member_id: int, dedup: bool = True, path: str = ":memory:") -> None:
+    def __init__(self, member_id: int, dedup: bool = True, path: str = ":memory:", *,
+                 clock: Callable[[], float] | None = None,
+                 leading: Callable[[], bool] = lambda: False, lease_extend: float = 0.0,
+                 min_lease_ttl: int = DEFAULT_MIN_LEASE_TTL) -> None:
         self.member_id = member_id
         self.dedup = dedup
-        self.store = MVCCStore(path, quota_backend_bytes=_NO_QUOTA, member_id=member_id)
+        self.store = MVCCStore(path, quota_backend_bytes=_NO_QUOTA, member_id=member_id,
+                               clock=clock, min_lease_ttl=min_lease_ttl, lease_primary=False)
         self.sessions: dict[int, _Session] = {}
         self.watched = False
+        self.leading = leading
+        self.lease_extend = lease_extend
 
     def apply(self, entry: LogEntry) -> KVResult | None:
         """Apply a committed entry; no-ops and membership changes answer ``None``."""
+        if entry.type == "normal" and not entry.data and self.leading():
+            # The leader's first entry of its term: it expires leases from now on.
+            self.store.lessor.promote(self.store.lease_ttls(), self.lease_extend)
         if entry.type != "normal" or not entry.data:
             return None
         with self.store.lock:
@@ -196,6 +213,17 @@ class ReplicatedKV:
         if self.watched:
             self.store.watch_hub.sync()
         return KVResult(client, seq, resp, err)
+
+    def expired_leases(self) -> list[int]:
+        """The leases the leader should propose revokes for now (see :class:`raftlib.kv.Lessor`);
+        a member that no longer leads demotes its lessor and answers none."""
+        with self.store.lock:
+            lessor = self.store.lessor
+            if not self.leading():
+                if lessor.primary:
+                    lessor.demote()
+                return []
+            return lessor.expired()
 
     def snapshot(self) -> bytes:
         """The store's database and the session table, as JSON."""

@@ -20,6 +20,8 @@ from raftlib.kv._types import (
     DeleteRangeRequest,
     Event,
     KeyValue,
+    LeaseGrantRequest,
+    LeaseRevokeRequest,
     PutRequest,
     RangeRequest,
     Request,
@@ -98,6 +100,10 @@ def raft_request_size(req: Request) -> int:
         inner = _op_size(req)
     elif isinstance(req, CompactionRequest):
         inner = _int_field(req.revision) + 2
+    elif isinstance(req, LeaseGrantRequest):
+        inner = _int_field(req.ttl) + _int_field(req.id)
+    elif isinstance(req, LeaseRevokeRequest):
+        inner = _int_field(req.id)
     else:
         inner = (_int_field(list(AlarmAction).index(req.action)) + _int_field(req.member_id)
                  + _int_field(list(AlarmType).index(req.alarm)))

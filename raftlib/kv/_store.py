@@ -1,8 +1,9 @@
 """The MVCC store: a deterministic state machine, ``apply(request) -> response``, with etcd 3.4's
 revision rules (``mvcc/kvstore*.go``, ``etcdserver/apply.go``, ``etcdserver/quota.go``).
 
-There is no clock and no thread: compaction happens inside the request that asks for it, and
-watchers are served by :class:`raftlib.kv.WatchHub` when the caller asks. The same sequence of
+There is no thread and no clock of its own: compaction happens inside the request that asks for
+it, watchers are served by :class:`raftlib.kv.WatchHub` when the caller asks, and leases expire
+by the ``clock`` the caller gives (see :mod:`raftlib.kv._lease`). The same sequence of
 requests on the same store gives the same responses, sizes included.
 
 A store may still be handed from thread to thread (a notebook's cell makes it on the kernel's
@@ -12,10 +13,11 @@ main thread, a widget's click uses it from a subshell thread): each request hold
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from raftlib.kv._admission import admit_write, quota_cost
 from raftlib.kv._backend import SqliteBackend
@@ -25,12 +27,16 @@ from raftlib.kv._errors import (
     ErrEmptyKey,
     ErrFutureRev,
     ErrKeyNotFound,
+    ErrLeaseExists,
+    ErrLeaseNotFound,
     ErrLeaseProvided,
+    ErrLeaseTTLTooLarge,
     ErrNoSpace,
     ErrTooManyOps,
     ErrValueProvided,
 )
 from raftlib.kv._index import Revision, TreeIndex
+from raftlib.kv._lease import MAX_LEASE_TTL, LeaseIdGenerator, Lessor, min_lease_ttl
 from raftlib.kv._types import (
     AlarmAction,
     AlarmMember,
@@ -48,6 +54,13 @@ from raftlib.kv._types import (
     DeleteRangeResponse,
     Event,
     KeyValue,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -66,12 +79,16 @@ from raftlib.kv._types import (
 if TYPE_CHECKING:
     from raftlib.kv._watch import WatchHub
 
-__all__ = ["DEFAULT_QUOTA_BYTES", "MAX_TXN_OPS", "MVCCStore"]
+_T = TypeVar("_T")
+
+__all__ = ["DEFAULT_MIN_LEASE_TTL", "DEFAULT_QUOTA_BYTES", "MAX_TXN_OPS", "MVCCStore"]
 
 #: etcd's default ``--quota-backend-bytes``: 2 GiB.
 DEFAULT_QUOTA_BYTES = 2 * 1024**3
 #: Most operations in one txn branch (etcd's ``--max-txn-ops`` default).
 MAX_TXN_OPS = 128
+#: The minimum lease TTL of an etcd with its default timing (heartbeat 100 ms, election 1 s).
+DEFAULT_MIN_LEASE_TTL = min_lease_ttl(10, 100)
 
 _INT_TARGETS = {
     CompareTarget.VERSION: "version",
@@ -165,16 +182,29 @@ class MVCCStore:
     and rebuilds the key index. ``quota_backend_bytes`` is etcd's ``--quota-backend-bytes``;
     ``member_id`` names this member in alarms.
 
+    Leases: ``clock`` (seconds) times them; without one, time stands still and no lease
+    expires. A standalone store is its own leader (``lease_primary``): :meth:`expire_leases`
+    revokes what has expired. In a cluster only the leader's lessor is primary (see
+    :class:`raftlib.kv.ReplicatedKV`). Grants below ``min_lease_ttl`` get that TTL.
+
     Any thread may use the store; requests from several threads are applied one at a time
     (each holds :attr:`lock`, the backend's re-entrant lock).
     """
 
     def __init__(self, path: str = ":memory:", *, quota_backend_bytes: int = DEFAULT_QUOTA_BYTES,
-                 member_id: int = 1) -> None:
+                 member_id: int = 1, clock: Callable[[], float] | None = None,
+                 min_lease_ttl: int = DEFAULT_MIN_LEASE_TTL, lease_primary: bool = True) -> None:
         self.quota_backend_bytes = quota_backend_bytes
         self.member_id = member_id
+        self.min_lease_ttl = min_lease_ttl
+        #: Expiry of this member's leases (not replicated: only a primary expires them).
+        self.lessor = Lessor(clock or (lambda: 0.0), lease_primary)
+        #: Ids for grants that name none.
+        self.lease_ids = LeaseIdGenerator(member_id, 0)
         self._backend = SqliteBackend(path)
         self._index = TreeIndex()
+        self._leases: dict[int, int] = {}  # id -> granted TTL
+        self._lease_keys: dict[int, set[bytes]] = {}
         with self.lock:
             self._load()
         self._hub: WatchHub | None = None
@@ -195,6 +225,18 @@ class MVCCStore:
                 self._index.tombstone(kv.key, rev)
             else:
                 self._index.put(kv.key, rev)
+        # Leases and their keys, from the lease table and the live keys (etcd's Recover):
+        # expiry starts afresh, at the full TTL.
+        self._leases = self._backend.leases()
+        self._lease_keys = {lid: set() for lid in self._leases}
+        for rev, key, lid in self._backend.leased() if self._leases else ():
+            ki = self._index.key_index(key)
+            if lid in self._lease_keys and ki is not None and ki.get(self._rev) == rev:
+                self._lease_keys[lid].add(key)
+        if self.lessor.primary:
+            self.lessor.promote(self._leases, 0.0)
+        else:
+            self.lessor.demote()
 
     def to_bytes(self) -> bytes:
         """The store's whole state (its backend database) as bytes, for a Raft snapshot."""
@@ -282,6 +324,11 @@ class MVCCStore:
             return self._compact(req.revision)
         if isinstance(req, AlarmRequest):
             return self._alarm(req)
+        if isinstance(req, LeaseGrantRequest):
+            return self._grant(req)
+        if isinstance(req, LeaseRevokeRequest):
+            lid = req.id
+            return self._in_revision(lambda: self._revoke(lid))
         self._backend.defragment()
         return DefragmentResponse(self._rev)
 
@@ -343,6 +390,63 @@ class MVCCStore:
             assert isinstance(r, AlarmResponse)
             out += r.alarms
         return tuple(out)
+
+    # Leases. Grants and revokes are requests (replicated in a cluster); keep-alive,
+    # time-to-live and the list read this member's lessor (a cluster asks its leader's).
+
+    def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        """Grant a lease of ``ttl`` seconds (``lease_id`` 0: the store picks the id)."""
+        r = self.apply(LeaseGrantRequest(ttl, lease_id or self.lease_ids.next()))
+        assert isinstance(r, LeaseGrantResponse)
+        return r
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """Revoke a lease; its keys are deleted in one revision."""
+        r = self.apply(LeaseRevokeRequest(lease_id))
+        assert isinstance(r, LeaseRevokeResponse)
+        return r
+
+    def lease_keep_alive(self, lease_id: int) -> LeaseKeepAliveResponse:
+        """Renew a lease to its full TTL; TTL 0 in the answer if it does not exist (or has
+        expired and awaits its revoke, as etcd answers once that revoke is through)."""
+        with self.lock:
+            ttl = self._leases.get(lease_id)
+            if ttl is None or self.lessor.remaining(lease_id) <= 0:
+                return LeaseKeepAliveResponse(self._rev, lease_id, 0)
+            self.lessor.renew(lease_id, ttl)
+            return LeaseKeepAliveResponse(self._rev, lease_id, ttl)
+
+    def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLiveResponse:
+        """Whole seconds left (truncated, as etcd), the granted TTL, and the keys if asked
+        (sorted; etcd's order is its map's). TTL -1 if there is no such lease. A lessor that
+        is not primary never expires leases and shows the granted TTL."""
+        with self.lock:
+            ttl = self._leases.get(lease_id)
+            if ttl is None:
+                return LeaseTimeToLiveResponse(self._rev, lease_id, -1)
+            left = self.lessor.remaining(lease_id)
+            return LeaseTimeToLiveResponse(
+                self._rev, lease_id, ttl if math.isinf(left) else int(left), ttl,
+                tuple(sorted(self._lease_keys[lease_id])) if keys else ())
+
+    def leases(self) -> LeaseLeasesResponse:
+        """Every lease, soonest to expire first."""
+        with self.lock:
+            return LeaseLeasesResponse(self._rev, tuple(self.lessor.by_expiry(self._leases)))
+
+    def lease_ttls(self) -> dict[int, int]:
+        """Every lease's granted TTL, by id (what a new leader's lessor promotes)."""
+        with self.lock:
+            return dict(self._leases)
+
+    def expire_leases(self) -> list[int]:
+        """Revoke the leases this store's lessor finds expired (a standalone store is its own
+        leader); return their ids."""
+        with self.lock:
+            out = self.lessor.expired()
+            for lid in out:
+                self.lease_revoke(lid)
+            return out
 
     def kv_at(self, key: bytes, revision: int) -> KeyValue | None:
         """The version of ``key`` visible at ``revision``, None if absent (no bounds check)."""
@@ -443,24 +547,35 @@ class MVCCStore:
             elif (isinstance(op, PutRequest) and (op.ignore_value or op.ignore_lease)
                   and self.kv_at(op.key, self._rev) is None):
                 raise ErrKeyNotFound()
+            elif isinstance(op, PutRequest):
+                self._check_lease(op)
             elif isinstance(op, RangeRequest):
                 self._check_rev(op.revision, self._rev)
         return path
 
+    def _check_lease(self, p: PutRequest) -> None:
+        if p.lease and p.lease not in self._leases:
+            raise ErrLeaseNotFound()
+
     def _write(self, req: PutRequest | DeleteRangeRequest | TxnRequest) -> ResponseOp:
-        if (isinstance(req, PutRequest) and (req.ignore_value or req.ignore_lease)
-                and self.kv_at(req.key, self._rev) is None):
-            raise ErrKeyNotFound()
-        path = self._plan(req) if isinstance(req, TxnRequest) else None
+        if isinstance(req, PutRequest):
+            self._check_lease(req)  # etcd looks the lease up first
+            if (req.ignore_value or req.ignore_lease) and self.kv_at(req.key, self._rev) is None:
+                raise ErrKeyNotFound()
+        if isinstance(req, TxnRequest):
+            txn, path = req, self._plan(req)
+            t = self._in_revision(lambda: self._txn(txn, path, nested=False))
+            return TxnResponse(self._rev, t.succeeded, t.responses)
+        op = req
+        return self._in_revision(lambda: self._op(op))
+
+    def _in_revision(self, body: Callable[[], _T]) -> _T:
+        """Run ``body``'s writes as one backend transaction and at most one new revision,
+        then tell the watch hub."""
         self._sub = 0
         self._events = []
         try:
-            resp: ResponseOp
-            if isinstance(req, TxnRequest):
-                assert path is not None
-                resp = self._txn(req, path, nested=False)
-            else:
-                resp = self._op(req)
+            out = body()
             if self._sub:
                 self._rev += 1
                 self._backend.set_meta("current_rev", self._rev)
@@ -468,11 +583,9 @@ class MVCCStore:
         except BaseException:
             self._backend.rollback()
             raise
-        if isinstance(req, TxnRequest):
-            resp = TxnResponse(self._rev, resp.succeeded, resp.responses)  # type: ignore[union-attr]
         if self._events and self._hub is not None:
             self._hub.notify(self._rev, tuple(self._events))
-        return resp
+        return out
 
     def _read_rev(self) -> int:
         """The revision reads inside a write see: the pending one once it has changed."""
@@ -511,6 +624,10 @@ class MVCCStore:
         kv = KeyValue(p.key, create, rev[0], version, value, lease)
         self._backend.put(rev, kv)
         self._index.put(p.key, rev)
+        if prev is not None and prev.lease != lease:
+            self._detach(prev)
+        if lease in self._lease_keys:
+            self._lease_keys[lease].add(p.key)
         self._events.append(Event("PUT", kv, prev))
         return PutResponse(rev[0], prev if p.prev_kv else None)
 
@@ -521,9 +638,50 @@ class MVCCStore:
             tomb = KeyValue(prev.key, 0, rev[0], 0, b"")
             self._backend.put(rev, tomb, tombstone=True)
             self._index.tombstone(prev.key, rev)
+            self._detach(prev)
             self._events.append(Event("DELETE", tomb, prev))
         return DeleteRangeResponse(self._read_rev(), len(victims),
                                    tuple(victims) if d.prev_kv else ())
+
+    def _detach(self, kv: KeyValue) -> None:
+        keys = self._lease_keys.get(kv.lease)
+        if keys is not None:
+            keys.discard(kv.key)
+
+    # ----------------------------------------------------------------- leases
+
+    def _grant(self, req: LeaseGrantRequest) -> LeaseGrantResponse:
+        # etcd's lessor.Grant, check for check.
+        if req.id == 0:
+            raise ErrLeaseNotFound()
+        if req.ttl > MAX_LEASE_TTL:
+            raise ErrLeaseTTLTooLarge()
+        if req.id in self._leases:
+            raise ErrLeaseExists()
+        ttl = max(req.ttl, self.min_lease_ttl)
+        try:
+            self._backend.set_lease(req.id, ttl)
+            self._backend.commit()
+        except BaseException:
+            self._backend.rollback()
+            raise
+        self._leases[req.id] = ttl
+        self._lease_keys[req.id] = set()
+        self.lessor.granted(req.id, ttl)
+        return LeaseGrantResponse(self._rev, req.id, ttl)
+
+    def _revoke(self, lid: int) -> LeaseRevokeResponse:
+        """Delete the lease's keys (sorted, as etcd, so every member writes the same) and the
+        lease, inside the caller's one revision."""
+        if lid not in self._leases:
+            raise ErrLeaseNotFound()
+        for key in sorted(self._lease_keys[lid]):
+            self._delete(DeleteRangeRequest(key))
+        self._backend.set_lease(lid, None)
+        del self._leases[lid]
+        del self._lease_keys[lid]
+        self.lessor.forget(lid)
+        return LeaseRevokeResponse(self._read_rev())
 
     # ----------------------------------------------------------------- maintenance
 

@@ -27,6 +27,13 @@ __all__ = [
     "DeleteRangeResponse",
     "Event",
     "KeyValue",
+    "LeaseGrantRequest",
+    "LeaseGrantResponse",
+    "LeaseKeepAliveResponse",
+    "LeaseLeasesResponse",
+    "LeaseRevokeRequest",
+    "LeaseRevokeResponse",
+    "LeaseTimeToLiveResponse",
     "PutRequest",
     "PutResponse",
     "RangeRequest",
@@ -216,8 +223,26 @@ class DefragmentRequest:
     """Rewrite the backend so that its file shrinks to the pages in use."""
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseGrantRequest:
+    """Grant a lease of ``ttl`` seconds with id ``id``. The member taking the request picks
+    an id when the client gives 0 (a 0 reaching the store is refused, as etcd's lessor
+    refuses it)."""
+
+    ttl: int
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeRequest:
+    """Revoke lease ``id`` and delete every key attached to it, in one revision."""
+
+    id: int
+
+
 #: Every request :meth:`raftlib.kv.MVCCStore.apply` accepts.
-Request = RequestOp | CompactionRequest | AlarmRequest | DefragmentRequest
+Request = (RequestOp | CompactionRequest | AlarmRequest | DefragmentRequest | LeaseGrantRequest
+           | LeaseRevokeRequest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,5 +326,51 @@ class StatusResponse:
     quota_backend_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseGrantResponse:
+    """Answer to a grant: the lease's id and its TTL (raised to the minimum TTL if below)."""
+
+    header_revision: int
+    id: int
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRevokeResponse:
+    """Answer to a revoke (the revision after its keys were deleted)."""
+
+    header_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseKeepAliveResponse:
+    """Answer to a keep-alive: the TTL the lease was renewed to, 0 if there is no such lease."""
+
+    header_revision: int
+    id: int
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTimeToLiveResponse:
+    """A lease's remaining seconds (``ttl``, -1 if there is no such lease), the TTL it was
+    granted with and, if asked, its keys."""
+
+    header_revision: int
+    id: int
+    ttl: int
+    granted_ttl: int = 0
+    keys: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseLeasesResponse:
+    """Every lease's id."""
+
+    header_revision: int
+    leases: tuple[int, ...] = ()
+
+
 #: Every response :meth:`raftlib.kv.MVCCStore.apply` returns.
-Response = ResponseOp | CompactionResponse | AlarmResponse | DefragmentResponse
+Response = (ResponseOp | CompactionResponse | AlarmResponse | DefragmentResponse
+            | LeaseGrantResponse | LeaseRevokeResponse)

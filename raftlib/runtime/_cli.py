@@ -1,10 +1,10 @@
 """``raftlib``: etcdctl's everyday verbs over etcd's v3 JSON gateway, and a local cluster.
 
-The client verbs (``put``, ``get``, ``del``, ``txn``, ``watch``, ``compact``, ``defrag``,
-``alarm``, ``member``, ``move-leader``, ``endpoint``) speak HTTP+JSON to any server that follows
-etcd 3.4's gateway: a raftlib member or a real etcd. Their ``simple`` output follows etcdctl's,
-``json`` prints the server's response (int64s as numbers, as etcdctl does) and ``table`` draws
-etcdctl's tables where etcdctl has them.
+The client verbs (``put``, ``get``, ``del``, ``txn``, ``watch``, ``lease``, ``compact``,
+``defrag``, ``alarm``, ``member``, ``move-leader``, ``endpoint``) speak HTTP+JSON to any server
+that follows etcd 3.4's gateway: a raftlib member or a real etcd. Their ``simple`` output
+follows etcdctl's, ``json`` prints the server's response (int64s as numbers, as etcdctl
+does) and ``table`` draws etcdctl's tables where etcdctl has them.
 
 ``raftlib cluster start|status|stop|kill|restart`` runs members on 127.0.0.1 as detached
 processes recorded in ``<data-dir>/cluster.json``; ``raftlib member --id ...`` is one member in
@@ -46,17 +46,22 @@ _INT_FIELDS = frozenset({
     "cluster_id", "member_id", "revision", "raft_term", "create_revision", "mod_revision",
     "version", "lease", "count", "deleted", "ID", "leader", "raftIndex", "raftTerm",
     "raftAppliedIndex", "dbSize", "dbSizeInUse", "memberID", "compact_revision", "watch_id",
+    "TTL", "grantedTTL",
 })
 _DIGITS = re.compile(r"-?\d+")
+_HEX = re.compile(r"[+-]?[0-9a-fA-F]+")
+_BAD_ARGS = 128  # etcdctl's ExitBadArgs
 _MEMBER_VERBS = ("list", "add", "remove", "promote")
 
 
 class CliError(Exception):
-    """An expected failure: printed as ``Error: <message>`` with exit status 1."""
+    """An expected failure: printed as ``Error: <message>`` with exit status ``status`` (1;
+    etcdctl's lease verbs also use 2, a failed request, and 128, a bad argument)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, status: int = 1) -> None:
         super().__init__(message)
         self.message = message
+        self.status = status
 
 
 class _Unreachable(CliError):
@@ -280,7 +285,16 @@ def _range_body(key: str, range_end: str | None, prefix: bool) -> _Json:
 
 def _put_body(args: argparse.Namespace) -> _Json:
     value = args.value if args.value is not None else sys.stdin.read()
-    return {"key": _b64(args.key), "value": _b64(value), "prev_kv": args.prev_kv}
+    return {"key": _b64(args.key), "value": _b64(value), "prev_kv": args.prev_kv,
+            "lease": str(_lease_id(args.lease, "bad lease ID ({}), expecting ID in Hex"))}
+
+
+def _lease_id(text: str, error: str = "bad lease ID arg ({}), expecting ID in Hex") -> int:
+    """A lease id as etcdctl takes it: hexadecimal."""
+    if not _HEX.fullmatch(text):
+        raise CliError(error.format(f'strconv.ParseInt: parsing "{text}": invalid syntax'),
+                       _BAD_ARGS)
+    return int(text, 16)
 
 
 def _get_body(args: argparse.Namespace) -> _Json:
@@ -468,6 +482,91 @@ def _cmd_compact(c: _Client, args: argparse.Namespace) -> int:
     else:
         _say(f"compacted revision {args.revision}")
     return 0
+
+
+# ------------------------------------------------------------------------- leases
+
+
+def _lease_call(c: _Client, path: str, body: _Json, status: int = 2,
+                wrap: str = "{}") -> _Json:
+    """One lease request; its error exits with etcdctl's status for the verb (2: a failed
+    request, 1 for grant and revoke, whose messages etcdctl wraps)."""
+    try:
+        return c.call(path, body)[1]
+    except CliError as e:
+        raise CliError(wrap.format(e.message), status) from None
+
+
+def _json_or(args: argparse.Namespace, r: _Json, *lines: str) -> None:
+    if args.write_out == "json":
+        _say(_dumps(r))
+    else:
+        _say(*lines)
+
+
+def _cmd_lease_grant(c: _Client, args: argparse.Namespace) -> int:
+    _no_table(args)
+    try:
+        ttl = int(args.ttl)
+    except ValueError:
+        raise CliError(f'bad TTL (strconv.ParseInt: parsing "{args.ttl}": invalid syntax)',
+                       _BAD_ARGS) from None
+    r = _lease_call(c, "lease/grant", {"TTL": str(ttl)}, 1, "failed to grant lease ({})")
+    _json_or(args, r, f"lease {int(r.get('ID', 0)):016x} granted with TTL({r.get('TTL', 0)}s)")
+    return 0
+
+
+def _cmd_lease_revoke(c: _Client, args: argparse.Namespace) -> int:
+    _no_table(args)
+    lid = _lease_id(args.id)
+    r = _lease_call(c, "lease/revoke", {"ID": str(lid)}, 1, "failed to revoke lease ({})")
+    _json_or(args, r, f"lease {lid:016x} revoked")
+    return 0
+
+
+def _cmd_lease_timetolive(c: _Client, args: argparse.Namespace) -> int:
+    _no_table(args)
+    lid = _lease_id(args.id)
+    r = _lease_call(c, "lease/timetolive", {"ID": str(lid), "keys": args.keys})
+    ttl = int(r.get("TTL", 0))
+    line = f"lease {lid:016x} "
+    if ttl == -1:
+        line += "already expired"
+    else:
+        line += f"granted with TTL({r.get('grantedTTL', 0)}s), remaining({ttl}s)"
+        if args.keys:
+            keys = " ".join(base64.b64decode(k).decode(errors="replace")
+                            for k in r.get("keys", []))
+            line += f", attached keys([{keys}])"
+    _json_or(args, r, line)
+    return 0
+
+
+def _cmd_lease_list(c: _Client, args: argparse.Namespace) -> int:
+    _no_table(args)
+    r = _lease_call(c, "lease/leases", {})
+    ids = [int(x.get("ID", 0)) for x in r.get("leases", [])]
+    _json_or(args, r, f"found {len(ids)} leases", *(f"{i:016x}" for i in ids))
+    return 0
+
+
+def _cmd_lease_keep_alive(c: _Client, args: argparse.Namespace) -> int:
+    """Renew until the lease is gone (etcd's client renews every third of the TTL), or once."""
+    _no_table(args)
+    lid = _lease_id(args.id)
+    while True:
+        r = _lease_call(c, "lease/keepalive", {"ID": str(lid)}).get("result", {})
+        ttl = int(r.get("TTL", 0))
+        if ttl <= 0:
+            if args.once:
+                raise CliError("etcdserver: requested lease not found", 2)
+            if args.write_out != "json":
+                _say(f"lease {lid:016x} expired or revoked.")
+            return 0
+        _json_or(args, r, f"lease {lid:016x} keepalived with TTL({ttl})")
+        if args.once:
+            return 0
+        time.sleep(max(ttl / 3, 0.5))
 
 
 # ------------------------------------------------------------------------- maintenance
@@ -942,6 +1041,7 @@ def _put_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("key")
     p.add_argument("value", nargs="?", help="the value (read from stdin when left out)")
     p.add_argument("--prev-kv", action="store_true", help="also print the previous key-value")
+    p.add_argument("--lease", default="0", help="lease ID (in hexadecimal) to attach the key to")
 
 
 def _range_args(p: argparse.ArgumentParser) -> None:
@@ -1024,6 +1124,20 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--prev-kv", action="store_true", help="print each event's previous kv")
     w.add_argument("--count", type=int, metavar="N",
                    help="exit after N events (raftlib's own flag; etcdctl has none)")
+    lease = verbs.add_parser("lease", help="grant, revoke, renew and inspect leases")
+    ls = lease.add_subparsers(dest="sub", required=True,
+                              metavar="grant|revoke|timetolive|list|keep-alive")
+    verb(ls, "grant", _cmd_lease_grant, "grant a lease of TTL seconds").add_argument("ttl")
+    verb(ls, "revoke", _cmd_lease_revoke,
+         "revoke the lease with hex id ID and delete its keys").add_argument("id")
+    ttl = verb(ls, "timetolive", _cmd_lease_timetolive, "the seconds left of a lease")
+    ttl.add_argument("id")
+    ttl.add_argument("--keys", action="store_true", help="also list the attached keys")
+    verb(ls, "list", _cmd_lease_list, "list every lease")
+    ka = verb(ls, "keep-alive", _cmd_lease_keep_alive,
+              "renew a lease until it is gone (or once, with --once)")
+    ka.add_argument("id")
+    ka.add_argument("--once", action="store_true", help="renew once and exit")
     c = verb(verbs, "compact", _cmd_compact, "drop the history before revision REV")
     c.add_argument("revision", type=int, metavar="REV")
     c.add_argument("--physical", action="store_true",
@@ -1139,7 +1253,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         sys.stdout.flush()
         print(f"Error: {e.message}", file=sys.stderr)
-        return 1
+        return e.status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `raftlib watch ... | head -1`

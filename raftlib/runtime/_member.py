@@ -21,6 +21,7 @@ the store is recreated, since the Raft log, not the store, is the durable record
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -32,6 +33,7 @@ import random
 import secrets
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
@@ -58,11 +60,15 @@ from ..kv import (
     ErrTimeoutLeaderTransfer,
     ErrUnhealthy,
     KVError,
+    LeaseGrantRequest,
+    LeaseIdGenerator,
+    LeaseRevokeRequest,
     RangeRequest,
     Request,
     Response,
     TxnRequest,
     admit_write,
+    min_lease_ttl,
 )
 from ..kv._replicated import KVResult, ReplicatedKV, encode_command
 from ..raft import (
@@ -152,14 +158,19 @@ class Member:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
-        self.kv = ReplicatedKV(spec.id, path=db)
+        ticks = max(2, math.ceil(spec.election_ms / spec.heartbeat_ms))
+        # Leases are timed by the monotonic clock and expired by the leader alone.
+        self.kv = ReplicatedKV(spec.id, path=db, clock=time.monotonic,
+                               leading=lambda: self.node.role is Role.LEADER,
+                               lease_extend=spec.election_ms / 1000,
+                               min_lease_ttl=min_lease_ttl(ticks, spec.heartbeat_ms))
+        self.kv.store.lease_ids = LeaseIdGenerator(spec.id, time.time_ns() // 1_000_000)
         self.kv.store.watch_max_pending = WATCH_BUFFER
         snap = self.storage.snapshot()
         if snap.index:
             self.kv.restore(snap.data)
         self.applied = snap.index
         self.quota = spec.quota_backend_bytes or DEFAULT_QUOTA
-        ticks = max(2, math.ceil(spec.election_ms / spec.heartbeat_ms))
         config = Config(spec.id, election_ticks=ticks, heartbeat_ticks=1, check_quorum=True,
                         prevote=spec.pre_vote)
         # Outside the simulator there is no replay to keep: the OS seeds the election jitter.
@@ -203,6 +214,7 @@ class Member:
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._ready_loop, nursery)
             nursery.start_soon(self._read_issuer)
+            nursery.start_soon(self._expire_leases, nursery)
             self.log.info("member %d serving clients on %s:%d, peers on %s:%d",
                           self.spec.id, host, port, *self.spec.peers[self.spec.id])
             self._poke()
@@ -228,6 +240,18 @@ class Member:
             await trio.sleep_until(next_at)
             self.node.tick()
             self._poke()
+
+    async def _expire_leases(self, nursery: trio.Nursery) -> None:
+        """The leader proposes a revoke for each expired lease (etcd's lessor checks every
+        500 ms); a lost revoke is proposed again when the lessor reports the lease again."""
+        async def revoke(lid: int) -> None:
+            with contextlib.suppress(KVError):
+                await self._write(LeaseRevokeRequest(lid))
+
+        while True:
+            await trio.sleep(0.5)
+            for lid in self.kv.expired_leases():
+                nursery.start_soon(revoke, lid)
 
     def _on_frame(self, frm: int, frame: object) -> None:
         if isinstance(frame, Message) and frm in self._gone:
@@ -498,6 +522,8 @@ class Member:
             return self._json(gw.render(resp, self._header()))
         if sub == "watch":
             return self._watch(req.body)
+        if sub in gw.LEASE_PATHS:
+            return await self._lease(gw.LEASE_PATHS[sub], req.body)
         if sub == "maintenance/status":
             return self._json(self._status())
         if sub == "maintenance/defragment":
@@ -571,6 +597,51 @@ class Member:
                 hub.cancel(w.id)
 
         return Stream(lines())
+
+    async def _lease(self, call: str, body: bytes) -> Reply | Stream:
+        """Grants and revokes go through the log; keep-alives and time-to-live are answered
+        by the leader (a follower asks it, as etcd forwards them); the list is this member's."""
+        if call == "keepalive":
+            ids = gw.parse_keepalive_stream(body)
+            # The first answer before the stream starts: its error is the call's error.
+            first = _line(await self._keep_alive(ids[0])) if ids else b""
+
+            async def lines() -> AsyncIterator[bytes]:
+                yield first
+                for lid in ids[1:]:
+                    try:
+                        answer = await self._keep_alive(lid)
+                    except (KVError, gw.GatewayError) as e:  # etcd ends the stream too
+                        self.log.info("keep-alive stream ended: %s", e)
+                        return
+                    yield _line(answer)
+            return Stream(lines())
+        req = gw.parse_lease(call, body)
+        if isinstance(req, LeaseGrantRequest):
+            lid = req.id or self.kv.store.lease_ids.next()
+            resp = await self._write(LeaseGrantRequest(req.ttl, lid))
+            return self._json(gw.render(resp, self._header()))
+        if isinstance(req, LeaseRevokeRequest):
+            return self._json(gw.render(await self._write(req), self._header()))
+        if req.lease_id is None:
+            return self._json(gw.render_lease_leases(self.kv.store.leases(), self._header()))
+        if self.node.role is not Role.LEADER:
+            return await self._relay("lease/timetolive", body)
+        await self._read_barrier()  # as etcd's waitAppliedIndex
+        return self._json(gw.render_lease_ttl(
+            self.kv.store.lease_time_to_live(req.lease_id, req.keys), self._header()))
+
+    async def _keep_alive(self, lid: int) -> dict[str, object]:
+        if self.node.role is not Role.LEADER:
+            status, data = await self._ask_leader("lease/keepalive", _line({"ID": str(lid)}))
+            answer = json.loads(data.split(b"\n", 1)[0] or b"{}")
+            if status != 200 or "result" not in answer:
+                raise gw.GatewayError(status, int(answer.get("code", 2)),
+                                      str(answer.get("message", "keep-alive failed")))
+            answer["result"]["header"]["member_id"] = str(self.spec.id)
+            return dict(answer)
+        await self._read_barrier()
+        return gw.render_keepalive(self.kv.store.lease_keep_alive(lid), self._header())
 
     async def _alarm(self, body: bytes) -> Reply:
         req = gw.parse_alarm(body)
@@ -692,6 +763,19 @@ class Member:
                 raise ErrUnhealthy()
 
     async def _relay(self, sub: str, body: bytes) -> Reply:
+        status, data = await self._ask_leader(sub, body)
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            return Reply(status, data)
+        if isinstance(answer, dict) and isinstance(answer.get("header"), dict):
+            # As etcd: the member that took the request answers in its own name.
+            answer["header"]["member_id"] = str(self.spec.id)
+            return self._json(answer, status)
+        return Reply(status, data)
+
+    async def _ask_leader(self, sub: str, body: bytes) -> tuple[int, bytes]:
+        """POST ``body`` to ``/v3/<sub>`` at the leader; its status and body."""
         lead = self.registry.get(self.node.lead)
         if lead is None or lead.client is None:
             raise ErrNotLeader()
@@ -706,18 +790,9 @@ class Member:
                 return e.code, e.read()
 
         try:
-            status, data = await trio.to_thread.run_sync(post)
+            return await trio.to_thread.run_sync(post)
         except OSError as e:
             raise ErrTimeout() from e
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            return Reply(status, data)
-        if isinstance(answer, dict) and isinstance(answer.get("header"), dict):
-            # As etcd: the member that took the request answers in its own name.
-            answer["header"]["member_id"] = str(self.spec.id)
-            return self._json(answer, status)
-        return Reply(status, data)
 
 
 # etcd's gateway answers these in plain text: an unknown call under /v3/ (grpc-gateway's

@@ -15,6 +15,10 @@ index and reads its own store. Serializable reads read the attached member's sto
 A write that reached a leader but got no answer before the deadline raises
 :class:`raftlib.kv.ErrTimeout` (an :class:`~raftlib.kv.Indeterminate`): it may yet be applied.
 One that never reached a leader raises :class:`~raftlib.kv.ErrNoLeader`.
+
+Leases are timed by virtual time. Grants and revokes are writes; the leader's lessor expires
+leases (checked every 500 virtual ms once a lease has been granted, as etcd's lessor loop) and
+proposes their revokes; keep-alive and time-to-live are answered by the leader.
 """
 
 from __future__ import annotations
@@ -41,6 +45,14 @@ from ..kv import (
     DeleteRangeResponse,
     ErrBadLeaderTransferee,
     KVError,
+    LeaseGrantRequest,
+    LeaseGrantResponse,
+    LeaseIdGenerator,
+    LeaseKeepAliveResponse,
+    LeaseLeasesResponse,
+    LeaseRevokeRequest,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
     PutRequest,
     PutResponse,
     RangeRequest,
@@ -52,6 +64,7 @@ from ..kv import (
     TxnResponse,
     Watcher,
     admit_write,
+    min_lease_ttl,
 )
 from ..kv._errors import (
     ErrLearnerNotReady,
@@ -156,13 +169,46 @@ class SimCluster:
         self._reads: dict[tuple[int, bytes], _Op] = {}
         self._index_waits: dict[int, list[tuple[int, _Op, int]]] = {}
         self._next_client = 1
+        self._lease_timer = False
+        self._timing = timing  # for the state machines, made before self.sim exists
         self.sim = Simulation(n, seed, timing, bugs=names & FAILPOINTS,
                               state_machine=self._make_sm, **sim_kwargs)  # type: ignore[arg-type]
         self.sim.on_applied(self._applied)
         self.sim.on_read_state(self._read_state)
 
     def _make_sm(self, mid: int) -> ReplicatedKV:
-        return ReplicatedKV(mid, dedup=self.dedup)
+        t = self._timing
+
+        def leading() -> bool:
+            node = self.sim.members[mid].node
+            return node is not None and node.role is Role.LEADER
+
+        sm = ReplicatedKV(mid, dedup=self.dedup, clock=lambda: self.sim.now / 1000,
+                          leading=leading, lease_extend=t.election_timeout_ms / 1000,
+                          min_lease_ttl=min_lease_ttl(t.election_timeout_ms // t.heartbeat_ms,
+                                                      t.heartbeat_ms))
+        # The Simulation boots its first members before self.sim is set: time 0.
+        sm.store.lease_ids = LeaseIdGenerator(mid, self.sim.now if hasattr(self, "sim") else 0)
+        return sm
+
+    def _expire_leases(self) -> None:
+        """Every 500 ms, as etcd's lessor loop: the leader proposes a revoke (a command of no
+        client session) for each lease its lessor finds expired."""
+        for mid in self.members:
+            sm = self.store(mid)
+            if sm is None or self.sim.members[mid].paused:
+                continue
+            for lid in sm.expired_leases():
+                with contextlib.suppress(RaftError):  # no longer leader: the next one will
+                    self.sim.propose_at(mid, encode_command(0, 0, LeaseRevokeRequest(lid)))
+        self.sim.at(self.sim.now + 500, self._expire_leases)
+
+    def _use_leases(self) -> None:
+        # The loop starts with the first lease call, so that runs without leases keep their
+        # event queue (and traces) unchanged.
+        if not self._lease_timer:
+            self._lease_timer = True
+            self.sim.at(self.sim.now + 500, self._expire_leases)
 
     # ----------------------------------------------------------------- Cluster interface
 
@@ -505,9 +551,10 @@ class SimClient:
 
     # ----------------------------------------------------------------- async API
 
-    def put_async(self, key: bytes, value: bytes, *, prev_kv: bool = False) -> Pending:
+    def put_async(self, key: bytes, value: bytes, *, prev_kv: bool = False,
+                  lease: int = 0) -> Pending:
         """Start a put; see :meth:`put`."""
-        return self._op("write", PutRequest(key, value, prev_kv=prev_kv),
+        return self._op("write", PutRequest(key, value, lease, prev_kv=prev_kv),
                         lambda r: (key, "put", value, None, None))
 
     def get_async(self, key: bytes, range_end: bytes = b"", *, revision: int = 0,
@@ -545,11 +592,63 @@ class SimClient:
 
     # ----------------------------------------------------------------- Client interface
 
-    def put(self, key: bytes, value: bytes, *, prev_kv: bool = False) -> PutResponse:
-        """Set ``key`` to ``value`` (through the leader; retried at most once applied)."""
-        r = self._wait(self.put_async(key, value, prev_kv=prev_kv))
+    def put(self, key: bytes, value: bytes, *, prev_kv: bool = False,
+            lease: int = 0) -> PutResponse:
+        """Set ``key`` to ``value`` (through the leader; retried at most once applied),
+        attached to ``lease`` if given."""
+        r = self._wait(self.put_async(key, value, prev_kv=prev_kv, lease=lease))
         assert isinstance(r, PutResponse)
         return r
+
+    def lease_grant(self, ttl: int, lease_id: int = 0) -> LeaseGrantResponse:
+        """Grant a lease through the log; with ``lease_id`` 0 the attached member (or the
+        next running one) picks the id, as etcd's member taking the request does."""
+        self.cluster._use_leases()
+        if not lease_id:
+            sm = next((x for m in self._order() if (x := self.cluster.store(m)) is not None),
+                      None)
+            if sm is None:
+                raise ErrStopped()
+            lease_id = sm.store.lease_ids.next()
+        r = self._wait(self._op("write", LeaseGrantRequest(ttl, lease_id)))
+        assert isinstance(r, LeaseGrantResponse)
+        return r
+
+    def lease_revoke(self, lease_id: int) -> LeaseRevokeResponse:
+        """Revoke a lease through the log; its keys go in one revision."""
+        r = self._wait(self._op("write", LeaseRevokeRequest(lease_id)))
+        assert isinstance(r, LeaseRevokeResponse)
+        return r
+
+    def _at_leader(self) -> ReplicatedKV:
+        """The leader's state machine, one client hop away each way (etcd forwards
+        keep-alives and time-to-live requests to the leader)."""
+        lead = self._leader_node_wait()
+        self.cluster.sim.run_for(self.cluster._latency())
+        sm = self.cluster.store(lead)
+        if sm is None:
+            raise ErrStopped()
+        return sm
+
+    def lease_keep_alive(self, lease_id: int) -> LeaseKeepAliveResponse:
+        """Renew a lease at the leader (TTL 0: no such lease)."""
+        r = self._at_leader().store.lease_keep_alive(lease_id)
+        self.cluster.sim.run_for(self.cluster._latency())
+        return r
+
+    def lease_time_to_live(self, lease_id: int, keys: bool = False) -> LeaseTimeToLiveResponse:
+        """A lease's whole seconds left at the leader (-1: no such lease)."""
+        r = self._at_leader().store.lease_time_to_live(lease_id, keys)
+        self.cluster.sim.run_for(self.cluster._latency())
+        return r
+
+    def leases(self) -> LeaseLeasesResponse:
+        """The leases the attached (or next running) member knows."""
+        for mid in self._order():
+            sm = self.cluster.store(mid)
+            if sm is not None:
+                return sm.store.leases()
+        raise ErrStopped()
 
     def get(self, key: bytes, range_end: bytes = b"", *, revision: int = 0, limit: int = 0,
             serializable: bool = False) -> RangeResponse:

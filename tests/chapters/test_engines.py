@@ -26,7 +26,7 @@ from raftlib.chapters.closing import strict_reconfig_check, take_leader_out
 from raftlib.chapters.elections import time_to_new_leader
 from raftlib.chapters.mvcc import revisions_and_compaction
 from raftlib.chapters.opening import CANNOT_COMMIT, IN_FLIGHT, NO_LEADER, opening
-from raftlib.chapters.operations import handover_vs_crash
+from raftlib.chapters.operations import handover_vs_crash, lock_holder_crash
 from raftlib.chapters.quota import quota_alarm
 from raftlib.chapters.real_etcd import (
     etcd_flag_check,
@@ -35,7 +35,7 @@ from raftlib.chapters.real_etcd import (
     leader_time_check,
 )
 from raftlib.chapters.watch import watch_from_revision
-from raftlib.kv import DEFAULT_QUOTA_BYTES
+from raftlib.kv import DEFAULT_QUOTA_BYTES, KVError
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import SimCluster
 from raftlib.viz import Table
@@ -239,6 +239,61 @@ def test_handover_vs_crash(engine: Engine) -> None:
     assert want.moved_to_target and want.crash_slower_than_handover
     # A handover is one MsgTimeoutNow and one election; a crash waits out an election timeout.
     assert got.handover_ms < ETCD.election_timeout_ms <= got.crash_ms + ETCD.heartbeat_ms
+
+
+def test_lock_freed_by_its_lease_when_the_holder_dies(engine: Engine) -> None:
+    want = lock_holder_crash(sim().make())
+    got = lock_holder_crash(engine.make())
+    assert_same("lock", engine.name, want, got)
+    assert want.holder_acquired and want.rival_refused and want.held_while_renewed
+    assert want.freed_by_expiry and want.rival_saw == ("DELETE",) and want.rival_acquired
+    # Freed at the TTL (2 s), once the leader's 500 ms check has found the lease expired
+    # (real processes: plus the polling of a loaded machine).
+    assert 2000 <= want.freed_after_ms < 2600 and 2000 <= got.freed_after_ms < 6000, got
+
+
+def _lease_answers(cluster: Cluster) -> dict[str, object]:
+    """Every lease call through the Client interface, with the answers a client sees."""
+    while cluster.leader() is None:
+        cluster.wait(100)
+    c = cluster.client(cluster.members[0])
+
+    def outcome(f: Any) -> str:
+        try:
+            f()
+        except KVError as e:
+            return f"{type(e).__name__}: {e.message}"
+        return "ok"
+
+    out: dict[str, object] = {}
+    g = c.lease_grant(1, 7001)
+    out["grant below the minimum"] = (g.id, g.ttl)
+    out["grant an existing id"] = outcome(lambda: c.lease_grant(5, 7001))
+    out["grant too long"] = outcome(lambda: c.lease_grant(9_000_000_001, 7002))
+    lid = c.lease_grant(60, 7003).id
+    out["put with an unknown lease"] = outcome(lambda: c.put(b"q/x", b"v", lease=999))
+    first = c.put(b"q/a", b"1", lease=lid).header_revision
+    c.put(b"q/b", b"1", lease=lid)
+    c.put(b"q/c", b"1", lease=lid)
+    c.put(b"q/c", b"2")  # detached from the lease
+    t = c.lease_time_to_live(lid, keys=True)
+    out["time to live"] = (t.id, t.granted_ttl, tuple(sorted(t.keys)), t.ttl in (59, 60))
+    out["time to live, unknown"] = c.lease_time_to_live(999).ttl
+    out["keep-alive, known and unknown"] = (c.lease_keep_alive(lid).ttl,
+                                            c.lease_keep_alive(999).ttl)
+    out["leases"] = tuple(sorted(c.leases().leases))
+    out["revisions to the revoke"] = c.lease_revoke(lid).header_revision - first
+    out["keys left"] = [kv.key for kv in c.get(b"q/", b"q0").kvs]
+    out["revoke again"] = outcome(lambda: c.lease_revoke(lid))
+    c.lease_revoke(7001)
+    return out
+
+
+def test_lease_answers_are_etcds(engine: Engine) -> None:
+    want = _lease_answers(sim().make())
+    assert want == _lease_answers(engine.make())
+    assert want["grant below the minimum"] == (7001, 2)
+    assert want["revisions to the revoke"] == 4  # two keys deleted in one revision
 
 
 def test_take_leader_out_a_graceful_stop_hands_over_a_kill_does_not() -> None:

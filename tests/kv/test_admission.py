@@ -80,6 +80,9 @@ class _StoreClient:
     def put(self, key: bytes, value: bytes) -> object:
         return self.store.apply(PutRequest(key, value))
 
+    def lease_grant(self, ttl: int) -> object:
+        return self.store.lease_grant(ttl)
+
     def size(self) -> int:
         return self.store.backend.size()
 
@@ -97,6 +100,9 @@ class _ClusterClient:
 
     def put(self, key: bytes, value: bytes) -> object:
         return self.client.put(key, value)
+
+    def lease_grant(self, ttl: int) -> object:
+        return self.client.lease_grant(ttl)
 
     def size(self) -> int:
         return self.cluster.status()[self.member].db_size
@@ -158,6 +164,8 @@ def test_every_engine_refuses_the_same_write_at_the_same_size(name: str) -> None
             e.txn(_probe(QUOTA - size))  # size + cost == quota: refused
         alarms = e.raised_alarms() if isinstance(e, _ClusterClient) else e.alarms()
         assert alarms == ("NOSPACE",)
+        with pytest.raises(ErrNoSpace):  # etcd's quota covers lease grants too
+            e.lease_grant(60)
 
 
 def _largest_value(key: bytes) -> int:

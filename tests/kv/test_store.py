@@ -302,6 +302,8 @@ def test_put_options_and_validation(s: MVCCStore) -> None:
     with pytest.raises(ErrKeyNotFound):
         s.txn([], [PutRequest(b"a", ignore_value=True)])
     assert s.revision == 1
+    s.lease_grant(60, 7)
+    s.lease_grant(60, 9)
     s.put(b"a", b"keep", lease=7)
     with pytest.raises(ErrValueProvided):
         s.put(b"a", b"x", ignore_value=True)

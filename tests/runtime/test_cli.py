@@ -16,6 +16,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -202,6 +203,56 @@ def test_json_output_is_etcdctls(rl: Run, ctl: Run) -> None:
     assert isinstance(r["header"]["revision"], int)  # int64s as numbers, as etcdctl prints
     _, out, _ = rl("del", "j/", "--prefix", "-w", "json")
     assert json.loads(out)["deleted"] == 2
+
+
+@pytest.mark.etcd
+def test_lease_verbs_match_etcdctl(rl: Run, ctl: Run) -> None:
+    ids = {}
+    for tool, name in ((rl, "mine"), (ctl, "theirs")):
+        rc, out, err = tool("lease", "grant", "30")
+        assert rc == 0 and err == "" and re.fullmatch(
+            r"lease [0-9a-f]{16} granted with TTL\(30s\)\n", out), out
+        ids[name] = out.split()[1]
+        assert tool("put", f"{name}/k", "v", "--lease", ids[name]) == (0, "OK\n", "")
+    # The same answers for each tool's own lease (the ids differ).
+    for args in (["timetolive", "{}"], ["timetolive", "{}", "--keys"],
+                 ["keep-alive", "--once", "{}"]):
+        mine = rl("lease", *(a.format(ids["mine"]) for a in args))
+        theirs = ctl("lease", *(a.format(ids["theirs"]) for a in args))
+        assert mine[0] == theirs[0] == 0
+        norm = theirs[1].replace(ids["theirs"], ids["mine"]).replace("theirs/", "mine/")
+        assert mine[1] in (norm, norm.replace("(29s)", "(30s)"), norm.replace("(30s)", "(29s)"))
+    listed = rl("lease", "list")
+    assert listed[0] == 0 and ids["mine"] in listed[1] and ids["theirs"] in listed[1]
+    assert listed[1].splitlines()[0] == ctl("lease", "list")[1].splitlines()[0]
+    for args in (["timetolive", "1234"], ["grant", "1"], ["grant", "x"], ["grant", "9000000001"],
+                 ["keep-alive", "--once", "1234"], ["revoke", "1234"], ["revoke", "zz"]):
+        mine, theirs = rl("lease", *args), ctl("lease", *args)
+        if args == ["grant", "1"]:  # the minimum TTL: 1 s with 50 ms heartbeats, 10 ticks
+            mine, theirs = (re.sub("[0-9a-f]{16}", "ID", x[1]) for x in (mine, theirs))
+        assert mine == theirs, args
+    for lease in ("1234", "zz"):
+        assert rl("put", "x", "y", "--lease", lease) == ctl("put", "x", "y", "--lease", lease)
+    for tool, name in ((rl, "mine"), (ctl, "theirs")):
+        assert tool("lease", "revoke", ids[name]) == (
+            0, f"lease {ids[name]} revoked\n", "")
+        assert tool("get", f"{name}/k") == (0, "", "")
+
+
+@pytest.mark.etcd
+def test_lease_keep_alive_renews_until_the_lease_is_revoked(rl: Run, ctl: Run) -> None:
+    lid = ctl("lease", "grant", "3")[1].split()[1]
+    revoker = threading.Timer(2.5, lambda: ctl("lease", "revoke", lid))
+    revoker.start()
+    try:
+        rc, out, err = rl("lease", "keep-alive", lid)
+    finally:
+        revoker.join()
+    lines = out.splitlines()
+    # etcd's client renews every third of the TTL: about every second here.
+    assert rc == 0 and err == "" and 2 <= len(lines) - 1 <= 4, out
+    assert set(lines[:-1]) == {f"lease {lid} keepalived with TTL(3)"}
+    assert lines[-1] == f"lease {lid} expired or revoked."
 
 
 @pytest.mark.etcd
