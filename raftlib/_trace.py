@@ -177,7 +177,12 @@ index, or the rejected ``prev_index``), and when rejecting ``reject_hint`` and `
 
 
 class Frame(TypedDict):
-    """What a trace player draws at one moment."""
+    """What a trace player draws at one moment (``Simulation.frame()``): the virtual time,
+    every member (:class:`MemberFrame`: role, term, log, and its timer, vote tally or
+    replication progress), the messages on their way with what they carry
+    (:class:`InFlight`), and the partition. Only frames carry timers, tallies, progress and
+    message contents; trace records stay lean (the simulator writes one per event, the
+    recorder takes a frame only per instant it shows)."""
 
     t: int
     members: dict[int, MemberFrame]
