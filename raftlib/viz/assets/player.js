@@ -98,6 +98,9 @@
         partition: f[4] < 0 ? null : data.parts[f[4]], kv: f[5] < 0 ? null : data.kvs[f[5]] };
     }
     frame.msg = msg;
+    // Frames appended to a branch are picked up as they come; a branch whose frames are
+    // replaced (cut short and continued differently) must be forgotten and run through again.
+    frame.forget = function (b) { delete runs[b]; };
     return frame;
   }
 
@@ -197,7 +200,8 @@
   // its heartbeat interval). The timer fires when the arc closes.
   function drawTimer(g, m) {
     if (!m.timer || !m.up) return;
-    var f = clamp(m.timer[0] / m.timer[1], 0, 1), r = R + 4, c = 2 * Math.PI * r;
+    var f = m.timer[1] > 0 ? clamp(m.timer[0] / m.timer[1], 0, 1) : 1;
+    var r = R + 4, c = 2 * Math.PI * r;
     g.setAttribute("data-timer", f.toFixed(3));
     svg("circle", { r: r, "class": "rv-timer-track" }, g);
     var arc = svg("circle", { r: r, transform: "rotate(-90)",
