@@ -95,10 +95,12 @@ class _Encoder:
     What changes nearly every frame is stored per frame only where it changed since the
     previous frame of the branch: a member's timer where it does not just run on by the time
     between the frames (see ``_run_on``: a reset, a new timeout, a pause), a leader's progress
-    where it moved (relative to its commit index, so a leader that keeps its followers caught
-    up repeats the same few progress rows). A message is ``[from, to, term, shape, *values]``:
-    endpoints as member positions, and its fields beyond those as bare values after an
-    interned shape (its type, then the names of the values).
+    where it moved (see ``_progress``: rows that repeat while the leader's log grows). A
+    frame's timer changes are interned too: frames taken every heartbeat interval repeat them.
+
+    A message is ``[from, to, term, shape, *values]``: endpoints as member positions, and its
+    fields beyond those as bare values after an interned shape (its type, then the names of
+    the values).
     """
 
     def __init__(self) -> None:
@@ -106,7 +108,7 @@ class _Encoder:
         self._member_pos: dict[str, int] = {}
         self.tables: dict[str, list[Any]] = {
             "entries": [], "logs": [], "states": [], "msgs": [], "parts": [], "kvs": [],
-            "shapes": [], "tallies": [], "progress": [],
+            "shapes": [], "tallies": [], "progress": [], "timers": [],
         }
         self._ids: dict[str, dict[Any, int]] = {name: {} for name in self.tables}
         self._log_keys: list[tuple[int, ...]] = []
@@ -181,9 +183,17 @@ class _Encoder:
     def _progress(self, progress: Sequence[Mapping[str, Any]] | None, commit: int) -> int:
         if not progress:
             return -1
-        # match relative to the commit index, next relative to match + 1: small and repeating.
-        rows = [[str(p["id"]), int(p["match"]) - commit, int(p["next"]) - int(p["match"]) - 1,
-                 str(p["state"])[:1]] for p in progress]  # probe, replicate, snapshot
+        # Each number from what it moves with, so rows repeat while the leader's log grows: a
+        # match near the commit index follows it (stored relative to it), a match far behind
+        # stands still (a silent follower: stored as is, in a list to tell it apart); next
+        # runs ahead of the commit index while replicating, else waits at match + 1.
+        rows = []
+        for p in progress:
+            match, state = int(p["match"]), str(p["state"])
+            near = abs(commit - match) <= _NEAR
+            base = commit + 1 if state == "replicate" else match + 1
+            rows.append([str(p["id"]), match - commit if near else [match],
+                         int(p["next"]) - base, state[:1]])
         return self._value("progress", rows)
 
     def _message(self, m: Mapping[str, Any]) -> int:
@@ -264,10 +274,16 @@ class _Encoder:
         moved = [[slot, pid] for slot in range(len(self.members))
                  if (pid := progress.get(slot, -1)) != self._progress_of.get(slot, -1)]
         self._progress_of = {slot: pid for slot, pid in progress.items() if pid >= 0}
-        changes = [self._timer_changes(t, timers), moved]
-        while changes and not changes[-1]:
+        # A list of timer changes is interned: frames taken every heartbeat interval repeat one.
+        timer_changes = self._timer_changes(t, timers)
+        changes: list[Any] = [self._value("timers", timer_changes) if timer_changes else -1,
+                              moved]
+        while changes and changes[-1] in ([], -1):
             changes.pop()
         return row + changes
+
+
+_NEAR = 16  # see _Encoder._progress
 
 
 def _run_on(elapsed: int, dt: int, timeout: int) -> int:

@@ -45,12 +45,18 @@ def _run_on(elapsed: int, dt: int, timeout: int) -> int:
     return x % timeout if x > timeout > 0 else x
 
 
+def _progress_row(row: list[Any], commit: int) -> dict[str, Any]:
+    peer, m, dn, state = row
+    match = m[0] if isinstance(m, list) else commit + m
+    return {"id": peer, "match": match, "next": (commit if state == "r" else match) + 1 + dn,
+            "state": {"p": "probe", "r": "replicate", "s": "snapshot"}[state]}
+
+
 def _decode(payload: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """The browser's decoder, in Python: every branch's frames in the simulator's format (ids
     as strings, as the player shows them)."""
     logs = _decode_logs(payload)
     names = payload["members"]
-    states = {"p": "probe", "r": "replicate", "s": "snapshot"}
     out = []
     for branch in payload["branches"]:
         frames: list[dict[str, Any]] = []
@@ -58,7 +64,7 @@ def _decode(payload: dict[str, Any]) -> list[list[dict[str, Any]]]:
         progress: dict[int, int] = {}
         for row in branch["frames"]:
             t = row[0]
-            for change in row[6] if len(row) > 6 else ():
+            for change in payload["timers"][row[6]] if len(row) > 6 and row[6] >= 0 else ():
                 if len(change) == 1:
                     del timers[change[0]]
                 else:
@@ -84,9 +90,7 @@ def _decode(payload: dict[str, Any]) -> list[list[dict[str, Any]]]:
                     "votes": tally and dict(zip(("granted", "refused", "voters"), tally,
                                                 strict=True)),
                     "progress": None if slot not in progress else [
-                        {"id": peer, "match": commit + dm, "next": commit + dm + 1 + dn,
-                         "state": states[s]}
-                        for peer, dm, dn, s in payload["progress"][progress[slot]]],
+                        _progress_row(row, commit) for row in payload["progress"][progress[slot]]],
                 }
             msgs = []
             for mid in row[3]:

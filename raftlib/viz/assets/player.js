@@ -59,7 +59,7 @@
       var r = runs[b] || (runs[b] = { at: [], timers: {}, progress: {} });
       for (var n = r.at.length; n <= i; n++) {
         var f = frames[n], now = {}, slot;
-        (f[6] || []).forEach(function (c) {
+        (f[6] >= 0 ? data.timers[f[6]] : []).forEach(function (c) {
           if (c.length === 1) delete r.timers[c[0]];
           else r.timers[c[0]] = [f[0], c[1], c.length > 2 ? c[2] : r.timers[c[0]][2]];
         });
@@ -77,9 +77,10 @@
     }
     var STATES = { p: "probe", r: "replicate", s: "snapshot" };
     function progress(id, commit) {
-      return data.progress[id].map(function (p) {
-        var match = commit + p[1];
-        return { id: p[0], match: match, next: match + 1 + p[2], state: STATES[p[3]] || p[3] };
+      return data.progress[id].map(function (p) {  // see _Encoder._progress
+        var match = typeof p[1] === "number" ? commit + p[1] : p[1][0];
+        return { id: p[0], match: match, next: (p[3] === "r" ? commit : match) + 1 + p[2],
+          state: STATES[p[3]] || p[3] };
       });
     }
     function frame(b, i) {
