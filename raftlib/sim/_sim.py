@@ -800,7 +800,9 @@ class Simulation:
         return out
 
     def frame(self) -> Frame:
-        """A compact JSON-serializable picture of the cluster for a trace player."""
+        """A compact JSON-serializable picture of the cluster for a trace player: every
+        member's state, log tail, timer, vote tally or replication progress, and every message
+        in flight with what it carries (see :class:`Frame`). Deterministic, like the trace."""
         members: dict[int, MemberFrame] = {}
         for mid in sorted(self.members):
             m = self.members[mid]
