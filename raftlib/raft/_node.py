@@ -173,6 +173,26 @@ class Node:
         """The member leadership is being transferred to, or 0."""
         return self._transferee
 
+    @property
+    def election_elapsed(self) -> int:
+        """Ticks since the election timer was last reset (a leader counts them for CheckQuorum)."""
+        return self._election_elapsed
+
+    @property
+    def election_timeout(self) -> int:
+        """This term's randomized election timeout, in ticks (drawn again at every reset)."""
+        return self._timeout
+
+    @property
+    def heartbeat_elapsed(self) -> int:
+        """A leader's ticks since its last heartbeat round."""
+        return self._heartbeat_elapsed
+
+    @property
+    def votes(self) -> dict[int, bool]:
+        """A (pre-)candidate's answers so far, its own included: voter -> granted (a copy)."""
+        return dict(self._votes)
+
     def progress(self, peer: int) -> Progress | None:
         """The leader's replication progress for ``peer`` (``None`` unless leader)."""
         return self._progress.get(peer) if self.role is _R_LEADER else None

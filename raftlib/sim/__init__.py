@@ -6,7 +6,7 @@ duplication, reordering and partitions, with crashes that keep (or lose) unsynce
 here: the book's are in :mod:`raftlib.chapters`.
 """
 
-from .._trace import Frame, Record
+from .._trace import Frame, InFlight, MemberFrame, PeerProgress, Record, VoteTally
 from ..raft import ETCD, PAPER, Timing
 from ._cluster import CLUSTER_BUGS, HistorySink, Pending, SimClient, SimCluster
 from ._nemesis import Faults, Nemesis
@@ -27,9 +27,12 @@ __all__ = [
     "Faults",
     "Frame",
     "HistorySink",
+    "InFlight",
+    "MemberFrame",
     "MemberStatus",
     "Monitor",
     "Nemesis",
+    "PeerProgress",
     "Pending",
     "Proposal",
     "Record",
@@ -39,5 +42,6 @@ __all__ = [
     "StateMachine",
     "StateMachineFactory",
     "Timing",
+    "VoteTally",
     "message_counts",
 ]

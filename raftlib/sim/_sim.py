@@ -116,7 +116,8 @@ class Member:
 
     __slots__ = (
         "applied", "config", "digest", "durable_hard_state", "epoch", "id", "inbox", "lead",
-        "node", "paused", "pending", "role", "sm", "storage", "sync_due", "term", "undo", "up",
+        "node", "paused", "pending", "role", "sm", "storage", "sync_due", "term", "ticked_at",
+        "undo", "up",
     )
 
     def __init__(self, mid: int, config: Config, storage: MemoryStorage) -> None:
@@ -139,6 +140,7 @@ class Member:
         self.role: Role | None = None
         self.term = 0
         self.lead = 0
+        self.ticked_at = 0  # virtual time of the node's last tick (frames draw its timers)
 
 
 class Simulation:
@@ -255,6 +257,7 @@ class Simulation:
             if snap.index > 0:
                 m.sm.restore(snap.data)
         m.role, m.term, m.lead = node.role, node.term, node.lead
+        m.ticked_at = self.now
         if self.monitor is not None:
             self.monitor.on_restore(self, mid, snap.index)
         # A random phase keeps members from ticking in lockstep.
@@ -375,6 +378,7 @@ class Simulation:
             return
         if self._recording:
             self._record({"t": self.now, "ev": "tick", "id": mid})
+        m.ticked_at = self.now
         try:
             m.node.tick()
         except RaftError as exc:
@@ -796,7 +800,9 @@ class Simulation:
         return out
 
     def frame(self) -> Frame:
-        """A compact JSON-serializable picture of the cluster for a trace player."""
+        """A compact JSON-serializable picture of the cluster for a trace player: every
+        member's state, log tail, timer, vote tally or replication progress, and every message
+        in flight with what it carries (see :class:`Frame`). Deterministic, like the trace."""
         members: dict[int, MemberFrame] = {}
         for mid in sorted(self.members):
             m = self.members[mid]
@@ -820,14 +826,35 @@ class Simulation:
                 "role": role, "term": term, "vote": vote, "commit": commit,
                 "applied": m.applied if m.up else 0, "first": first,
                 "log": [[e.index, e.term, _label(e)] for e in ents],
-                "up": m.up, "paused": m.paused,
+                "up": m.up, "paused": m.paused, "timer": None, "votes": None, "progress": None,
             }
-        in_flight = [
-            InFlight({"from": msg.frm, "to": msg.to, "type": msg.type.value, "term": msg.term})
-            for _, msg in sorted(self._in_flight.items())
-        ]
+            if node is not None:
+                self._frame_node(m, node, members[mid])
+        in_flight = [_in_flight(msg) for _, msg in sorted(self._in_flight.items())]
         return {"t": self.now, "members": members, "in_flight": in_flight,
                 "partition": self._groups}
+
+    def _frame_node(self, m: Member, node: Node, out: MemberFrame) -> None:
+        """The running node's timer, vote tally or replication progress, for ``frame()``."""
+        tick = self.timing.tick_ms
+        # A tick is due every tick_ms: more since the last one only while paused (frozen).
+        since = min(self.now - m.ticked_at, tick)
+        role = node.role
+        if role is Role.LEADER:
+            out["timer"] = [node.heartbeat_elapsed * tick + since, self.timing.heartbeat_ms]
+            out["progress"] = [
+                {"id": peer, "match": pr.match, "next": pr.next, "state": pr.state.value}
+                for peer in sorted(self.members)
+                if peer != m.id and (pr := node.progress(peer)) is not None
+            ]
+        elif m.id in node.voters:
+            out["timer"] = [node.election_elapsed * tick + since, node.election_timeout * tick]
+        if role is Role.CANDIDATE or role is Role.PRE_CANDIDATE:
+            votes = node.votes
+            voters = list(node.voters)
+            out["votes"] = {"granted": [v for v in voters if votes.get(v) is True],
+                            "refused": [v for v in voters if votes.get(v) is False],
+                            "voters": voters}
 
     def trace_json(self) -> str:
         """The trace as canonical JSON (sorted keys, no spaces): identical for the same seed."""
@@ -836,6 +863,33 @@ class Simulation:
     def snapshot_of(self, mid: int) -> Snapshot:
         """The latest durable snapshot of ``mid``."""
         return self.members[mid].storage.snapshot()
+
+
+_M = MessageType
+
+
+def _in_flight(msg: Message) -> InFlight:
+    """A message as a frame shows it: the fields its type carries, by name (see InFlight)."""
+    t = msg.type
+    out = InFlight({"from": msg.frm, "to": msg.to, "type": t.value, "term": msg.term})
+    if t is _M.VOTE or t is _M.PRE_VOTE:
+        out["last_index"], out["last_term"] = msg.index, msg.log_term
+    elif t is _M.VOTE_RESP or t is _M.PRE_VOTE_RESP:
+        out["granted"] = not msg.reject
+    elif t is _M.APP:
+        out["prev_index"], out["prev_term"] = msg.index, msg.log_term
+        out["entries"], out["commit"] = len(msg.entries), msg.commit
+    elif t is _M.APP_RESP:
+        out["reject"], out["index"] = msg.reject, msg.index
+        if msg.reject:
+            out["reject_hint"], out["hint_term"] = msg.reject_hint, msg.log_term
+    elif t is _M.HEARTBEAT:
+        out["commit"] = msg.commit
+    elif t is _M.SNAP and msg.snapshot is not None:
+        out["snap_index"], out["snap_term"] = msg.snapshot.index, msg.snapshot.term
+    elif t is _M.READ_INDEX_RESP:
+        out["index"] = msg.index
+    return out
 
 
 def _label(e: Entry) -> str:

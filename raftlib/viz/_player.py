@@ -24,10 +24,13 @@ Frame = Mapping[str, Any]
 
 Keys: ``t`` (virtual ms), ``event`` (what just happened), ``members`` (id -> state with ``role``,
 ``term``, ``vote``, ``commit``, ``applied``, ``log`` as ``[[index, term, label], ...]``, ``up``,
-``paused``), ``in_flight`` (messages with ``from``, ``to``, ``type``, ``term``), ``partition``
-(list of id groups or None) and, optionally, ``kv`` (``{"revision", "keys": [...]}``). Every key
-may be missing (a keyspace-only frame shows just its table); unknown member and message keys are
-kept and shown as details.
+``paused`` and, from the simulator, ``timer``, ``votes`` and ``progress``: see
+``raftlib._trace.MemberFrame``), ``in_flight`` (messages with ``from``, ``to``, ``type``,
+``term`` and what the message carries, e.g. ``granted`` or ``prev_index``: see
+``raftlib._trace.InFlight``), ``partition`` (list of id groups or None) and, optionally, ``kv``
+(``{"revision", "keys": [...]}``). Every key may be missing (a keyspace-only frame shows just
+its table); unknown member keys are kept and shown as details, and every message key beyond
+the first four is shown with the message.
 """
 
 # One palette for the player and the matplotlib figures, so a term has the same color in both.
@@ -43,7 +46,8 @@ ROLE_COLORS = {
     "learner": "#8a8f98",
 }
 
-_MEMBER_KEYS = ("role", "term", "vote", "commit", "applied", "log", "up", "paused")
+_MEMBER_KEYS = ("role", "term", "vote", "commit", "applied", "log", "up", "paused", "timer",
+                "votes", "progress")
 _MESSAGE_KEYS = ("from", "to", "type", "term")
 _ASSETS = resources.files("raftlib.viz") / "assets"
 
@@ -87,6 +91,16 @@ class _Encoder:
     frames refer to them by position. A log is stored as "the first ``keep`` entries of an
     earlier log, then these entries": consecutive frames (and followers copying the leader)
     share almost all of their logs, so each new log costs only its appended entries.
+
+    What changes nearly every frame is stored per frame only where it changed since the
+    previous frame of the branch: a member's timer where it does not just run on by the time
+    between the frames (see ``_run_on``: a reset, a new timeout, a pause), a leader's progress
+    where it moved (see ``_progress``: rows that repeat while the leader's log grows). A
+    frame's timer changes are interned too: frames taken every heartbeat interval repeat them.
+
+    A message is ``[from, to, term, shape, *values]``: endpoints as member positions, and its
+    fields beyond those as bare values after an interned shape (its type, then the names of
+    the values).
     """
 
     def __init__(self) -> None:
@@ -94,6 +108,7 @@ class _Encoder:
         self._member_pos: dict[str, int] = {}
         self.tables: dict[str, list[Any]] = {
             "entries": [], "logs": [], "states": [], "msgs": [], "parts": [], "kvs": [],
+            "shapes": [], "tallies": [], "progress": [], "timers": [],
         }
         self._ids: dict[str, dict[Any, int]] = {name: {} for name in self.tables}
         self._log_keys: list[tuple[int, ...]] = []
@@ -102,6 +117,17 @@ class _Encoder:
         # Lowest and highest log index of the current branch: the player sizes its log grid once
         # per branch, so cells keep their place while scrubbing.
         self.span: list[int] = []
+        # Per member slot, the timer as of the last frame that stored it: (t, elapsed, timeout);
+        # and the progress row id last stored.
+        self._timers: dict[int, tuple[int, int, int]] = {}
+        self._progress_of: dict[int, int] = {}
+
+    def begin_branch(self) -> None:
+        """Start a new frame list: spans, timers and progress are per branch (the player
+        decodes each branch from its first frame)."""
+        self.span = []
+        self._timers = {}
+        self._progress_of = {}
 
     def _intern(self, table: str, key: Any, value: Any) -> int:
         ids = self._ids[table]
@@ -148,39 +174,94 @@ class _Encoder:
             self.members.append(member)
         return pos
 
+    def _tally(self, votes: Mapping[str, Any] | None) -> int:
+        if not votes:
+            return -1
+        return self._value("tallies", [[str(v) for v in votes.get(k) or ()]
+                                       for k in ("granted", "refused", "voters")])
+
+    def _progress(self, progress: Sequence[Mapping[str, Any]] | None, commit: int) -> int:
+        if not progress:
+            return -1
+        # Each number from what it moves with, so rows repeat while the leader's log grows: a
+        # match near the commit index follows it (stored relative to it), a match far behind
+        # stands still (a silent follower: stored as is, in a list to tell it apart); next
+        # runs ahead of the commit index while replicating, else waits at match + 1.
+        rows = []
+        for p in progress:
+            match, state = int(p["match"]), str(p["state"])
+            near = abs(commit - match) <= _NEAR
+            base = commit + 1 if state == "replicate" else match + 1
+            rows.append([str(p["id"]), match - commit if near else [match],
+                         int(p["next"]) - base, state[:1]])
+        return self._value("progress", rows)
+
+    def _message(self, m: Mapping[str, Any]) -> int:
+        # [from, to, term, shape, *values]; the shape names the type, then each value's key.
+        rest = _extra(m, _MESSAGE_KEYS) or {}
+        shape = self._value("shapes", [str(m.get("type") or "Msg"), *rest])
+        return self._value("msgs", [self._member(str(m.get("from"))),
+                                    self._member(str(m.get("to"))), int(m.get("term") or 0),
+                                    shape, *rest.values()])
+
+    def _timer_changes(self, t: int, timers: dict[int, Any]) -> list[list[int]]:
+        """What the player cannot predict of the timers: ``[slot, elapsed, timeout]`` where a
+        timer appears or its timeout changes, ``[slot, elapsed]`` where it did not run on by the
+        time since the previous frame (starting over at its timeout, as a heartbeat timer
+        does), ``[slot]`` where it disappears."""
+        out: list[list[int]] = []
+        for slot in range(len(self.members)):
+            now, before = timers.get(slot), self._timers.get(slot)
+            if now is None:
+                if before is not None:
+                    out.append([slot])
+                    del self._timers[slot]
+                continue
+            elapsed, timeout = int(now[0]), int(now[1])
+            if before is None or before[2] != timeout:
+                out.append([slot, elapsed, timeout])
+            elif _run_on(before[1], t - before[0], timeout) != elapsed:
+                out.append([slot, elapsed])
+            else:
+                continue
+            self._timers[slot] = (t, elapsed, timeout)
+        return out
+
     def frame(self, frame: Frame, last_t: int) -> list[Any]:
         members = frame.get("members") or {}
         slots: dict[int, int] = {}
+        timers: dict[int, Any] = {}
+        progress: dict[int, int] = {}
         frame_logs: list[int] = []
         for raw_id, state in members.items():
             log = self._log(state.get("log") or (), frame_logs)
             frame_logs.append(log)
             vote = state.get("vote")
+            commit = int(state.get("commit") or 0)
             row = [
                 str(state.get("role") or "follower").lower(),
                 int(state.get("term") or 0),
                 None if vote is None else str(vote),
-                int(state.get("commit") or 0),
+                commit,
                 int(state.get("applied") or 0),
                 bool(state.get("up", True)),
                 bool(state.get("paused", False)),
                 log,
                 _extra(state, _MEMBER_KEYS),
             ]
-            slots[self._member(str(raw_id))] = self._value("states", row)
+            tally = self._tally(state.get("votes"))  # only where there is one: rarely
+            slot = self._member(str(raw_id))
+            slots[slot] = self._value("states", [*row, tally] if tally >= 0 else row)
+            if state.get("timer"):
+                timers[slot] = state["timer"]
+            progress[slot] = self._progress(state.get("progress"), commit)
         self._recent_logs = frame_logs
-        msgs = [
-            self._value("msgs", [
-                str(m.get("from")), str(m.get("to")), str(m.get("type") or "Msg"),
-                int(m.get("term") or 0), _extra(m, _MESSAGE_KEYS),
-            ])
-            for m in frame.get("in_flight") or ()
-        ]
+        msgs = [self._message(m) for m in frame.get("in_flight") or ()]
         partition = frame.get("partition")
         kv = frame.get("kv")
-        t = frame.get("t")
-        return [
-            last_t if t is None else int(t),
+        t = last_t if frame.get("t") is None else int(frame["t"])
+        row = [
+            t,
             str(frame.get("event") or ""),
             # Members may join later (membership change); -1 marks "not a member yet".
             [slots.get(pos, -1) for pos in range(len(self.members))],
@@ -189,6 +270,27 @@ class _Encoder:
                 "parts", [[str(m) for m in group] for group in partition]),
             -1 if kv is None else self._value("kvs", dict(kv)),
         ]
+        # Then, where any changed: timers and progress (see the class docstring).
+        moved = [[slot, pid] for slot in range(len(self.members))
+                 if (pid := progress.get(slot, -1)) != self._progress_of.get(slot, -1)]
+        self._progress_of = {slot: pid for slot, pid in progress.items() if pid >= 0}
+        # A list of timer changes is interned: frames taken every heartbeat interval repeat one.
+        timer_changes = self._timer_changes(t, timers)
+        changes: list[Any] = [self._value("timers", timer_changes) if timer_changes else -1,
+                              moved]
+        while changes and changes[-1] in ([], -1):
+            changes.pop()
+        return row + changes
+
+
+_NEAR = 16  # see _Encoder._progress
+
+
+def _run_on(elapsed: int, dt: int, timeout: int) -> int:
+    """A timer ``dt`` ms later, if nothing reset it; past its timeout it starts over, as a
+    heartbeat timer does (an election timer that fires comes with a new timeout instead)."""
+    x = elapsed + dt
+    return x % timeout if x > timeout > 0 else x
 
 
 def _script_json(value: Any) -> str:
@@ -263,7 +365,7 @@ class TracePlayer:
         for name, frames in self.branches.items():
             rows: list[list[Any]] = []
             last_t = 0
-            encoder.span = []
+            encoder.begin_branch()
             for frame in frames:
                 rows.append(encoder.frame(frame, last_t))
                 last_t = rows[-1][0]

@@ -52,7 +52,7 @@ def test_frame_shape() -> None:
     assert f["partition"] == [[1], [2, 3]]
     m = f["members"][str(sim.leader())]
     assert set(m) == {"role", "term", "vote", "commit", "applied", "log", "first", "up",
-                      "paused"}
+                      "paused", "timer", "votes", "progress"}
     assert m["role"] == "leader" and m["log"][-1][2] == "hello"
     assert f["members"]["3"]["up"] is False and f["members"]["3"]["role"] == "down"
 

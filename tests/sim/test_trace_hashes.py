@@ -136,7 +136,7 @@ EXPECTED: dict[str, str] = {
     'faults-prevote-off': 'c2750b5f157e4787aeadebe14ad0f096',  # 592378 chars
     'faults-prevote-on': '182076253017e12cb0b1e1fd53307a52',  # 615912 chars
     'kv-cluster': 'a2e1472a07d2dbfaf4eb107f8bc2312e',  # 71862 chars
-    'manual': '23698a97f3607bafe33bfa9fde2ceb69',  # 231255 chars
+    'manual': '65e37faf1a51f4ae02f05dd547ef4656',  # 231636 chars (with the frame)
     'membership-compaction': '5da5614447161980e5da3146108a445f',  # 463818 chars
     'membership-compaction-prevote': '44568a3394cfc09907c96d05cb6178e9',  # 680504 chars
     'observed-untraced': 'a2e6bc8414389e9384b7f0b4c5ddc9f4',  # 141611 chars

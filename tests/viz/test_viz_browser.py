@@ -272,3 +272,87 @@ def test_player_fits_a_phone_screen(tmp_path: Path) -> None:
             _assert_log_grid_readable(page, roots.nth(k), where)
         page.screenshot(path=str(SCREENSHOT.with_name("viz-player-390.png")), full_page=True)
     assert log.problems() == []
+
+
+# ----- what a recorded simulation adds: message contents, timers, tallies, progress
+
+
+def _first(frames: list[Any], test: Any) -> int:
+    return next(i for i, f in enumerate(frames) if test(f))
+
+
+@pytest.mark.browser
+def test_player_shows_what_messages_carry_timers_tallies_and_progress(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from raftlib.sim import Simulation
+    from raftlib.viz import record
+
+    sim = Simulation(5, seed=28)  # an election in which some votes are refused
+    sim.workload(10, 3000)
+    frames: list[Any] = record(sim, 3000)
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>p</title></head>'
+        '<body style="margin:16px;background:#fff">'
+        + TracePlayer(frames, title="recorded").to_html() + "</body></html>", encoding="utf-8")
+    with serve(tmp_path) as url, offline_page(1000, 900) as (page, log):
+        page.goto(f"{url}/index.html")
+        root = page.locator(".rv-player")
+        slider, details = root.locator("input.rv-slider"), root.locator(".rv-details")
+
+        # A candidate shows its tally; a refused vote in flight says so when clicked.
+        i = _first(frames, lambda f: any(m.get("granted") is False for m in f["in_flight"]))
+        slider.fill(str(i))
+        for mid, st in frames[i]["members"].items():
+            node = root.locator(f'g.rv-node[data-member="{mid}"]')
+            if st["votes"]:
+                v = st["votes"]
+                counts = [len(v["granted"]), len(v["refused"]), len(v["voters"])]
+                expect(node).to_have_attribute("data-votes", "/".join(map(str, counts)))
+                expect(node.locator(".rv-tally")).to_have_text(
+                    f"{counts[0]}\u2713 {counts[1]}\u2717 of {counts[2]}")
+            else:
+                expect(node.locator(".rv-tally")).to_have_count(0)
+        assert any(st["votes"] for st in frames[i]["members"].values())
+        k, refused = next((k, m) for k, m in enumerate(frames[i]["in_flight"])
+                          if m.get("granted") is False)
+        item = root.locator(".rv-msg-item").nth(k)
+        expect(item).to_contain_text("MsgVoteResp")
+        expect(item).to_contain_text("refused")
+        item.click()
+        expect(details).to_contain_text(f"MsgVoteResp {refused['from']} → {refused['to']}")
+        vote = details.locator("dt", has_text="vote").locator("xpath=following-sibling::dd[1]")
+        expect(vote).to_have_text("refused")
+
+        # An append clicked on the stage: previous index and term, entries, commit.
+        i = _first(frames, lambda f: any(m["type"] == "MsgApp" and m["entries"]
+                                         for m in f["in_flight"]))
+        slider.fill(str(i))
+        k, app = next((k, m) for k, m in enumerate(frames[i]["in_flight"])
+                      if m["type"] == "MsgApp" and m["entries"])
+        root.locator("g.rv-msg").nth(k).dispatch_event("click")
+        expect(details).to_contain_text(f"MsgApp {app['from']} → {app['to']}")
+        shown = dict(zip(details.locator("dt").all_inner_texts(),
+                         details.locator("dd").all_inner_texts(), strict=True))
+        assert (shown["prev index"], shown["prev term"], shown["entries"], shown["commit"]) == (
+            str(app["prev_index"]), str(app["prev_term"]), str(app["entries"]),
+            str(app["commit"]))
+
+        # The leader's details: matchIndex and nextIndex of every follower, as its core had
+        # them; every member's timer arc as far through as its frame says.
+        i = len(frames) - 1
+        slider.fill(str(i))
+        lead, st = next((mid, st) for mid, st in frames[i]["members"].items() if st["progress"])
+        root.locator(f'g.rv-node[data-member="{lead}"]').click()
+        rows = details.locator(".rv-progress tbody tr")
+        expect(rows).to_have_count(len(st["progress"]))
+        for p in st["progress"]:
+            cells = details.locator(f'.rv-progress tr[data-peer="{p["id"]}"] td')
+            assert cells.all_inner_texts() == [str(p["id"]), str(p["match"]), str(p["next"]),
+                                               p["state"]]
+        expect(details).to_contain_text(f"heartbeat {st['timer'][0]} of {st['timer'][1]} ms")
+        for mid, m in frames[i]["members"].items():
+            node = root.locator(f'g.rv-node[data-member="{mid}"]')
+            expect(node).to_have_attribute("data-timer",
+                                           f"{min(1, m['timer'][0] / m['timer'][1]):.3f}")
+    assert log.problems() == []

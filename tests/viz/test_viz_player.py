@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import viz_frames as vf
 
-from raftlib.viz import TracePlayer
+from raftlib.raft import PAPER
+from raftlib.sim import Simulation
+from raftlib.viz import TracePlayer, record
 
 
 def _decode_logs(payload: dict[str, Any]) -> list[list[list[Any]]]:
@@ -38,25 +40,128 @@ def test_same_input_same_bytes_and_ids_follow_content() -> None:
     assert one.count(ids[0].group(1)) == 3  # id, data-rv-root, and the mount call
 
 
-def test_round_trip_is_lossless() -> None:
-    branches = vf.crash_branches()
-    payload = TracePlayer.from_branches(branches).payload()
+def _run_on(elapsed: int, dt: int, timeout: int) -> int:
+    x = elapsed + dt
+    return x % timeout if x > timeout > 0 else x
+
+
+def _progress_row(row: list[Any], commit: int) -> dict[str, Any]:
+    peer, m, dn, state = row
+    match = m[0] if isinstance(m, list) else commit + m
+    return {"id": peer, "match": match, "next": (commit if state == "r" else match) + 1 + dn,
+            "state": {"p": "probe", "r": "replicate", "s": "snapshot"}[state]}
+
+
+def _decode(payload: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """The browser's decoder, in Python: every branch's frames in the simulator's format (ids
+    as strings, as the player shows them)."""
     logs = _decode_logs(payload)
-    for encoded, frames in zip(payload["branches"], branches.values(), strict=True):
-        assert len(encoded["frames"]) == len(frames)
-        for row, frame in zip(encoded["frames"], frames, strict=True):
-            t, event, slots, msgs, _part, _kv = row
-            assert (t, event) == (frame["t"], frame["event"])
-            for member, slot in zip(payload["members"], slots, strict=True):
-                role, term, vote, commit, _applied, up, paused, log, _extra = (
-                    payload["states"][slot])
-                want = frame["members"][member]
-                assert (role, term, vote, commit, up, paused) == (
-                    want["role"], want["term"], want["vote"], want["commit"], want["up"],
-                    want["paused"])
-                assert logs[log] == want["log"]
-            assert [payload["msgs"][m][:4] for m in msgs] == [
-                [m["from"], m["to"], m["type"], m["term"]] for m in frame["in_flight"]]
+    names = payload["members"]
+    out = []
+    for branch in payload["branches"]:
+        frames: list[dict[str, Any]] = []
+        timers: dict[int, list[int]] = {}
+        progress: dict[int, int] = {}
+        for row in branch["frames"]:
+            t = row[0]
+            for change in payload["timers"][row[6]] if len(row) > 6 and row[6] >= 0 else ():
+                if len(change) == 1:
+                    del timers[change[0]]
+                else:
+                    timeout = change[2] if len(change) > 2 else timers[change[0]][2]
+                    timers[change[0]] = [t, change[1], timeout]
+            for slot, pid in row[7] if len(row) > 7 else ():
+                if pid < 0:
+                    del progress[slot]
+                else:
+                    progress[slot] = pid
+            members = {}
+            for slot, sid in enumerate(row[2]):
+                if sid < 0:
+                    continue
+                st = payload["states"][sid]
+                tally = payload["tallies"][st[9]] if len(st) > 9 else None
+                timer = timers.get(slot)
+                commit = st[3]
+                members[names[slot]] = {
+                    "role": st[0], "term": st[1], "vote": st[2], "commit": commit,
+                    "applied": st[4], "up": st[5], "paused": st[6], "log": logs[st[7]],
+                    "timer": timer and [_run_on(timer[1], t - timer[0], timer[2]), timer[2]],
+                    "votes": tally and dict(zip(("granted", "refused", "voters"), tally,
+                                                strict=True)),
+                    "progress": None if slot not in progress else [
+                        _progress_row(row, commit) for row in payload["progress"][progress[slot]]],
+                }
+            msgs = []
+            for mid in row[3]:
+                frm, to, term, shape, *values = payload["msgs"][mid]
+                kind, *keys = payload["shapes"][shape]
+                msgs.append({"from": names[frm], "to": names[to], "type": kind, "term": term,
+                             **dict(zip(keys, values, strict=True))})
+            frames.append({"t": t, "event": row[1], "members": members, "in_flight": msgs})
+        out.append(frames)
+    return out
+
+
+def _as_shown(frame: Any) -> dict[str, Any]:
+    """A frame as the player shows it: ids as strings, simulator-only keys left out."""
+    def ids(xs: list[Any]) -> list[str]:
+        return [str(x) for x in xs]
+
+    members = {}
+    for mid, st in frame["members"].items():
+        votes, progress = st.get("votes"), st.get("progress")
+        members[str(mid)] = {
+            "role": st["role"], "term": st["term"],
+            "vote": None if st["vote"] is None else str(st["vote"]),
+            "commit": st["commit"], "applied": st["applied"], "up": st["up"],
+            "paused": st["paused"], "log": st["log"], "timer": st.get("timer"),
+            "votes": votes and {k: ids(v) for k, v in votes.items()},
+            "progress": progress and [{**p, "id": str(p["id"])} for p in progress],
+        }
+    return {"t": frame["t"], "event": frame["event"], "members": members,
+            "in_flight": [{**m, "from": str(m["from"]), "to": str(m["to"])}
+                          for m in frame["in_flight"]]}
+
+
+def _simulated() -> dict[str, list[Any]]:
+    """Two recorded branches of one cluster under writes: a follower crashes and comes back
+    to a compacted log (a snapshot is sent), or the leader is cut off and a follower paused."""
+    out: dict[str, list[Any]] = {}
+    for name in ("crash", "partition"):
+        sim = Simulation(5, seed=2, timing=PAPER, prevote=name == "partition",
+                         compact_every=15)
+        sim.workload(30, 2000)
+        frames = record(sim, 700)
+        lead = sim.leader()
+        assert lead is not None
+        other = next(i for i in sim.members if i != lead)
+        if name == "crash":
+            sim.crash(other)
+            frames += record(sim, 800)[1:]
+            sim.restart(other)
+        else:
+            sim.isolate(lead)
+            sim.pause(other)
+        frames += record(sim, 1000)[1:]
+        out[name] = frames
+    return out
+
+
+@pytest.mark.parametrize("source", ["hand-made", "simulated"])
+def test_round_trip_is_lossless(source: str) -> None:
+    branches = vf.crash_branches() if source == "hand-made" else _simulated()
+    payload = TracePlayer.from_branches(branches).payload()
+    decoded = _decode(payload)
+    for got, frames in zip(decoded, branches.values(), strict=True):
+        assert got == [_as_shown(f) for f in frames]
+    if source == "simulated":  # the new fields were exercised, not just absent on both sides
+        shown = [m for f in decoded[0] + decoded[1] for m in f["members"].values()]
+        assert any(m["votes"] for m in shown) and any(m["progress"] for m in shown)
+        assert any(m["paused"] and m["timer"] for m in shown)
+        assert any(not m["up"] and m["timer"] is None for m in shown)
+        kinds = {m["type"] for f in decoded[0] + decoded[1] for m in f["in_flight"]}
+        assert {"MsgPreVote", "MsgVote", "MsgApp", "MsgAppResp", "MsgSnap"} <= kinds
 
 
 def test_repeated_logs_and_states_are_stored_once() -> None:
@@ -110,7 +215,7 @@ def test_missing_optional_fields_are_tolerated() -> None:
     assert rows[0][2][0] >= 0 and payload["states"][rows[0][2][0]][0] == "leader"
     assert rows[0][2] == rows[0][2][:2]  # member 3 joined later
     assert payload["entries"] == [[1, 1, ""]]
-    assert payload["msgs"][0][:4] == ["1", "3", "Msg", 0]
+    assert payload["msgs"][0] == [0, 2, 0, 0] and payload["shapes"] == [["Msg"]]
     assert payload["parts"] == [[["1", "2"], ["3"]]]
     assert rows[2][2] == [-1, -1, -1] and rows[2][5] == 0
 

@@ -44,21 +44,65 @@
       }
       return logs[id];
     }
-    return function frame(b, i) {
-      var f = data.branches[b].frames[i], members = [], msgs = [];
+    // A message: [from, to, term, shape, ...values], the shape being [type, ...value names].
+    function msg(key) {
+      var g = data.msgs[key], shape = data.shapes[g[3]], fields = [];
+      for (var j = 1; j < shape.length; j++) fields.push([shape[j], g[3 + j]]);
+      return { key: key, from: data.members[g[0]], to: data.members[g[1]], type: shape[0],
+        term: g[2], fields: fields };
+    }
+    // Timers and leaders' progress are stored only where they changed (see _Encoder): the
+    // state of frame i is rebuilt by running through the branch once, kept per frame.
+    var runs = {};
+    function running(b, i) {
+      var frames = data.branches[b].frames;
+      var r = runs[b] || (runs[b] = { at: [], timers: {}, progress: {} });
+      for (var n = r.at.length; n <= i; n++) {
+        var f = frames[n], now = {}, slot;
+        (f[6] >= 0 ? data.timers[f[6]] : []).forEach(function (c) {
+          if (c.length === 1) delete r.timers[c[0]];
+          else r.timers[c[0]] = [f[0], c[1], c.length > 2 ? c[2] : r.timers[c[0]][2]];
+        });
+        (f[7] || []).forEach(function (c) {
+          if (c[1] < 0) delete r.progress[c[0]];
+          else r.progress[c[0]] = c[1];
+        });
+        for (slot in r.timers) {  // a timer runs on, and past its timeout starts over
+          var tm = r.timers[slot], x = tm[1] + f[0] - tm[0];
+          now[slot] = [x > tm[2] && tm[2] > 0 ? x % tm[2] : x, tm[2]];
+        }
+        r.at.push({ timers: now, progress: Object.assign({}, r.progress) });
+      }
+      return r.at[i];
+    }
+    var STATES = { p: "probe", r: "replicate", s: "snapshot" };
+    function progress(id, commit) {
+      return data.progress[id].map(function (p) {  // see _Encoder._progress
+        var match = typeof p[1] === "number" ? commit + p[1] : p[1][0];
+        return { id: p[0], match: match, next: (p[3] === "r" ? commit : match) + 1 + p[2],
+          state: STATES[p[3]] || p[3] };
+      });
+    }
+    function frame(b, i) {
+      var f = data.branches[b].frames[i], members = [], msgs = [], run = running(b, i);
       for (var k = 0; k < f[2].length; k++) {
         if (f[2][k] < 0) continue;
-        var s = data.states[f[2][k]];
+        var s = data.states[f[2][k]], v = s[9] === undefined ? null : data.tallies[s[9]];
         members.push({ id: data.members[k], role: s[0], term: s[1], vote: s[2], commit: s[3],
-          applied: s[4], up: s[5], paused: s[6], log: log(s[7]), extra: s[8] });
+          applied: s[4], up: s[5], paused: s[6], log: log(s[7]), extra: s[8],
+          timer: run.timers[k] || null,
+          votes: v && { granted: v[0], refused: v[1], voters: v[2] },
+          progress: run.progress[k] === undefined ? null : progress(run.progress[k], s[3]) });
       }
-      for (var m = 0; m < f[3].length; m++) {
-        var g = data.msgs[f[3][m]];
-        msgs.push({ key: f[3][m], from: g[0], to: g[1], type: g[2], term: g[3], extra: g[4] });
-      }
+      for (var m = 0; m < f[3].length; m++) msgs.push(msg(f[3][m]));
       return { t: f[0], event: f[1], members: members, msgs: msgs,
         partition: f[4] < 0 ? null : data.parts[f[4]], kv: f[5] < 0 ? null : data.kvs[f[5]] };
-    };
+    }
+    frame.msg = msg;
+    // Frames appended to a branch are picked up as they come; a branch whose frames are
+    // replaced (cut short and continued differently) must be forgotten and run through again.
+    frame.forget = function (b) { delete runs[b]; };
+    return frame;
   }
 
   // Member positions: a ring, or one column per side of a partition so the cut is visible.
@@ -105,6 +149,103 @@
     if (v === null) return "none";
     if (typeof v === "boolean") return v ? "yes" : "no";
     return typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+
+  // ----- what a simulator's frame adds: message fields, timers, vote tallies, progress -----
+  var FIELDS = { last_index: "candidate's last index", last_term: "candidate's last term",
+    granted: "vote", prev_index: "prev index", prev_term: "prev term", entries: "entries",
+    commit: "commit", reject: "rejected", index: "index", reject_hint: "reject hint",
+    hint_term: "hint term", snap_index: "snapshot index", snap_term: "snapshot term" };
+
+  function fieldMap(m) {
+    var o = {};
+    m.fields.forEach(function (kv) { o[kv[0]] = kv[1]; });
+    return o;
+  }
+
+  // One line of what a message carries, e.g. "prev 4 (term 2) · 1 entry · commit 4".
+  function msgSummary(m) {
+    var f = fieldMap(m), parts = [];
+    function at(i, t) { return i + (t === undefined ? "" : " (term " + t + ")"); }
+    if ("granted" in f) parts.push(f.granted ? "granted" : "refused");
+    if ("last_index" in f) parts.push("last " + at(f.last_index, f.last_term));
+    if ("prev_index" in f) parts.push("prev " + at(f.prev_index, f.prev_term));
+    if ("entries" in f) parts.push(f.entries + (f.entries === 1 ? " entry" : " entries"));
+    if ("reject" in f) parts.push((f.reject ? "rejects " : "match ") + f.index);
+    else if ("index" in f) parts.push("index " + f.index);
+    if ("reject_hint" in f) parts.push("hint " + at(f.reject_hint, f.hint_term));
+    if ("commit" in f) parts.push("commit " + f.commit);
+    if ("snap_index" in f) parts.push("snapshot " + at(f.snap_index, f.snap_term));
+    m.fields.forEach(function (kv) {  // fields of frames made elsewhere, as they come
+      if (!(kv[0] in FIELDS)) parts.push(kv[0] + " " + fmt(kv[1]));
+    });
+    return parts.join(" \u00B7 ");
+  }
+
+  function msgRows(m) {
+    var f = fieldMap(m);
+    return m.fields.map(function (kv) {
+      var k = kv[0], v = kv[1], label = FIELDS[k] || k;
+      if (k === "granted") v = v ? "granted" : "refused";
+      if (k === "index" && "reject" in f) label = f.reject ? "rejected index" : "match index";
+      return [label, v];
+    });
+  }
+
+  function timerText(m) {
+    return (m.role === "leader" ? "heartbeat " : "election timeout ") + m.timer[0] + " of " +
+      m.timer[1] + " ms";
+  }
+
+  // An arc around the member: how far it is through its election timeout (a leader: through
+  // its heartbeat interval). The timer fires when the arc closes.
+  function drawTimer(g, m) {
+    if (!m.timer || !m.up) return;
+    var f = m.timer[1] > 0 ? clamp(m.timer[0] / m.timer[1], 0, 1) : 1;
+    var r = R + 4, c = 2 * Math.PI * r;
+    g.setAttribute("data-timer", f.toFixed(3));
+    svg("circle", { r: r, "class": "rv-timer-track" }, g);
+    var arc = svg("circle", { r: r, transform: "rotate(-90)",
+      "class": "rv-timer" + (m.role === "leader" ? " rv-timer-beat" : ""),
+      "stroke-dasharray": (f * c).toFixed(1) + " " + c.toFixed(1) }, g);
+    svg("title", {}, arc).textContent = timerText(m);
+  }
+
+  // A (pre-)candidate's votes above it: granted, refused, out of the voters. ``top`` is the
+  // member's height on the stage: the line stays inside it.
+  function drawTally(g, m, top, k) {
+    if (!m.votes || !m.up) return;
+    var v = m.votes, n = [v.granted.length, v.refused.length, v.voters.length];
+    g.setAttribute("data-votes", n.join("/"));
+    svg("text", { y: Math.max(-(R + 11), 10 * k - top).toFixed(1), "class": "rv-sub rv-tally" },
+      g).textContent = n[0] + "\u2713 " + n[1] + "\u2717 of " + n[2];
+  }
+
+  // Details rows of a member beyond its role: timer and vote tally.
+  function memberRows(m) {
+    var rows = [];
+    if (m.timer && m.up) rows.push(["timer", timerText(m)]);
+    if (m.votes && m.up) {
+      var v = m.votes;
+      rows.push(["votes granted", v.granted.join(", ") || "none"]);
+      rows.push(["votes refused", v.refused.join(", ") || "none"]);
+      rows.push(["voters", v.voters.length + " (" + (Math.floor(v.voters.length / 2) + 1) +
+        " needed)"]);
+    }
+    return rows;
+  }
+
+  // A leader's view of each follower (etcd's Progress): matchIndex, nextIndex and state.
+  function progressTable(parent, progress) {
+    var table = el("table", "rv-table rv-progress", parent);
+    var tr = el("tr", "", el("thead", "", table));
+    ["follower", "matchIndex", "nextIndex", "state"].forEach(function (c) { el("th", "", tr, c); });
+    var body = el("tbody", "", table);
+    progress.forEach(function (p) {
+      var row = el("tr", "", body);
+      row.setAttribute("data-peer", p.id);
+      [p.id, p.match, p.next, p.state].forEach(function (c) { el("td", "", row, String(c)); });
+    });
   }
 
   // ----- log grid columns -----
@@ -278,6 +419,7 @@
     el("span", "rv-legend-item", legend, "\u2715 crashed");
     el("span", "rv-legend-item", legend, "\u275A\u275A paused");
     el("span", "rv-legend-item", legend, "dashed arrow = response");
+    el("span", "rv-legend-item", legend, "arc = election timer (leader: heartbeat)");
 
     // ----- state changes -----
     function frames() { return data.branches[st.b].frames; }
@@ -370,7 +512,8 @@
         var kind = msgKind(m.type), resp = /resp$/i.test(m.type);
         var g = svg("g", { "class": "rv-msg rv-msg-" + kind + (resp ? " rv-resp" : "") +
           (st.sel && st.sel.msg === m.key ? " rv-selected" : ""), "data-type": m.type }, stage);
-        svg("title", {}, g).textContent = m.type + " " + m.from + "\u2192" + m.to + " term " + m.term;
+        svg("title", {}, g).textContent = m.type + " " + m.from + "\u2192" + m.to + " term " + m.term +
+          (m.fields.length ? " \u00B7 " + msgSummary(m) : "");
         svg("line", { x1: x1, y1: y1, x2: x2, y2: y2, "class": "rv-hit" }, g);
         svg("line", { x1: x1, y1: y1, x2: x2 - ux * 6, y2: y2 - uy * 6, "class": "rv-shaft" }, g);
         svg("polygon", { points: [x2, y2, x2 - ux * 8 - uy * 4, y2 - uy * 8 + ux * 4,
@@ -389,7 +532,8 @@
           "aria-label": m.id + ": " + m.role + ", term " + m.term +
             (m.up ? "" : ", crashed") + (m.paused ? ", paused" : "") }, stage);
         var color = pal.roles[m.role] || "#666";
-        svg("circle", { r: R + 5, "class": "rv-ring" }, g);
+        svg("circle", { r: R + 8, "class": "rv-ring" }, g);
+        drawTimer(g, m);
         svg("circle", { r: R, fill: m.up ? color : "#fff", stroke: m.up ? color : "#9aa0a6",
           "class": "rv-body" }, g);
         if (m.role === "leader" && m.up) svg("circle", { r: R - 4, "class": "rv-crown" }, g);
@@ -401,9 +545,10 @@
         }
         // Two short lines, not "leader · t3": "t" is the clock's letter, and one long line
         // collides with a neighbour's.
-        var role = svg("text", { y: (R + 4 + 11 * k).toFixed(1), "class": "rv-sub" }, g);
+        drawTally(g, m, p[1], k);
+        var role = svg("text", { y: (R + 9 + 11 * k).toFixed(1), "class": "rv-sub" }, g);
         role.textContent = m.up ? roleName(m.role) : "crashed";
-        var term = svg("text", { y: (R + 4 + 25 * k).toFixed(1),
+        var term = svg("text", { y: (R + 9 + 25 * k).toFixed(1),
           "class": "rv-sub rv-sub-term" }, g);
         term.textContent = "term " + m.term;
         if (m.paused) {
@@ -426,7 +571,8 @@
         var li = el("li", "", msgList);
         var b = el("button", "rv-msg-item rv-msg-" + msgKind(m.type) +
           (st.sel && st.sel.msg === m.key ? " rv-selected" : ""), li,
-          m.from + " \u2192 " + m.to + " " + m.type + " \u00B7 term " + m.term);
+          m.from + " \u2192 " + m.to + " " + m.type + " \u00B7 term " + m.term +
+          (m.fields.length ? " \u00B7 " + msgSummary(m) : ""));
         b.type = "button";
         b.addEventListener("click", function () { select({ msg: m.key }); });
       });
@@ -436,7 +582,7 @@
 
     function drawDetails(f) {
       details.textContent = "";
-      var rows = null, head = null;
+      var rows = null, head = null, progress = null;
       if (st.sel && st.sel.member !== undefined) {
         var m = f.members.filter(function (x) { return x.id === st.sel.member; })[0];
         head = "Member " + st.sel.member;
@@ -450,14 +596,15 @@
             "last log": last ? "index " + last[0] + ", term " + last[1] : null,
             up: m.up, paused: m.paused });
           if (m.extra) rows = rows.concat(describe(m.extra));
+          rows = rows.concat(memberRows(m));
+          progress = m.up && m.progress;
         }
       } else if (st.sel && st.sel.msg !== undefined) {
-        var g = data.msgs[st.sel.msg];
+        var g = frameAt.msg(st.sel.msg);
         var flying = f.msgs.some(function (x) { return x.key === st.sel.msg; });
-        head = g[2] + " " + g[0] + " \u2192 " + g[1];
-        rows = describe({ type: g[2], from: g[0], to: g[1], term: g[3],
-          "in flight now": flying });
-        if (g[4]) rows = rows.concat(describe(g[4]));
+        head = g.type + " " + g.from + " \u2192 " + g.to;
+        rows = describe({ type: g.type, from: g.from, to: g.to, term: g.term,
+          "in flight now": flying }).concat(msgRows(g));
       } else if (st.sel && st.sel.entry) {
         var e = st.sel.entry;
         head = "Entry " + e.index + " of " + e.member;
@@ -472,6 +619,7 @@
       if (!rows) { el("div", "rv-empty", details, "not in this frame"); return; }
       var dl = el("dl", "", details);
       rows.forEach(function (r) { el("dt", "", dl, r[0]); el("dd", "", dl, fmt(r[1])); });
+      if (progress) progressTable(details, progress);
     }
 
     function drawLogs(f) {
