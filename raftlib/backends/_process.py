@@ -42,6 +42,7 @@ from ..kv import (
     Compare,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    ErrEmptyWatcherRange,
     KVError,
     PutRequest,
     PutResponse,
@@ -591,9 +592,12 @@ class EtcdClient:
             if stream is not None:
                 stream.close()
             raise ErrStopped() from e
-        if not first.get("created"):
+        if not first.get("created") or first.get("canceled"):
             stream.close()
-            raise EtcdError(f"watch was not created: {first}", 2)
+            reason = str(first.get("cancel_reason", f"watch was not created: {first}"))
+            if reason == ErrEmptyWatcherRange.message:
+                raise ErrEmptyWatcherRange()
+            raise EtcdError(reason, 2)
         w = Watcher(int(first.get("watch_id", 0)), key, range_end, start_revision, prev_kv,
                     frozenset())
         conn = stream.conn

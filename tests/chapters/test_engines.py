@@ -35,7 +35,7 @@ from raftlib.chapters.real_etcd import (
     leader_time_check,
 )
 from raftlib.chapters.watch import watch_from_revision
-from raftlib.kv import DEFAULT_QUOTA_BYTES, PutRequest, prefix_end
+from raftlib.kv import DEFAULT_QUOTA_BYTES, ErrEmptyWatcherRange, PutRequest, prefix_end
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import SimCluster
 from raftlib.viz import Table
@@ -199,13 +199,19 @@ def test_watch_from_revision(engine: Engine) -> None:
     assert want.compacted_watch == (True, want.history[-1])
 
 
-def _replay_shape(cluster: Cluster) -> list[tuple[int, list[int]]]:
-    """Write a transaction of two puts and 1,003 puts, watch them all from the transaction
-    on, and return each response's header revision and the revisions of its events."""
+def _led(cluster: Cluster) -> Cluster:
+    """``cluster`` once it has a leader (at most 20 s)."""
     for _ in range(400):
         if cluster.leader() is not None:
             break
         cluster.wait(50)
+    return cluster
+
+
+def _replay_shape(cluster: Cluster) -> list[tuple[int, list[int]]]:
+    """Write a transaction of two puts and 1,003 puts, watch them all from the transaction
+    on, and return each response's header revision and the revisions of its events."""
+    _led(cluster)
     c = cluster.client(cluster.members[0])
     start = c.txn((), (PutRequest(b"r/1", b"t"), PutRequest(b"r/2", b"t"))).header_revision
     for i in range(1003):
@@ -228,6 +234,14 @@ def test_a_watch_replay_is_batched_alike(engine: Engine) -> None:
     assert got == want
     assert [len(set(revs)) for _, revs in want] == [1000, 4]
     assert want[0][1][:2] == [want[0][1][0]] * 2
+
+
+def test_an_empty_watch_range_is_refused_alike(engine: Engine) -> None:
+    """A watch of a range that holds no key: etcd creates and cancels it at once ("mvcc:
+    watcher range is empty"); every engine's client raises that error."""
+    for c in (sim().make(1), engine.make(1)):
+        with pytest.raises(ErrEmptyWatcherRange):
+            _led(c).client(1).watch(b"b", b"a")
 
 
 def test_quota_alarm(engine: Engine) -> None:

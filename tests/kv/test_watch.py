@@ -484,3 +484,23 @@ def test_an_empty_range_is_refused() -> None:
     hub.watch(b"a", b"\0")  # every key from a on
     hub.watch(b"a", b"a\0")
     assert len(hub) == 2
+
+
+def test_checker_holds_progress_notifications_to_their_promise() -> None:
+    """The hub's notifications are bookmarks (every event up to their revision came before
+    them); one sent ahead of an event still to come is caught."""
+    s = MVCCStore()
+    _writes(s)
+    hub = s.watch_hub
+    w = hub.watch(b"a", prefix_end(b"a"), start_revision=2)
+    hub.progress(w.id)  # unsynced: ignored
+    hub.sync()
+    hub.progress(w.id)
+    got = w.take()
+    assert not got[-1].events
+    spec = WatchSpec(b"a", prefix_end(b"a"), 2)
+    hist = history_from_store(s)
+    assert check_watch(hist, spec, got).ok
+    early = [WatchResponse(w.id, s.revision), *got]
+    v = check_watch(hist, spec, early)
+    assert [x.guarantee for x in v.violations] == ["bookmarkable"]

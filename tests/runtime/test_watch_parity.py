@@ -190,15 +190,15 @@ def test_every_request_of_a_stream_is_answered_in_order(pair: Pair) -> None:
 def test_refused_creates_are_answered_as_etcd_answers_them(pair: Pair) -> None:
     """An empty range and a duplicate id: created and cancelled at once, watch id -1, with
     etcd's reason; an id asked for is kept, and automatic ids skip it."""
-    requests = [create(b"b", range_end=b64(b"a")), create(b"a", watch_id="1"),
-                create(b"a", watch_id="1"), create(b"a"), create(b"a"), create(b"a"),
-                {"progress_request": {}}]
+    requests = [create(b"b", range_end=b64(b"a")), create(b"a", range_end=b64(b"a")),
+                create(b"a", watch_id="1"), create(b"a", watch_id="1"), create(b"a"),
+                create(b"a"), create(b"a"), {"progress_request": {}}]
     theirs, ours = both(pair, requests)
     assert ours == theirs
-    assert [r["result"].get("cancel_reason") for r in theirs[:3]] == [
-        "mvcc: watcher range is empty", None,
+    assert [r["result"].get("cancel_reason") for r in theirs[:4]] == [
+        "mvcc: watcher range is empty", "mvcc: watcher range is empty", None,
         "mvcc: duplicate watch ID provided on the WatchStream"]
-    assert [r["result"].get("watch_id") for r in theirs[3:6]] == [None, "2", "3"]
+    assert [r["result"].get("watch_id") for r in theirs[4:7]] == [None, "2", "3"]
 
 
 def test_progress_notifications_go_to_idle_watches_that_asked(pair: Pair) -> None:
