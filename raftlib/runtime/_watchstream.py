@@ -70,8 +70,7 @@ def _answer(kv: ReplicatedKV, header: gw.Header, requests: Sequence[gw.WatchRequ
         if isinstance(req, gw.WatchProgress):
             out.append(gw.render_watch_progress(header))
         elif isinstance(req, gw.WatchCancel):
-            # A watch the server already cancelled (compacted) is still the stream's: etcd
-            # answers its cancel too. An unknown id gets no answer.
+            # An id the stream does not hold gets no answer.
             w = watches.pop(req.watch_id, None)
             if w is not None:
                 w.hub.cancel(w.watcher.id)
@@ -136,16 +135,17 @@ async def watch_stream(kv: ReplicatedKV, header: Callable[[], gw.Header],
                                                        r.canceled))
                     if r.events:
                         w.progress = False  # etcd elides the next notification
-            if trio.current_time() >= tick:
-                tick += interval
+            now = trio.current_time()
+            if now >= tick:
+                while tick <= now:  # as Go's ticker, missed ticks are dropped
+                    tick += interval
                 for w in watches.values():
                     if w.create.progress_notify:
                         if w.progress and not w.watcher.canceled:
                             w.hub.progress(w.watcher.id)
                         w.progress = True
                 continue  # send the notifications now
-            with trio.move_on_at(min(tick, trio.current_time() + (0.1 if hub.unsynced
-                                                                   else 1.0))):
+            with trio.move_on_at(min(tick, now + (0.1 if hub.unsynced else 1.0))):
                 await applied()
     finally:
         for w in watches.values():

@@ -21,6 +21,8 @@ import pytest
 from raftlib.backends import EtcdCluster, ProcessCluster, RaftlibCluster
 from raftlib.gateway import EtcdGateway
 from raftlib.kv import PutRequest, TxnRequest
+from raftlib.runtime import MemberSpec, member_command
+from raftlib.runtime._member import _parse
 
 pytestmark = pytest.mark.etcd
 
@@ -255,3 +257,18 @@ def test_a_watch_from_a_compacted_revision_is_cancelled_as_in_etcd(pair: Pair) -
                                       "compact_revision": str(rev - 1)}
     assert after[1] == after[0]
     assert [(r["result"].get("watch_id"), _revs(r)) for r in after[0]] == [("1", [rev + 1])]
+
+
+def test_the_interval_flag_takes_go_durations_as_etcd() -> None:
+    spec = MemberSpec(1, "/tmp/d", {1: ("127.0.0.1", 1)}, ("127.0.0.1", 2), "t",
+                      watch_progress_notify_ms=1500)
+    argv = member_command(spec)
+    assert argv[argv.index("--experimental-watch-progress-notify-interval") + 1] == "1500ms"
+    assert _parse(argv[4:]) == spec
+    base = argv[4:argv.index("--experimental-watch-progress-notify-interval")]
+    assert "--experimental-watch-progress-notify-interval" not in member_command(_parse(base))
+    for text, ms in (("10m", 600_000), ("1s", 1000), ("250ms", 250), ("0.5s", 500)):
+        flag = ["--experimental-watch-progress-notify-interval", text]
+        assert _parse([*base, *flag]).watch_progress_notify_ms == ms
+    with pytest.raises(SystemExit):
+        _parse([*base, "--experimental-watch-progress-notify-interval", "soon"])
