@@ -466,7 +466,7 @@ def _event(ev: Event) -> _Json:
 
 def _watch_result(watch_id: int, header: _Json, *, created: bool = False,
                   canceled: bool = False, compact_revision: int = 0, cancel_reason: str = "",
-                  events: Sequence[Event] = ()) -> _Json:
+                  fragment: bool = False, events: Sequence[Event] = ()) -> _Json:
     r: _Json = {"header": header}
     if watch_id:
         r["watch_id"] = str(watch_id)
@@ -478,6 +478,8 @@ def _watch_result(watch_id: int, header: _Json, *, created: bool = False,
         r["compact_revision"] = str(compact_revision)
     if cancel_reason:
         r["cancel_reason"] = cancel_reason
+    if fragment:
+        r["fragment"] = True
     if events:
         r["events"] = [_event(e) for e in events]
     return {"result": r}
@@ -509,16 +511,18 @@ def render_watch_progress(header: Header) -> _Json:
 
 
 def render_watch_events(watch_id: int, header: Header, events: Sequence[Event],
-                        compact_revision: int = 0, canceled: bool = False) -> _Json:
+                        compact_revision: int = 0, canceled: bool = False,
+                        fragment: bool = False) -> _Json:
     """A line of a watch stream: ``events`` (a live write's, or whole revisions of a replay,
     as :class:`raftlib.kv.WatchResponse`), a progress notification (no events), or the
     cancellation (also the answer to a ``cancel_request``). ``header.revision`` should be
     the response's own ``header_revision``. A watch cancelled because its start was
     compacted (``compact_revision`` set) has no revision in its header and no
-    ``cancel_reason`` in etcd 3.4, so none is rendered."""
+    ``cancel_reason`` in etcd 3.4, so none is rendered. ``fragment``: more of the same
+    response follows (a watch created with ``fragment`` gets a large response in pieces)."""
     h = _header(header, 0) if compact_revision else _header(header)
     return _watch_result(watch_id, h, canceled=canceled, compact_revision=compact_revision,
-                         events=events)
+                         fragment=fragment, events=events)
 
 
 # --------------------------------------------------------------------- maintenance

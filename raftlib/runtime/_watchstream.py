@@ -10,8 +10,10 @@ etcd, and map to watchers of the member's :class:`~raftlib.kv.WatchHub`. A watch
 ``progress_notify`` gets a progress notification at every tick of the stream's progress
 timer (etcd's ``--experimental-watch-progress-notify-interval``, 10 minutes by default, plus
 up to a tenth of it as jitter) unless it received events since the previous tick, and only
-while it is synced. A watch cancelled by the server (its start revision compacted) leaves
-the stream open, as in etcd: the stream ends when the client goes away.
+while it is synced. A watch created with ``fragment`` gets a response larger than etcd's
+request limit (``--max-request-bytes`` plus gRPC's 512 KiB) in pieces marked ``fragment``,
+as etcd's ``sendFragments`` cuts it. A watch cancelled by the server (its start revision
+compacted) leaves the stream open, as in etcd: the stream ends when the client goes away.
 """
 
 from __future__ import annotations
@@ -25,16 +27,52 @@ from dataclasses import dataclass
 import trio
 
 from .. import gateway as gw
-from ..kv import ErrEmptyWatcherRange, ErrWatcherDuplicateID, Watcher, WatchHub
+from ..kv import (
+    MAX_REQUEST_BYTES,
+    ErrEmptyWatcherRange,
+    ErrWatcherDuplicateID,
+    Event,
+    Watcher,
+    WatchHub,
+    pb_size,
+)
 from ..kv._replicated import ReplicatedKV
+from ..kv._size import GRPC_PREFIX
 from ._launch import DEFAULT_PROGRESS_NOTIFY_MS
 
-__all__ = ["MIN_PROGRESS_NOTIFY_MS", "watch_stream"]
+__all__ = ["MAX_RESPONSE_BYTES", "MIN_PROGRESS_NOTIFY_MS", "fragments", "watch_stream"]
 
 MIN_PROGRESS_NOTIFY_MS = 100
 """etcd raises a shorter interval to this (``minWatchProgressInterval``)."""
 
 _Json = dict[str, object]
+
+#: The largest response etcd sends unfragmented: ``--max-request-bytes`` plus gRPC's overhead
+#: (``grpcOverheadBytes``).
+MAX_RESPONSE_BYTES = MAX_REQUEST_BYTES + 512 * 1024
+_FRAGMENT_FIELD = 2  # the bytes of ``fragment: true`` in a response
+
+
+def fragments(events: Sequence[Event], revision: int, watch_id: int
+              ) -> list[tuple[Event, ...]]:
+    """``events`` cut as etcd's ``sendFragments`` cuts a response of a watch created with
+    ``fragment``: whole if it is smaller than :data:`MAX_RESPONSE_BYTES` or holds one event;
+    otherwise into pieces each as large as fits below that size (at least one event)."""
+    def size(evs: Sequence[Event], extra: int = 0) -> int:
+        return pb_size("watch_events", revision=revision, events=tuple(evs),
+                       watch_id=watch_id) - GRPC_PREFIX + extra
+
+    if len(events) < 2 or size(events) < MAX_RESPONSE_BYTES:
+        return [tuple(events)]
+    out: list[tuple[Event, ...]] = []
+    cur: list[Event] = []
+    for ev in events:
+        cur.append(ev)
+        if len(cur) > 1 and size(cur, _FRAGMENT_FIELD) >= MAX_RESPONSE_BYTES:
+            out.append(tuple(cur[:-1]))
+            cur = [ev]
+    out.append(tuple(cur))
+    return out
 
 
 @dataclass(slots=True)
@@ -131,8 +169,12 @@ async def watch_stream(kv: ReplicatedKV, header: Callable[[], gw.Header],
                     h = header()
                     if r.header_revision:  # the revision the response was made at
                         h = dataclasses.replace(h, revision=r.header_revision)
-                    yield _line(gw.render_watch_events(sid, h, r.events, r.compact_revision,
-                                                       r.canceled))
+                    pieces = (fragments(r.events, h.revision, sid) if w.create.fragment
+                              else [r.events])
+                    for i, evs in enumerate(pieces):
+                        yield _line(gw.render_watch_events(
+                            sid, h, evs, r.compact_revision, r.canceled,
+                            fragment=i < len(pieces) - 1))
                     if r.events:
                         w.progress = False  # etcd elides the next notification
             now = trio.current_time()

@@ -1,9 +1,9 @@
 """Watch streams as a client sees them through the gateway (``POST /v3/watch``, a stream of
 JSON lines), compared line by line with a real etcd 3.4 started by the test: a replay batched
 in whole revisions up to 1,000 a response, the answers to every request of a stream (create,
-cancel, progress, refused creates), periodic progress notifications, and the cancellation of
-a watch whose start revision was compacted. Only the cluster and member ids, which differ by
-nature, are left out of the comparison."""
+cancel, progress, refused creates), periodic progress notifications, fragments of a large
+response, and the cancellation of a watch whose start revision was compacted. Only the
+cluster and member ids, which differ by nature, are left out of the comparison."""
 
 from __future__ import annotations
 
@@ -272,3 +272,20 @@ def test_the_interval_flag_takes_go_durations_as_etcd() -> None:
         assert _parse([*base, *flag]).watch_progress_notify_ms == ms
     with pytest.raises(SystemExit):
         _parse([*base, "--experimental-watch-progress-notify-interval", "soon"])
+
+
+def test_a_large_response_comes_in_fragments_when_asked(pair: Pair) -> None:
+    """A watch created with fragment gets a response over etcd's limit (--max-request-bytes
+    plus 512 KiB) in pieces, each as large as fits, all but the last marked fragment;
+    without it, in one piece."""
+    value = b"x" * (800 * 1024)
+    for i in range(3):
+        pair.apply(PutRequest(b"f/%d" % i, value))
+    rev = int(EtcdGateway(pair.endpoints[0]).call("kv/range", {"key": b64(b"f/0")})
+              ["header"]["revision"])
+    for fragment, shape in ((True, [(True, 2), (None, 1)]), (False, [(None, 3)])):
+        theirs, ours = both(pair, [create(b"f/", range_end=b64(b"f0"),
+                                          start_revision=str(rev - 2),
+                                          fragment=fragment)])
+        assert ours == theirs
+        assert [(r["result"].get("fragment"), len(_revs(r))) for r in theirs[1:]] == shape
