@@ -62,7 +62,7 @@ def fragments(events: Sequence[Event], revision: int, watch_id: int
         return pb_size("watch_events", revision=revision, events=tuple(evs),
                        watch_id=watch_id) - GRPC_PREFIX + extra
 
-    if len(events) < 2 or size(events) < MAX_RESPONSE_BYTES:
+    if size(events) < MAX_RESPONSE_BYTES:
         return [tuple(events)]
     out: list[tuple[Event, ...]] = []
     cur: list[Event] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import socket
 import time
@@ -20,9 +21,10 @@ import pytest
 
 from raftlib.backends import EtcdCluster, ProcessCluster, RaftlibCluster
 from raftlib.gateway import EtcdGateway
-from raftlib.kv import PutRequest, TxnRequest
+from raftlib.kv import Event, KeyValue, PutRequest, TxnRequest, pb_size
 from raftlib.runtime import MemberSpec, member_command
 from raftlib.runtime._member import _parse
+from raftlib.runtime._watchstream import MAX_RESPONSE_BYTES, fragments
 
 pytestmark = pytest.mark.etcd
 
@@ -289,3 +291,26 @@ def test_a_large_response_comes_in_fragments_when_asked(pair: Pair) -> None:
                                           fragment=fragment)])
         assert ours == theirs
         assert [(r["result"].get("fragment"), len(_revs(r))) for r in theirs[1:]] == shape
+
+
+def test_fragments_are_maximal_and_whole() -> None:
+    """The cut itself: pieces in order, each below the limit unless it is one event, and
+    each as large as fits (with the next event it would not)."""
+    def ev(n: int, size: int) -> Event:
+        return Event("PUT", KeyValue(b"k%d" % n, 2, 2 + n, 1, b"v" * size))
+
+    assert fragments([ev(0, MAX_RESPONSE_BYTES)], 9, 0) == [(ev(0, MAX_RESPONSE_BYTES),)]
+    small = [ev(i, 1000) for i in range(10)]
+    assert fragments(small, 9, 0) == [tuple(small)]
+    events = [ev(i, s) for i, s in enumerate([300_000, 900_000, 1_500_000, 2_500_000, 10,
+                                              700_000, 700_000, 700_000, *[500_000] * 8])]
+    pieces = fragments(events, 9, 3)
+    assert [e for p in pieces for e in p] == events and len(pieces) > 1
+
+    def size(evs: tuple[Event, ...]) -> int:  # protobuf's Size(): no gRPC prefix (5 bytes),
+        # and the fragment flag (2 bytes)
+        return pb_size("watch_events", revision=9, events=evs, watch_id=3) - 5 + 2
+
+    for p, after in itertools.pairwise(pieces):
+        assert len(p) == 1 or size(p) < MAX_RESPONSE_BYTES
+        assert size((*p, after[0])) >= MAX_RESPONSE_BYTES
