@@ -232,8 +232,8 @@ def test_watch_parsing() -> None:
     assert parse_watch_stream(raw) == [
         WatchCreate(b"w", b"x", 4, True, frozenset({"NOPUT", "NODELETE"})), WatchCancel(0),
         WatchCreate(b"y")]
-    # Every request in order; of several in one object, the last written (etcd's oneof); an
-    # object with none is skipped.
+    # Every request in order; of several in one object, the last written (etcd keeps one at
+    # random); an object with none is skipped.
     raw = (b'{"progress_request":{},"create_request":{"key":"dw==","watch_id":"7",'
            b'"progress_notify":true}}{}{"create_request":null}'
            b'{"cancelRequest":{"watchId":"3"},"progress_request":{}}{"cancel_request":{}}')
