@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ..runtime._launch import DEFAULT_PROGRESS_NOTIFY_MS
 from ._netns import Netns
 from ._process import BackendError, ProcessCluster, Unsupported, _Member, blocked_by_group
 
@@ -45,7 +46,8 @@ class EtcdCluster(ProcessCluster):
     def __init__(self, n: int = 3, heartbeat_ms: int = 100, election_timeout_ms: int = 1000,
                  quota_backend_bytes: int = 0, pre_vote: bool = False,
                  data_dir: str | None = None, *, start_timeout: float = 30.0,
-                 netns: bool = False) -> None:
+                 netns: bool = False,
+                 watch_progress_notify_ms: int = DEFAULT_PROGRESS_NOTIFY_MS) -> None:
         if not os.path.exists(ETCD_BINARY):
             raise BackendError(f"{ETCD_BINARY} is missing: install etcd 3.4 "
                                "(apt-get install etcd-server) to run an EtcdCluster")
@@ -57,7 +59,8 @@ class EtcdCluster(ProcessCluster):
                 raise BackendError(f"EtcdCluster(netns=True): {e}") from e
         try:
             super().__init__(n, heartbeat_ms, election_timeout_ms, quota_backend_bytes,
-                             pre_vote, data_dir, start_timeout=start_timeout)
+                             pre_vote, data_dir, start_timeout=start_timeout,
+                             watch_progress_notify_ms=watch_progress_notify_ms)
         except BaseException:
             if self._netns is not None:
                 self._netns.close()
@@ -97,6 +100,9 @@ class EtcdCluster(ProcessCluster):
                 "--log-level", "warn"]
         if self.quota_backend_bytes:
             args += ["--quota-backend-bytes", str(self.quota_backend_bytes)]
+        if self.watch_progress_notify_ms != DEFAULT_PROGRESS_NOTIFY_MS:
+            args.append("--experimental-watch-progress-notify-interval="
+                        f"{self.watch_progress_notify_ms}ms")
         if self._netns is not None:
             args = [*self._netns.exec_prefix(m.mid), *args]
         self._popen(m, args)

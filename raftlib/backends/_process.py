@@ -42,6 +42,7 @@ from ..kv import (
     Compare,
     DeleteRangeRequest,
     DeleteRangeResponse,
+    ErrEmptyWatcherRange,
     KVError,
     LeaseGrantResponse,
     LeaseKeepAliveResponse,
@@ -69,6 +70,7 @@ from ..kv._errors import (
     ErrTimeoutLeaderTransfer,
     ErrUnhealthy,
 )
+from ..runtime._launch import DEFAULT_PROGRESS_NOTIFY_MS
 from ._ports import address_in_use, reserve_port
 
 __all__ = ["BackendError", "EtcdClient", "ProcessCluster", "Unsupported"]
@@ -144,19 +146,23 @@ class ProcessCluster:
     The constructor returns once every member is healthy (a leader is elected). Use it as a
     context manager, or call :meth:`close`: every process is stopped by its PID, even after an
     error. ``data_dir`` is kept on close; by default a temporary directory, removed by close.
+    ``watch_progress_notify_ms`` is the period of the progress notifications that watches with
+    ``progress_notify`` receive (etcd's ``--experimental-watch-progress-notify-interval``).
     """
 
     engine = "process"
 
     def __init__(self, n: int = 3, heartbeat_ms: int = 100, election_timeout_ms: int = 1000,
                  quota_backend_bytes: int = 0, pre_vote: bool = False,
-                 data_dir: str | None = None, *, start_timeout: float = 30.0) -> None:
+                 data_dir: str | None = None, *, start_timeout: float = 30.0,
+                 watch_progress_notify_ms: int = DEFAULT_PROGRESS_NOTIFY_MS) -> None:
         if n < 1:
             raise ValueError(f"a {type(self).__name__} needs at least one member")
         self.heartbeat_ms = heartbeat_ms
         self.election_timeout_ms = election_timeout_ms
         self.quota_backend_bytes = quota_backend_bytes
         self.pre_vote = pre_vote
+        self.watch_progress_notify_ms = watch_progress_notify_ms
         self._own_dir = data_dir is None
         self.dir = (tempfile.mkdtemp(prefix=f"raftlib-{self.engine}-") if data_dir is None
                     else data_dir)
@@ -616,9 +622,12 @@ class EtcdClient:
             if stream is not None:
                 stream.close()
             raise ErrStopped() from e
-        if not first.get("created"):
+        if not first.get("created") or first.get("canceled"):
             stream.close()
-            raise EtcdError(f"watch was not created: {first}", 2)
+            reason = str(first.get("cancel_reason", f"watch was not created: {first}"))
+            if reason == ErrEmptyWatcherRange.message:
+                raise ErrEmptyWatcherRange()
+            raise EtcdError(reason, 2)
         w = Watcher(int(first.get("watch_id", 0)), key, range_end, start_revision, prev_kv,
                     frozenset())
         conn = stream.conn

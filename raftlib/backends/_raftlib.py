@@ -15,7 +15,12 @@ import json
 import urllib.request
 from collections.abc import Sequence
 
-from ..runtime._launch import DEFAULT_SNAPSHOT_COUNT, MemberSpec, member_command
+from ..runtime._launch import (
+    DEFAULT_PROGRESS_NOTIFY_MS,
+    DEFAULT_SNAPSHOT_COUNT,
+    MemberSpec,
+    member_command,
+)
 from ._process import BackendError, EtcdClient, ProcessCluster, _Member, blocked_by_group
 
 __all__ = ["RaftlibCluster"]
@@ -39,11 +44,13 @@ class RaftlibCluster(ProcessCluster):
     def __init__(self, n: int = 3, heartbeat_ms: int = 100, election_timeout_ms: int = 1000,
                  quota_backend_bytes: int = 0, pre_vote: bool = False,
                  data_dir: str | None = None, *, start_timeout: float = 30.0,
-                 snapshot_count: int = DEFAULT_SNAPSHOT_COUNT) -> None:
+                 snapshot_count: int = DEFAULT_SNAPSHOT_COUNT,
+                 watch_progress_notify_ms: int = DEFAULT_PROGRESS_NOTIFY_MS) -> None:
         self._groups: list[list[int]] | None = None
         self.snapshot_count = snapshot_count
         super().__init__(n, heartbeat_ms, election_timeout_ms, quota_backend_bytes, pre_vote,
-                         data_dir, start_timeout=start_timeout)
+                         data_dir, start_timeout=start_timeout,
+                         watch_progress_notify_ms=watch_progress_notify_ms)
 
     def _spawn(self, m: _Member, join: bool) -> None:
         spec = MemberSpec(
@@ -51,7 +58,7 @@ class RaftlibCluster(ProcessCluster):
             _hostport(m.client_url), self._token, self.heartbeat_ms, self.election_timeout_ms,
             self.quota_backend_bytes, join, self.pre_vote,
             {i: _hostport(x.client_url) for i, x in self._members.items() if i != m.mid},
-            self.snapshot_count)
+            self.snapshot_count, watch_progress_notify_ms=self.watch_progress_notify_ms)
         self._popen(m, member_command(spec))
 
     def restart(self, member: int, timeout: float = 30.0) -> None:

@@ -4,7 +4,9 @@ etcd promises (docs, "KV API guarantees", watch): events are **ordered** by revi
 **unique** (never twice), **atomic** (a revision's events are never split across responses),
 **reliable** (no event is skipped between two delivered ones) and **resumable** (a watch
 restarted from any revision not yet compacted gets exactly the events from there; one started
-below the compacted revision is cancelled with ``compact_revision``). :func:`check_watch`
+below the compacted revision is cancelled with ``compact_revision``); and, since etcd 3.5's
+docs name it, **bookmarkable**: a progress notification (a response with no events) promises
+that every event up to its header revision was delivered before it. :func:`check_watch`
 compares what one watcher received with the events of every revision, taken from a source of
 truth such as :func:`history_from_store`, and says which guarantee broke and where.
 """
@@ -109,6 +111,12 @@ def check_watch(history: History, spec: WatchSpec, responses: Sequence[WatchResp
             if resp.compact_revision and resp.compact_revision > max(compact_revision, 0):
                 bad.append(WatchViolation("resumable", resp.compact_revision,
                                           "cancelled at a revision that was not compacted"))
+            continue
+        if not resp.events:  # a progress notification
+            missed = [r for r in expected if r <= resp.header_revision and r not in delivered]
+            if missed:
+                bad.append(WatchViolation("bookmarkable", resp.header_revision,
+                                          f"progress notified before revision {missed[0]}"))
             continue
         revs_here: list[int] = []
         for ev in resp.events:

@@ -24,6 +24,7 @@ from raftlib.gateway._gojson import (
     _bad,
     _bool,
     _bytes,
+    _camel,
     _decode_first,
     _Enum,
     _enum,
@@ -360,7 +361,7 @@ def render(resp: Response, header: Header) -> _Json:
 @dataclass(frozen=True, slots=True)
 class WatchCreate:
     """A ``create_request`` of ``POST /v3/watch``, in the terms of
-    :meth:`raftlib.kv.WatchHub.watch`."""
+    :meth:`raftlib.kv.WatchHub.watch`; ``watch_id`` 0 lets the stream choose the id."""
 
     key: bytes
     range_end: bytes = b""
@@ -369,6 +370,25 @@ class WatchCreate:
     filters: frozenset[WatchFilter] = field(default_factory=frozenset)
     progress_notify: bool = False
     fragment: bool = False
+    watch_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchCancel:
+    """A ``cancel_request``: stop the stream's watch ``watch_id``."""
+
+    watch_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchProgress:
+    """A ``progress_request``: ask for the store's revision on the stream."""
+
+
+#: One request of a watch stream.
+WatchRequest = WatchCreate | WatchCancel | WatchProgress
+
+_UNION = ("create_request", "cancel_request", "progress_request")
 
 
 def _watch_error(e: GatewayError) -> GatewayError:
@@ -376,18 +396,7 @@ def _watch_error(e: GatewayError) -> GatewayError:
     return GatewayError(500, 2, e.message)
 
 
-def _parse_create(node: _Node) -> WatchCreate | None:
-    m = _message(node)
-    cancel = _field(m, "cancel_request")
-    progress = _field(m, "progress_request")
-    create = _field(m, "create_request")
-    if cancel is not None:
-        c = _message(cancel)
-        _int(c, "watch_id")
-    if progress is not None:
-        _message(progress)
-    if create is None:
-        return None
+def _parse_create(create: _Node) -> WatchCreate:
     c = _message(create)
     key, end = _bytes(c, "key"), _bytes(c, "range_end")
     start = _int(c, "start_revision")
@@ -400,27 +409,48 @@ def _parse_create(node: _Node) -> WatchCreate | None:
         if 0 <= n < len(_FILTER.names):  # etcd ignores filters it does not know
             filters.add(_FILTER.names[n])
     prev_kv = _bool(c, "prev_kv")
-    _int(c, "watch_id")
+    watch_id = _int(c, "watch_id")
     fragment = _bool(c, "fragment")
-    return WatchCreate(key, end, start, prev_kv, frozenset(filters), progress_notify, fragment)
+    return WatchCreate(key, end, start, prev_kv, frozenset(filters), progress_notify, fragment,
+                       watch_id)
 
 
-def parse_watch_stream(body: bytes) -> list[WatchCreate]:
-    """Every ``create_request`` of a ``/v3/watch`` body, in order.
+def _parse_request(node: _Node) -> WatchRequest | None:
+    m = _message(node)
+    cancel = _field(m, "cancel_request")
+    progress = _field(m, "progress_request")
+    create = _field(m, "create_request")
+    reqs: dict[str, WatchRequest] = {}
+    if cancel is not None:
+        reqs["cancel_request"] = WatchCancel(_int(_message(cancel), "watch_id"))
+    if progress is not None:
+        _message(progress)
+        reqs["progress_request"] = WatchProgress()
+    if create is not None:
+        reqs["create_request"] = _parse_create(create)
+    # The request is a oneof. Given several, etcd 3.4 keeps one at random (jsonpb walks a Go
+    # map; checked with curl); here the one written last.
+    named = [n for k in m for n in _UNION if k in (n, _camel(n)) and not _is_null(m[k])]
+    return reqs[named[-1]] if named else None
 
-    The gateway reads the body as a stream of JSON objects, one watch request each. An error
-    in the first object fails the call (HTTP 500, gRPC code 2, Go's message); an error in a
-    later one only ends the stream of requests, as in etcd. Cancel and progress requests are
-    checked and skipped.
+
+def parse_watch_stream(body: bytes) -> list[WatchRequest]:
+    """Every request of a ``/v3/watch`` body, in order.
+
+    The gateway reads the body as a stream of JSON objects, one watch request each, and
+    answers nothing before the body is complete (etcd 3.4 does the same: a client cannot
+    send a request after reading an answer). An error in the first object fails the call
+    (HTTP 500, gRPC code 2, Go's message); an error in a later one only ends the stream of
+    requests, as in etcd. An object with none of the three requests is skipped.
     """
     p = _Parser(body)
-    out: list[WatchCreate] = []
+    out: list[WatchRequest] = []
     first = True
     while True:
         try:
             p.peek()
             node = p.value()
-            create = _parse_create(node)
+            req = _parse_request(node)
         except _Eof:
             if first and p.i < len(body):
                 raise GatewayError(500, 2, "unexpected EOF") from None
@@ -430,18 +460,8 @@ def parse_watch_stream(body: bytes) -> list[WatchCreate]:
                 raise _watch_error(_bad(str(e))) from None
             return out
         first = False
-        if create is not None:
-            out.append(create)
-
-
-def parse_watch(body: bytes) -> WatchCreate:
-    """The first ``create_request`` of a ``/v3/watch`` body. Errors as
-    :func:`parse_watch_stream`; a body with no create request at all is refused with HTTP 400
-    (etcd would keep such a stream open and send nothing)."""
-    creates = parse_watch_stream(body)
-    if not creates:
-        raise GatewayError(400, 3, "raftlib: the watch body holds no create_request")
-    return creates[0]
+        if req is not None:
+            out.append(req)
 
 
 def _event(ev: Event) -> _Json:
@@ -455,8 +475,8 @@ def _event(ev: Event) -> _Json:
 
 
 def _watch_result(watch_id: int, header: _Json, *, created: bool = False,
-                  canceled: bool = False, compact_revision: int = 0,
-                  events: Sequence[Event] = ()) -> _Json:
+                  canceled: bool = False, compact_revision: int = 0, cancel_reason: str = "",
+                  fragment: bool = False, events: Sequence[Event] = ()) -> _Json:
     r: _Json = {"header": header}
     if watch_id:
         r["watch_id"] = str(watch_id)
@@ -466,31 +486,53 @@ def _watch_result(watch_id: int, header: _Json, *, created: bool = False,
         r["canceled"] = True
     if compact_revision:
         r["compact_revision"] = str(compact_revision)
+    if cancel_reason:
+        r["cancel_reason"] = cancel_reason
+    if fragment:
+        r["fragment"] = True
     if events:
         r["events"] = [_event(e) for e in events]
     return {"result": r}
 
 
 def render_watch_created(watch_id: int, header: Header) -> _Json:
-    """The first line of a watch stream: the watch exists (``header.revision``: the store's
-    current revision). Each line is this object as compact JSON plus a newline.
+    """The answer to a ``create_request``: the watch exists (``header.revision``: the store's
+    current revision). Each line of a stream is such an object as compact JSON plus a newline.
 
     etcd numbers watches per gRPC stream, and every ``POST /v3/watch`` is a stream of its
-    own, so the watch it creates has id 0 (rendered as no ``watch_id`` at all); a second
-    ``create_request`` in the same body gets 1, and so on."""
+    own: the first watch it creates has id 0 (rendered as no ``watch_id`` at all), the next
+    1, and so on, skipping ids a ``create_request`` asked for itself."""
     return _watch_result(watch_id, _header(header), created=True)
 
 
+def render_watch_refused(header: Header, reason: str) -> _Json:
+    """The answer to a ``create_request`` etcd refuses (an empty range, a duplicate id):
+    created and cancelled at once, with watch id -1 and the reason
+    (:class:`raftlib.kv.ErrEmptyWatcherRange`, :class:`raftlib.kv.ErrWatcherDuplicateID`)."""
+    return _watch_result(-1, _header(header), created=True, canceled=True,
+                         cancel_reason=reason)
+
+
+def render_watch_progress(header: Header) -> _Json:
+    """The answer to a ``progress_request``: no events, the store's revision, and watch id -1
+    (it concerns every watch of the stream). etcd 3.4 answers at once, even while a watch
+    is still replaying history."""
+    return _watch_result(-1, _header(header))
+
+
 def render_watch_events(watch_id: int, header: Header, events: Sequence[Event],
-                        compact_revision: int = 0, canceled: bool = False) -> _Json:
+                        compact_revision: int = 0, canceled: bool = False,
+                        fragment: bool = False) -> _Json:
     """A line of a watch stream: ``events`` (a live write's, or whole revisions of a replay,
-    as :class:`raftlib.kv.WatchResponse`), or the cancellation. ``header.revision`` should be
+    as :class:`raftlib.kv.WatchResponse`), a progress notification (no events), or the
+    cancellation (also the answer to a ``cancel_request``). ``header.revision`` should be
     the response's own ``header_revision``. A watch cancelled because its start was
-    compacted (``compact_revision`` set) has no revision in its header in etcd 3.4, so none
-    is rendered."""
+    compacted (``compact_revision`` set) has no revision in its header and no
+    ``cancel_reason`` in etcd 3.4, so none is rendered. ``fragment``: more of the same
+    response follows (a watch created with ``fragment`` gets a large response in pieces)."""
     h = _header(header, 0) if compact_revision else _header(header)
     return _watch_result(watch_id, h, canceled=canceled, compact_revision=compact_revision,
-                         events=events)
+                         fragment=fragment, events=events)
 
 
 # --------------------------------------------------------------------- maintenance

@@ -16,7 +16,9 @@ would receive alone.
 A response never splits a revision. A live response holds the events of one write (one
 revision), as etcd's ``notify``; a replay gathers the watcher's events of up to
 :data:`WATCH_BATCH_MAX_REVS` revisions into one response, as etcd's ``syncWatchers``, and a
-watcher with more history stays unsynced for the next :meth:`WatchHub.sync`.
+watcher with more history stays unsynced for the next :meth:`WatchHub.sync`. A progress
+notification (:meth:`WatchHub.progress`) is a response with no events, headed by the store's
+revision, and only a synced watcher gets one, as etcd's ``watchableStore.progress``.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from raftlib.kv._errors import ErrCompacted
+from raftlib.kv._errors import ErrCompacted, KVError
 from raftlib.kv._types import Event, KeyValue, prefix_end
 
 if TYPE_CHECKING:
     from raftlib.kv._store import MVCCStore
 
-__all__ = ["MAX_WATCHERS_PER_SYNC", "WATCH_BATCH_MAX_REVS", "WatchFilter", "WatchHub",
-           "WatchResponse", "Watcher"]
+__all__ = ["MAX_WATCHERS_PER_SYNC", "WATCH_BATCH_MAX_REVS", "ErrEmptyWatcherRange",
+           "ErrWatcherDuplicateID", "WatchFilter", "WatchHub", "WatchResponse", "Watcher"]
 
 #: Unsynced watchers caught up by one :meth:`WatchHub.sync` call (etcd's
 #: ``maxWatchersPerSync``).
@@ -47,15 +49,31 @@ WATCH_BATCH_MAX_REVS = 1000
 WatchFilter = str
 
 
+class ErrEmptyWatcherRange(KVError):
+    """A watch of ``[key, range_end)`` with ``range_end <= key`` (etcd's ``mvcc`` error; a
+    client sees it as the ``cancel_reason`` of a refused watch)."""
+
+    message = "mvcc: watcher range is empty"
+
+
+class ErrWatcherDuplicateID(KVError):
+    """A watch asked for the id of a watch already on its stream (etcd's ``mvcc`` error,
+    likewise a ``cancel_reason``)."""
+
+    message = "mvcc: duplicate watch ID provided on the WatchStream"
+
+
 @dataclass(frozen=True, slots=True)
 class WatchResponse:
-    """What a watcher receives: events, or its cancellation.
+    """What a watcher receives: events, a progress notification, or its cancellation.
 
     A live response holds one revision's events and ``header_revision`` is that revision. A
     replay response holds whole revisions, up to :data:`WATCH_BATCH_MAX_REVS` of them, and
     ``header_revision`` is the store's revision when it was read, as in etcd. A watcher
     cancelled because its start revision was compacted gets ``canceled=True``,
-    ``compact_revision`` set and no header revision (0), as in etcd 3.4.
+    ``compact_revision`` set and no header revision (0), as in etcd 3.4. A progress
+    notification has no events and ``header_revision`` the store's revision: the watcher has
+    seen every event up to it.
     """
 
     watch_id: int
@@ -380,7 +398,10 @@ class WatchHub:
               prev_kv: bool = False, filters: frozenset[WatchFilter] = frozenset()) -> Watcher:
         """Watch ``key`` or ``[key, range_end)`` (``b"\\0"``: every key from ``key`` on) from
         ``start_revision`` (0: the next revision). A past start makes the watcher unsynced
-        until :meth:`sync` replays its history."""
+        until :meth:`sync` replays its history. A range that holds no key (``range_end <=
+        key``) is refused with :class:`ErrEmptyWatcherRange`, as etcd refuses it."""
+        if range_end not in (b"", b"\0") and key >= range_end:
+            raise ErrEmptyWatcherRange()
         w = Watcher(self._next_id, key, range_end,
                     start_revision if start_revision > 0 else self._store.revision + 1,
                     prev_kv, frozenset(filters))
@@ -400,6 +421,14 @@ class WatchHub:
         self._unlink(w)
         w.canceled = True
         w._queue().append(WatchResponse(w.id, self._store.revision, canceled=True))
+
+    def progress(self, watch_id: int) -> None:
+        """Queue a progress notification for the watcher: a response with no events headed by
+        the store's revision, for a synced watcher only (an unsynced one has not seen that
+        revision yet), as etcd's ``watchableStore.progress``."""
+        w = self._watchers.get(watch_id)
+        if w is not None and watch_id not in self._unsynced:
+            w._queue().append(WatchResponse(watch_id, self._store.revision))
 
     def __len__(self) -> int:
         """Number of live watchers."""
@@ -519,8 +548,12 @@ class WatchHub:
         revision it has not taken; once its consumer takes again, :meth:`sync` catches it up
         from the store (or cancels it, if that history was compacted meanwhile)."""
         q = w._queue()
-        r = q[0]
-        first = (r.events if isinstance(r, WatchResponse) else r[1])[0].kv.mod_revision
+        first = w.next_rev
+        for r in q:  # the first held response with events (not a progress notification)
+            evs = r.events if isinstance(r, WatchResponse) else r[1]
+            if evs:
+                first = evs[0].kv.mod_revision
+                break
         q.clear()
         self._unlink(w)
         w.next_rev = first

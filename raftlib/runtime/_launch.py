@@ -10,10 +10,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_SNAPSHOT_COUNT", "MemberSpec", "member_command"]
+__all__ = ["DEFAULT_PROGRESS_NOTIFY_MS", "DEFAULT_SNAPSHOT_COUNT", "MemberSpec", "member_command"]
 
 DEFAULT_SNAPSHOT_COUNT = 100_000
 """Applied entries between snapshots, as etcd 3.4's ``--snapshot-count`` default."""
+
+DEFAULT_PROGRESS_NOTIFY_MS = 600_000
+"""etcd's progress notification interval (``--experimental-watch-progress-notify-interval``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,8 @@ class MemberSpec:
     ``join`` starts a member that was just added to a running cluster; ``snapshot_count`` is
     how many applied entries a member keeps in its log before it takes a snapshot (etcd's
     ``--snapshot-count``); ``max_connections`` caps open client connections (0: the file limit
-    less a reserve)."""
+    less a reserve); ``watch_progress_notify_ms`` is the period of progress notifications to
+    watches that ask for them (etcd's ``--experimental-watch-progress-notify-interval``)."""
 
     id: int
     data_dir: str
@@ -39,6 +43,7 @@ class MemberSpec:
     clients: Mapping[int, tuple[str, int]] = field(default_factory=dict)
     snapshot_count: int = DEFAULT_SNAPSHOT_COUNT
     max_connections: int = 0
+    watch_progress_notify_ms: int = DEFAULT_PROGRESS_NOTIFY_MS
 
 
 def member_command(spec: MemberSpec) -> list[str]:
@@ -62,4 +67,7 @@ def member_command(spec: MemberSpec) -> list[str]:
         argv += ["--snapshot-count", str(spec.snapshot_count)]
     if spec.max_connections:
         argv += ["--max-connections", str(spec.max_connections)]
+    if spec.watch_progress_notify_ms != DEFAULT_PROGRESS_NOTIFY_MS:
+        argv += ["--experimental-watch-progress-notify-interval",
+                 f"{spec.watch_progress_notify_ms}ms"]
     return argv

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -88,9 +87,10 @@ from ..raft import (
 from ._codec import Proposal, Removed
 from ._http import Reply, Stream, serve_http
 from ._http import Request as HttpRequest
-from ._launch import DEFAULT_SNAPSHOT_COUNT, MemberSpec
+from ._launch import DEFAULT_PROGRESS_NOTIFY_MS, DEFAULT_SNAPSHOT_COUNT, MemberSpec
 from ._transport import Transport
 from ._wal import DiskStorage
+from ._watchstream import json_line, watch_stream
 
 __all__ = ["WATCH_BUFFER", "Member", "main"]
 
@@ -557,46 +557,9 @@ class Member:
             errors=[gw.alarm_text(a) for a in self.kv.store.alarms()])
 
     def _watch(self, body: bytes) -> Stream:
-        create = gw.parse_watch(body)
-        store = self.kv.store
-        hub = store.watch_hub
-        self.kv.watched = True
-        w = hub.watch(create.key, create.range_end, start_revision=create.start_revision,
-                      prev_kv=create.prev_kv, filters=create.filters)
-
-        # etcd numbers watches per stream: the one watch of a gateway stream is watch 0.
-        async def lines() -> AsyncIterator[bytes]:
-            nonlocal hub, w
-            try:
-                yield _line(gw.render_watch_created(0, self._header()))
-                while True:
-                    if self.kv.store.watch_hub is not hub:
-                        # A snapshot replaced the store: watch on from the next revision in the
-                        # new one, as etcd's restored store keeps its watchers (if that history
-                        # is gone, the new hub cancels with the compact revision).
-                        untaken = [r for r in w.take() if r.events]
-                        start = untaken[0].events[0].kv.mod_revision if untaken else w.next_rev
-                        hub.cancel(w.id)
-                        hub = self.kv.store.watch_hub
-                        self.kv.watched = True
-                        w = hub.watch(create.key, create.range_end, start_revision=start,
-                                      prev_kv=create.prev_kv, filters=create.filters)
-                    if hub.unsynced:
-                        hub.sync()
-                    for r in w.take():
-                        h = self._header()
-                        if r.header_revision:  # the revision the response was made at
-                            h = dataclasses.replace(h, revision=r.header_revision)
-                        yield _line(gw.render_watch_events(
-                            0, h, r.events, r.compact_revision, r.canceled))
-                        if r.canceled:
-                            return
-                    with trio.move_on_after(0.1 if hub.unsynced else 1.0):
-                        await self._applied.wait()
-            finally:
-                hub.cancel(w.id)
-
-        return Stream(lines())
+        return Stream(watch_stream(self.kv, self._header, lambda: self._applied.wait(),
+                                   gw.parse_watch_stream(body),
+                                   self.spec.watch_progress_notify_ms))
 
     async def _lease(self, call: str, body: bytes) -> Reply | Stream:
         """Grants and revokes go through the log; keep-alives and time-to-live are answered
@@ -604,7 +567,7 @@ class Member:
         if call == "keepalive":
             ids = gw.parse_keepalive_stream(body)
             # The first answer before the stream starts: its error is the call's error.
-            first = _line(await self._keep_alive(ids[0])) if ids else b""
+            first = json_line(await self._keep_alive(ids[0])) if ids else b""
 
             async def lines() -> AsyncIterator[bytes]:
                 yield first
@@ -614,7 +577,7 @@ class Member:
                     except (KVError, gw.GatewayError) as e:  # etcd ends the stream too
                         self.log.info("keep-alive stream ended: %s", e)
                         return
-                    yield _line(answer)
+                    yield json_line(answer)
             return Stream(lines())
         req = gw.parse_lease(call, body)
         if isinstance(req, LeaseGrantRequest):
@@ -633,7 +596,7 @@ class Member:
 
     async def _keep_alive(self, lid: int) -> dict[str, object]:
         if self.node.role is not Role.LEADER:
-            status, data = await self._ask_leader("lease/keepalive", _line({"ID": str(lid)}))
+            status, data = await self._ask_leader("lease/keepalive", json_line({"ID": str(lid)}))
             answer = json.loads(data.split(b"\n", 1)[0] or b"{}")
             if status != 200 or "result" not in answer:
                 raise gw.GatewayError(status, int(answer.get("code", 2)),
@@ -811,11 +774,21 @@ def _read_only(req: TxnRequest) -> bool:
     return ok(req.success) and ok(req.failure)
 
 
-def _line(obj: object) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
-
-
 # --------------------------------------------------------------------- command line
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def _duration_ms(text: str) -> int:
+    """A Go duration of one unit (``10m``, ``1s``, ``500ms``) in milliseconds."""
+    num = text.rstrip("smh")
+    unit = text[len(num):]
+    try:
+        ms = float(num) * _UNITS_MS[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r}") from None
+    return round(ms)
+
 
 def _parse(argv: Sequence[str]) -> MemberSpec:
     p = argparse.ArgumentParser(
@@ -838,6 +811,10 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
                    help="applied entries between snapshots (default %(default)s)")
     p.add_argument("--join", action="store_true",
                    help="this member was just added to a running cluster")
+    p.add_argument("--experimental-watch-progress-notify-interval", type=_duration_ms,
+                   default=DEFAULT_PROGRESS_NOTIFY_MS, metavar="DURATION",
+                   help="between progress notifications to watches that asked for them "
+                        "(Go's form: 10m, 1s, 500ms; default 10m, at least 100ms, as etcd)")
     p.add_argument("--max-connections", type=int, default=0,
                    help="open client connections at most; beyond it the longest idle is "
                         "closed (default 0: the file limit less a reserve of 128)")
@@ -866,7 +843,8 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
         p.error("--max-connections must not be negative")
     return MemberSpec(a.id, a.data_dir, peers, client, a.cluster_token, a.heartbeat_ms,
                       a.election_ms, a.quota_backend_bytes, a.join, a.pre_vote, clients,
-                      a.snapshot_count, a.max_connections)
+                      a.snapshot_count, a.max_connections,
+                      a.experimental_watch_progress_notify_interval)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

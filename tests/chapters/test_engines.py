@@ -35,7 +35,13 @@ from raftlib.chapters.real_etcd import (
     leader_time_check,
 )
 from raftlib.chapters.watch import watch_from_revision
-from raftlib.kv import DEFAULT_QUOTA_BYTES, KVError
+from raftlib.kv import (
+    DEFAULT_QUOTA_BYTES,
+    ErrEmptyWatcherRange,
+    KVError,
+    PutRequest,
+    prefix_end,
+)
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import SimCluster
 from raftlib.viz import Table
@@ -197,6 +203,51 @@ def test_watch_from_revision(engine: Engine) -> None:
     assert_same("watch", engine.name, want, got)
     assert [e[0] for e in want.events] == ["PUT", "PUT", "DELETE", "PUT"]
     assert want.compacted_watch == (True, want.history[-1])
+
+
+def _led(cluster: Cluster) -> Cluster:
+    """``cluster`` once it has a leader (at most 20 s)."""
+    for _ in range(400):
+        if cluster.leader() is not None:
+            break
+        cluster.wait(50)
+    return cluster
+
+
+def _replay_shape(cluster: Cluster) -> list[tuple[int, list[int]]]:
+    """Write a transaction of two puts and 1,003 puts, watch them all from the transaction
+    on, and return each response's header revision and the revisions of its events."""
+    _led(cluster)
+    c = cluster.client(cluster.members[0])
+    start = c.txn((), (PutRequest(b"r/1", b"t"), PutRequest(b"r/2", b"t"))).header_revision
+    for i in range(1003):
+        c.put(b"r/%d" % (i % 3), b"%d" % i)
+    w = c.watch(b"r/", prefix_end(b"r/"), start_revision=start)
+    out: list[tuple[int, list[int]]] = []
+    for _ in range(200):
+        out += [(r.header_revision, [e.kv.mod_revision for e in r.events]) for r in w.take()]
+        if sum(len(revs) for _, revs in out) >= 1005:
+            break
+        cluster.wait(50)
+    return out
+
+
+def test_a_watch_replay_is_batched_alike(engine: Engine) -> None:
+    """etcd 3.4 replays up to 1,000 whole revisions a response (watchBatchMaxRevs): every
+    engine's client sees the same responses, the transaction's two events together."""
+    want = _replay_shape(sim().make(1))
+    got = _replay_shape(engine.make(1))
+    assert got == want
+    assert [len(set(revs)) for _, revs in want] == [1000, 4]
+    assert want[0][1][:2] == [want[0][1][0]] * 2
+
+
+def test_an_empty_watch_range_is_refused_alike(engine: Engine) -> None:
+    """A watch of a range that holds no key: etcd creates and cancels it at once ("mvcc:
+    watcher range is empty"); every engine's client raises that error."""
+    for c in (sim().make(1), engine.make(1)):
+        with pytest.raises(ErrEmptyWatcherRange):
+            _led(c).client(1).watch(b"b", b"a")
 
 
 def test_quota_alarm(engine: Engine) -> None:

@@ -27,14 +27,15 @@ from raftlib.gateway import (
     GatewayError,
     Header,
     MemberJSON,
+    WatchCancel,
     WatchCreate,
+    WatchProgress,
     _gojson,
     parse_alarm,
     parse_kv,
     parse_member_add,
     parse_member_id,
     parse_transfer,
-    parse_watch,
     parse_watch_stream,
     render,
     render_alarm,
@@ -229,8 +230,15 @@ def test_watch_parsing() -> None:
            b'"prevKv":true,"filters":["NOPUT",1,7]}}{"cancel_request":{"watch_id":"0"}}'
            b'{"create_request":{"key":"eQ=="}} junk')
     assert parse_watch_stream(raw) == [
-        WatchCreate(b"w", b"x", 4, True, frozenset({"NOPUT", "NODELETE"})), WatchCreate(b"y")]
-    assert parse_watch(raw).key == b"w"
+        WatchCreate(b"w", b"x", 4, True, frozenset({"NOPUT", "NODELETE"})), WatchCancel(0),
+        WatchCreate(b"y")]
+    # Every request in order; of several in one object, the last written (etcd keeps one at
+    # random); an object with none is skipped.
+    raw = (b'{"progress_request":{},"create_request":{"key":"dw==","watch_id":"7",'
+           b'"progress_notify":true}}{}{"create_request":null}'
+           b'{"cancelRequest":{"watchId":"3"},"progress_request":{}}{"cancel_request":{}}')
+    assert parse_watch_stream(raw) == [
+        WatchCreate(b"w", watch_id=7, progress_notify=True), WatchProgress(), WatchCancel(0)]
     # A bad first request fails the whole stream: HTTP 500 and gRPC code 2, as etcd's gateway.
     for bad, message in ((b'{"create_request":{"filters":["BAD"]}}',
                           'unknown value "BAD" for enum '
@@ -238,11 +246,10 @@ def test_watch_parsing() -> None:
                          (b"{bad", "invalid character 'b' looking for beginning of object key "
                                    "string")):
         with pytest.raises(GatewayError) as e:
-            parse_watch(bad)
+            parse_watch_stream(bad)
         assert render_error(e.value) == (500, {"error": message, "message": message,
                                                "code": 2})
-    with pytest.raises(GatewayError):
-        parse_watch(b"{}")
+    assert parse_watch_stream(b"{}") == []
 
 
 def test_maintenance_and_cluster_parsing() -> None:
@@ -535,7 +542,8 @@ def test_watch_stream_matches_etcd(twin: Twin) -> None:
         stream = Stream(twin.endpoint, raw)
         try:
             assert stream.resp.status == 200
-            create = parse_watch(raw)
+            (create,) = parse_watch_stream(raw)
+            assert isinstance(create, WatchCreate)
             w = store.watch_hub.watch(create.key, create.range_end,
                                       start_revision=create.start_revision,
                                       prev_kv=create.prev_kv, filters=create.filters)
@@ -563,7 +571,8 @@ def test_compacted_watch_matches_etcd(twin: Twin) -> None:
     raw = body(create_request={"key": b64("wc/a"), "start_revision": "1"})
     stream = Stream(twin.endpoint, raw)
     try:
-        create = parse_watch(raw)
+        (create,) = parse_watch_stream(raw)
+        assert isinstance(create, WatchCreate)
         hub = twin.store.watch_hub
         w = hub.watch(create.key, start_revision=create.start_revision)
         created = render_watch_created(0, twin.header())
@@ -627,7 +636,7 @@ def test_refused_watch_bodies_match_etcd(twin: Twin) -> None:
                 b'{"create_request":{"key":"dw==","start_revision":"x"}}',
                 b'{"create_request":"x"}'):
         with pytest.raises(GatewayError) as e:
-            parse_watch(raw)
+            parse_watch_stream(raw)
         stream = Stream(twin.endpoint, raw)
         try:
             theirs = (stream.resp.status, json.loads(stream.resp.read()))

@@ -6,9 +6,12 @@ import random
 from collections import deque
 from dataclasses import replace
 
+import pytest
+
 from raftlib.check.watch import WatchSpec, check_watch, history_from_store
 from raftlib.kv import (
     DeleteRangeRequest,
+    ErrEmptyWatcherRange,
     Event,
     KeyValue,
     MVCCStore,
@@ -220,6 +223,8 @@ def test_random_watchers_satisfy_the_guarantees() -> None:
             start = rnd.choice([0, rnd.randint(1, s.revision + 2)])
             filters = rnd.choice([frozenset(), frozenset({"NOPUT"}), frozenset({"NODELETE"})])
             prev = rnd.random() < 0.5
+            if end not in (b"", b"\0") and end <= k:
+                continue  # an empty range: refused (test_an_empty_range_is_refused)
             w = hub.watch(k, end, start_revision=start, prev_kv=prev, filters=filters)
             spec = WatchSpec(k, end, start if start > 0 else s.revision + 1, prev, filters)
             watchers.append((w, spec))
@@ -434,3 +439,68 @@ def test_a_write_filtered_out_still_moves_aside_a_watcher_holding_too_much() -> 
     assert w.take() == []
     hub.sync()
     assert [[e.kv.mod_revision for e in r.events] for r in w.take()] == [[3, 5, 7]]
+
+
+def test_progress_goes_to_synced_watchers_only() -> None:
+    """etcd's watchableStore.progress: a synced watcher gets an empty response headed by
+    the store's revision; an unsynced one (still replaying) gets nothing, since it has not
+    seen that revision."""
+    s = MVCCStore()
+    _writes(s)
+    hub = s.watch_hub
+    live = hub.watch(b"a")
+    old = hub.watch(b"a", start_revision=2)
+    hub.progress(live.id)
+    hub.progress(old.id)
+    hub.progress(12345)  # no such watcher: nothing
+    assert live.take() == [WatchResponse(live.id, s.revision)]
+    assert old.take() == []
+    hub.sync()
+    hub.progress(old.id)
+    assert [(r.header_revision, len(r.events)) for r in old.take()] == [
+        (s.revision, 3), (s.revision, 0)]
+
+
+def test_a_progress_notification_held_does_not_break_moving_aside() -> None:
+    s = MVCCStore()
+    hub = WatchHub(s, max_pending=2)
+    w = hub.watch(b"k")
+    hub.progress(w.id)
+    for i in range(3):  # held: the notification, then events; the third write is one too many
+        s.put(b"k", b"%d" % i)
+        hub.notify(s.revision, (Event("PUT", s.range(b"k").kvs[0]),))
+    assert w.slow and hub.unsynced == 1
+    w.take()
+    hub.sync()
+    # Caught up from the first event it had not taken, not from the notification.
+    assert [e.kv.value for r in w.take() for e in r.events] == [b"0", b"1", b"2"]
+
+
+def test_an_empty_range_is_refused() -> None:
+    hub = MVCCStore().watch_hub
+    for key, end in ((b"b", b"a"), (b"a", b"a")):
+        with pytest.raises(ErrEmptyWatcherRange, match="mvcc: watcher range is empty"):
+            hub.watch(key, end)
+    hub.watch(b"a", b"\0")  # every key from a on
+    hub.watch(b"a", b"a\0")
+    assert len(hub) == 2
+
+
+def test_checker_holds_progress_notifications_to_their_promise() -> None:
+    """The hub's notifications are bookmarks (every event up to their revision came before
+    them); one sent ahead of an event still to come is caught."""
+    s = MVCCStore()
+    _writes(s)
+    hub = s.watch_hub
+    w = hub.watch(b"a", prefix_end(b"a"), start_revision=2)
+    hub.progress(w.id)  # unsynced: ignored
+    hub.sync()
+    hub.progress(w.id)
+    got = w.take()
+    assert not got[-1].events
+    spec = WatchSpec(b"a", prefix_end(b"a"), 2)
+    hist = history_from_store(s)
+    assert check_watch(hist, spec, got).ok
+    early = [WatchResponse(w.id, s.revision), *got]
+    v = check_watch(hist, spec, early)
+    assert [x.guarantee for x in v.violations] == ["bookmarkable"]

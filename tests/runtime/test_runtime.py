@@ -442,10 +442,10 @@ def test_bad_requests_get_etcd_errors_and_the_server_stays_up_and_loses_nothing(
     answered = 0
     for path in _PATHS:
         for body in bodies:
-            if path == "watch" and body == b"{}":
-                continue  # a valid (empty-key) watch would stream forever
+            # A watch body that parses streams until the client leaves, as in etcd (even one
+            # holding no request): only a refusal answers at once.
             with contextlib.suppress(TimeoutError):
-                status, reply = _post(base + path, body, timeout=10)
+                status, reply = _post(base + path, body, timeout=1 if path == "watch" else 10)
                 answered += 1
                 if path == "no/such/path":
                     assert (status, reply) == (404, {"text": "Not Found\n"})
