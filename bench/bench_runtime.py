@@ -45,6 +45,8 @@ from typing import Any, Protocol
 from _pysyncobj_kv import PySyncObjCluster
 
 from raftlib.backends import EtcdCluster, RaftlibCluster
+from raftlib.runtime._stages import ENV as STAGES_ENV
+from raftlib.runtime._stages import FOLLOWER_STAGES, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
@@ -201,6 +203,52 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
     return out
 
 
+def stage_breakdown(clients: int, seconds: float, warmup: float) -> _Json:
+    """Where a raftlib put's time goes: one run on a fresh cluster whose members stamp every
+    stage of a write (``RAFTLIB_STAGES=1``, see ``raftlib/runtime/_stages.py``); the medians
+    of the leader's stages and of its followers'."""
+    os.environ[STAGES_ENV] = "1"
+    try:
+        c = RaftlibCluster(n=3, heartbeat_ms=HEARTBEAT_MS, election_timeout_ms=ELECTION_MS)
+    finally:
+        del os.environ[STAGES_ENV]
+    try:
+        lead = wait_leader(c)
+        url = c.endpoint(lead)
+        loadgen(url, clients, warmup, 0.0, "bench/stages/warmup")
+        for m in c.members:  # forget the warm-up's samples
+            _request(c.endpoint(m), "POST", "/raftlib/stages", 2.0)
+        res = loadgen(url, clients, seconds, 0.0, "bench/stages/run")
+        reports = {}
+        for m in c.members:
+            r = _request(c.endpoint(m), "GET", "/raftlib/stages", 2.0)
+            if r is None or r[0] != 200:
+                raise RuntimeError(f"member {m} serves no stages (is RAFTLIB_STAGES passed?)")
+            reports[m] = json.loads(r[1])
+    finally:
+        c.close()
+    leader = reports[lead]
+    followers = [reports[m]["median_ms"] for m in c.members if m != lead]
+    return {"clients": clients, "puts_per_s": res["puts_per_s"], "p50_ms": res["p50_ms"],
+            "leader_ms": {k: leader["median_ms"].get(k) for k in STAGES},
+            "follower_ms": {k: _med([f.get(k) for f in followers]) for k in FOLLOWER_STAGES},
+            "samples": leader["samples"]["answer"]}
+
+
+def print_breakdown(b: _Json) -> None:
+    print(f"\n== Where one raftlib put's time goes ({b['clients']} client(s), separate run with "
+          f"RAFTLIB_STAGES=1; medians; {b['samples']} puts,\n   {b['puts_per_s']:,.0f} puts/s, "
+          f"p50 {b['p50_ms']:.2f} ms as the load generator saw it)")
+    total = 0.0
+    for name, v in b["leader_ms"].items():
+        total += v or 0.0
+        print(f"   leader   {name:<12} {'n/a' if v is None else f'{v:6.3f} ms'}")
+    print(f"   leader   {'sum':<12} {total:6.3f} ms (from the request's last bytes to the "
+          "reply sent)")
+    for name, v in b["follower_ms"].items():
+        print(f"   follower {name:<12} {'n/a' if v is None else f'{v:6.3f} ms'}")
+
+
 def failover_trial(c: _Cluster) -> float | None:
     """Seconds from SIGKILL of the leader until a survivor names a leader in a higher term
     (``None``: none within 20 s)."""
@@ -284,6 +332,8 @@ def main() -> None:
     p.add_argument("--clients", default="1,16,64", help="comma-separated client counts")
     p.add_argument("--systems", default="raftlib,etcd,pysyncobj")
     p.add_argument("--no-failover", action="store_true")
+    p.add_argument("--no-stages", action="store_true",
+                   help="skip the per-stage breakdown of a raftlib put")
     a = p.parse_args()
     # SIGTERM unwinds like Ctrl-C, so every cluster's context manager stops its processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -331,6 +381,11 @@ def main() -> None:
     names = [n for n in names if n not in missing]
     summary = summarize({n: raw[n] for n in names})
 
+    breakdown: _Json | None = None
+    if not a.no_stages and "raftlib" in names:
+        breakdown = stage_breakdown(1, seconds, warmup)
+        print_breakdown(breakdown)
+
     failover: dict[str, _Json] = {}
     if not a.no_failover:
         print(f"\n2. time to a new leader after SIGKILL of the leader "
@@ -367,6 +422,7 @@ def main() -> None:
                    "data_dir_fs": fstype, "fdatasync_4k_ms": probe * 1e3,
                    "cpus": os.cpu_count()},
         "missing": missing, "throughput": summary, "raw": raw, "failover": failover,
+        "stages": breakdown,
         **goal}, indent=1))
     print(f"\nresults written to {OUT.relative_to(ROOT)}")
 
