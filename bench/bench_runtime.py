@@ -22,7 +22,13 @@ Three 3-member clusters on 127.0.0.1, each member an OS process with an fsync'd 
    until one names a leader in a higher term; the killed member is restarted and the cluster
    settles between trials.
 
-Results also go to ``_build/bench/runtime.json``.
+3. Where one raftlib put's time goes: a 1-client run on a fresh cluster whose members stamp
+   every stage of a write (``RAFTLIB_STAGES=1``; ``raftlib/runtime/_stages.py``), the medians
+   per stage on the leader and on its followers (``--no-stages`` skips it).
+
+The goals (issue 17): raftlib's puts/s at least 0.8x etcd's at 1, 16 and 64 clients, and its
+p99 at most 1.5x etcd's. Every figure, with its goal and ratio, and the raw runs go to
+``_build/bench/results.json`` under ``runtime`` (``bench/_results.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from _pysyncobj_kv import PySyncObjCluster
+from _results import Figure, record
 
 from raftlib.backends import EtcdCluster, RaftlibCluster
 from raftlib.runtime._stages import ENV as STAGES_ENV
@@ -50,7 +57,7 @@ from raftlib.runtime._stages import FOLLOWER_STAGES, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
-OUT = ROOT / "_build" / "bench" / "runtime.json"
+RATE_GOAL, P99_GOAL = 0.8, 1.5  # raftlib/etcd: puts/s at least, p99 at most
 HEARTBEAT_MS, ELECTION_MS = 100, 1000
 
 _Json = dict[str, Any]
@@ -413,18 +420,12 @@ def main() -> None:
                               "failed": len(times) - len(ok)}
 
     report(summary, failover, points, names, missing, seconds, warmup, runs, trials)
-    goal = ratios(summary, points)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "config": {"seconds": seconds, "warmup": warmup, "runs": runs, "trials": trials,
+    record("runtime", figures(summary, failover, breakdown, points),
+           config={"seconds": seconds, "warmup": warmup, "runs": runs, "trials": trials,
                    "clients": points, "members": 3, "heartbeat_ms": HEARTBEAT_MS,
                    "election_timeout_ms": ELECTION_MS, "value_bytes": 100,
-                   "data_dir_fs": fstype, "fdatasync_4k_ms": probe * 1e3,
-                   "cpus": os.cpu_count()},
-        "missing": missing, "throughput": summary, "raw": raw, "failover": failover,
-        "stages": breakdown,
-        **goal}, indent=1))
-    print(f"\nresults written to {OUT.relative_to(ROOT)}")
+                   "data_dir_fs": fstype, "fdatasync_4k_ms": probe * 1e3},
+           missing=missing, throughput=summary, raw=raw, failover=failover, stages=breakdown)
 
 
 def _fstype(path: str) -> str:
@@ -437,19 +438,32 @@ def _fstype(path: str) -> str:
     return fs
 
 
-def ratios(summary: dict[str, dict[int, _Json]], points: list[int]) -> _Json:
-    top = max(points)
-    rate = {n: s[top]["puts_per_s"] for n, s in summary.items() if top in s}
-    out: _Json = {"at_clients": top, "raftlib_over_etcd": None, "raftlib_over_pysyncobj": None,
-                  "goal_met": None}
-    if "raftlib" in rate:
-        if rate.get("etcd"):
-            out["raftlib_over_etcd"] = rate["raftlib"] / rate["etcd"]
-        if rate.get("pysyncobj"):
-            out["raftlib_over_pysyncobj"] = rate["raftlib"] / rate["pysyncobj"]
-        if out["raftlib_over_etcd"] is not None and out["raftlib_over_pysyncobj"] is not None:
-            out["goal_met"] = (out["raftlib_over_etcd"] >= 0.5
-                               and out["raftlib_over_pysyncobj"] > 1.0)
+def figures(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json],
+            breakdown: _Json | None, points: list[int]) -> list[Figure]:
+    """The goals' ratios first, then the measured figures behind them."""
+    out: list[Figure] = []
+    rl, etcd, pso = (summary.get(n) for n in ("raftlib", "etcd", "pysyncobj"))
+    for c in points:
+        if rl and etcd:
+            out.append(Figure(f"raftlib/etcd puts/s, {c} client(s)",
+                              rl[c]["puts_per_s"] / etcd[c]["puts_per_s"], "x", RATE_GOAL))
+            p99 = (rl[c]["p99_ms"] / etcd[c]["p99_ms"]
+                   if rl[c]["p99_ms"] and etcd[c]["p99_ms"] else None)
+            out.append(Figure(f"raftlib/etcd p99, {c} client(s)", p99, "x", P99_GOAL, "<="))
+    if rl and pso:
+        top = max(points)
+        out.append(Figure(f"raftlib/PySyncObj puts/s, {top} clients",
+                          rl[top]["puts_per_s"] / pso[top]["puts_per_s"], "x", 1.0))
+    for name, s in summary.items():
+        for c in points:
+            out.append(Figure(f"{name} puts/s, {c} client(s)", s[c]["puts_per_s"], "/s"))
+            out.append(Figure(f"{name} p50, {c} client(s)", s[c]["p50_ms"], "ms"))
+            out.append(Figure(f"{name} p99, {c} client(s)", s[c]["p99_ms"], "ms"))
+    if breakdown is not None:
+        out.append(Figure("raftlib put, leader stages summed (1 client)",
+                          sum(v or 0.0 for v in breakdown["leader_ms"].values()), "ms"))
+    for name, f in failover.items():
+        out.append(Figure(f"{name} new leader after SIGKILL, median", f["median_ms"], "ms"))
     return out
 
 
@@ -479,18 +493,6 @@ def report(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json], poi
                 each = ", ".join(f"{c}: {summary['raftlib'][c]['puts_per_s'] / v:.2f}x"
                                  for c in points if (v := summary[base][c]["puts_per_s"]))
                 print(f"raftlib/{base} puts/s by clients: {each}")
-    r = ratios(summary, points)
-    top = r["at_clients"]
-
-    def fmt(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.2f}x"
-
-    print(f"\nAt {top} clients: raftlib/etcd = {fmt(r['raftlib_over_etcd'])} (goal >= 0.5x), "
-          f"raftlib/PySyncObj = {fmt(r['raftlib_over_pysyncobj'])} (goal > 1x)")
-    if r["goal_met"] is None:
-        print("Goal: not evaluated (it needs raftlib, etcd and pysyncobj)")
-    else:
-        print(f"Goal: {'MET' if r['goal_met'] else 'NOT MET'}")
     if failover:
         print(f"\n== Time to a new leader after SIGKILL of the leader ({trials} trials; "
               f"heartbeat {HEARTBEAT_MS} ms, election timeout {ELECTION_MS} ms, 10 ms polls)")

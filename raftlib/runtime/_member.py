@@ -34,7 +34,7 @@ import signal
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -95,6 +95,13 @@ WATCH_BUFFER = 128
 watcher is moved aside and caught up later from the store (etcd's ``chanBufLen``)."""
 
 DEFAULT_QUOTA = 2 * 1024**3
+
+
+async def _let_senders_run() -> None:
+    # Two passes of the scheduler: the sender tasks woken by the frames just queued have run
+    # (each writes its frames to its socket at once), whatever order trio picked.
+    await trio.sleep(0)
+    await trio.sleep(0)
 
 
 @dataclass(slots=True)
@@ -282,24 +289,35 @@ class Member:
                 sent = stamp()
                 self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
                 written = stamp()
-                if rd.must_sync:
-                    await trio.to_thread.run_sync(self.storage.sync)
-                synced = stamp()
+                applied = False
                 if rd.snapshot is not None:
+                    if rd.must_sync:
+                        await trio.to_thread.run_sync(self.storage.sync)
                     self.kv.restore(rd.snapshot.data)
                     self.applied = rd.snapshot.index
                     self._broadcast_applied()
+                elif early and rd.must_sync:
+                    # The appends are on their way; the store applies (entries durable since
+                    # earlier Readys) and clients are answered while the log is fsynced.
+                    await self._sync_while(partial(self._apply, rd))
+                    applied = True
+                elif rd.must_sync:
+                    # Here the answers wait for this fsync alone, and there is nothing to do
+                    # meanwhile: no worker thread (two wake-ups less).
+                    self.storage.sync()
+                synced = stamp()
                 if not early:
                     self._send(rd)
                     sent = stamp()
+                if not applied:
+                    if rd.messages:
+                        await _let_senders_run()  # before the store's work delays them
+                    self._apply(rd)
                 if st is not None and rd.entries:
                     if rd.role is Role.LEADER:
                         st.leader_ready(rd.entries[-1].index, sent, written, synced)
                     else:
-                        st.follower_ready(taken, written, synced)
-                # After the answers are out: a follower's acknowledgement never waits for
-                # the store (the entries applied here are durable since earlier Readys).
-                self._apply(rd)
+                        st.follower_ready(taken, written, synced, sent)
                 for rs in rd.read_states:
                     self._read_answered(rs)
                 node.advance(rd)
@@ -329,6 +347,30 @@ class Member:
             return False
         hs, saved = rd.hard_state, self.storage.hard_state
         return hs is None or (hs.term == saved.term and hs.vote == saved.vote)
+
+    async def _sync_while(self, work: Callable[[], None]) -> None:
+        """fsync the log in a worker thread and, once the queued frames are sent, do ``work``
+        here meanwhile."""
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        failed: list[BaseException] = []
+
+        def sync() -> None:  # in the worker thread
+            try:
+                self.storage.sync()
+            except BaseException as e:
+                failed.append(e)
+            token.run_sync_soon(done.set)
+
+        trio.lowlevel.start_thread_soon(sync, lambda _: None)
+        try:
+            await _let_senders_run()
+            work()
+        finally:
+            with trio.CancelScope(shield=True):  # as to_thread: the fsync is not abandoned
+                await done.wait()
+        if failed:
+            raise failed[0]
 
     def _send(self, rd: Ready) -> None:
         for m in rd.messages:

@@ -146,9 +146,10 @@ class Stages:
         for (a, _), (b, name) in itertools.pairwise(stamps):
             self._samples[name].append(b - a)
 
-    def follower_ready(self, taken: float, written: float, synced: float) -> None:
+    def follower_ready(self, taken: float, written: float, synced: float, sent: float
+                       ) -> None:
         if self.frame_in:
-            stamps = (self.frame_in, taken, written, synced, clock())
+            stamps = (self.frame_in, taken, written, synced, sent)
             for name, (a, b) in zip(FOLLOWER_STAGES, itertools.pairwise(stamps), strict=True):
                 self._samples[name].append(b - a)
             self.frame_in = 0.0
