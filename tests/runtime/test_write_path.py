@@ -77,17 +77,18 @@ def test_the_leader_sends_before_its_fsync_and_answers_after_it(
             start = time.monotonic()
             slow.append(lead.storage)
             await lead._write(PutRequest(b"k", b"v"))
-            answered = time.monotonic()
+            with lock:
+                before_answer = [(s, t) for s, t in synced if t > start]
             assert lead.applied >= index
-            lead_synced = min(t for s, t in synced if s is lead.storage and t > start)
-            follower_synced = min(t for s, t in synced if s is not lead.storage and t > start)
+            # The answer came only after the leader's own fsync...
+            lead_synced = [t for s, t in before_answer if s is lead.storage]
+            assert lead_synced, "answered before the leader's own fsync ended"
+            # ... and until then no follower had been told that the entry was committed.
+            assert all(c < index for c in told[0])
             # The append reached a follower, which made it durable while the leader was
             # still in its 0.3 s fsync: the two overlapped.
-            assert follower_synced < lead_synced
-            # The answer came only after the leader's own fsync, and until then no follower
-            # had been told that the entry was committed.
-            assert answered > lead_synced
-            assert all(c < index for c in told[0])
+            follower_synced = [t for s, t in before_answer if s is not lead.storage]
+            assert follower_synced and min(follower_synced) < min(lead_synced)
 
     trio.run(main)
 
