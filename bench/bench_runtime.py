@@ -69,6 +69,7 @@ class _Cluster(Protocol):
 
     def endpoint(self, member: int) -> str: ...
     def leader(self) -> int | None: ...
+    def pid(self, member: int) -> int | None: ...
     def crash(self, member: int) -> None: ...
     def restart(self, member: int) -> None: ...
     def close(self) -> None: ...
@@ -165,6 +166,18 @@ def fsync_probe(directory: str, n: int = 50) -> float:
         os.remove(path)
 
 
+def cpu_seconds(c: _Cluster) -> dict[int, float]:
+    """CPU time (user + system) each running member's process has used so far."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for m in c.members:
+        pid = c.pid(m)
+        with contextlib.suppress(OSError, TypeError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[m] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def loadgen(url: str, clients: int, seconds: float, warmup: float, prefix: str) -> _Json:
     """Run ``_loadgen.py`` in its own process against ``url``; its JSON result."""
     r = subprocess.run(  # run() kills the child on any exception, Ctrl-C included
@@ -187,8 +200,17 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
             lead = wait_leader(c)
             url = c.endpoint(lead)
             f0 = fsync_count(url)
+            cpu0 = cpu_seconds(c)
             res = loadgen(url, clients, seconds, warmup, f"bench/{name}/r{run}/c{clients}")
+            cpu1 = cpu_seconds(c)
             f1 = fsync_count(url)
+            # CPU per put counts the whole load, warm-up included (total_ok); a figure that
+            # the machine's other load changes far less than puts/s.
+            used = {m: cpu1[m] - cpu0[m] for m in cpu1 if m in cpu0}
+            res["cpu_ms_per_put"] = (sum(used.values()) / res["total_ok"] * 1e3
+                                     if used and res["total_ok"] else None)
+            res["leader_cpu_ms_per_put"] = (used[lead] / res["total_ok"] * 1e3
+                                            if lead in used and res["total_ok"] else None)
             res["leader"] = lead
             res["leader_after"] = c.leader()
             res["fsyncs_per_put"] = ((f1 - f0) / res["total_ok"]
@@ -200,6 +222,8 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
                   f"{res['puts_per_s']:>8,.0f} puts/s  p50 {_ms(res['p50_ms'])}  "
                   f"p99 {_ms(res['p99_ms'])}  errors {res['errors']}  "
                   f"leader fsyncs/put {'n/a' if fs is None else f'{fs:.2f}'}  "
+                  f"cpu/put {_ms(res['cpu_ms_per_put'])} "
+                  f"(leader {_ms(res['leader_cpu_ms_per_put'])})  "
                   f"loadgen cpu {res['cpu_s'] / res['wall_s']:.0%}"
                   + ("" if res["leader_after"] == lead else "  (LEADER CHANGED)"),
                   flush=True)
@@ -322,6 +346,8 @@ def summarize(raw: dict[str, dict[int, list[_Json]]]) -> dict[str, dict[int, _Js
                 "p99_ms": _med([r["p99_ms"] for r in runs]),
                 "errors": sum(r["errors"] for r in runs),
                 "fsyncs_per_put": _med([r["fsyncs_per_put"] for r in runs]),
+                "cpu_ms_per_put": _med([r["cpu_ms_per_put"] for r in runs]),
+                "leader_cpu_ms_per_put": _med([r["leader_cpu_ms_per_put"] for r in runs]),
                 "loadgen_cpu": _med([r["cpu_s"] / r["wall_s"] for r in runs]),
                 "runs": len(runs),
             }
@@ -459,6 +485,8 @@ def figures(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json],
             out.append(Figure(f"{name} puts/s, {c} client(s)", s[c]["puts_per_s"], "/s"))
             out.append(Figure(f"{name} p50, {c} client(s)", s[c]["p50_ms"], "ms"))
             out.append(Figure(f"{name} p99, {c} client(s)", s[c]["p99_ms"], "ms"))
+            out.append(Figure(f"{name} CPU per put, 3 members, {c} client(s)",
+                              s[c]["cpu_ms_per_put"], "ms"))
     if breakdown is not None:
         out.append(Figure("raftlib put, leader stages summed (1 client)",
                           sum(v or 0.0 for v in breakdown["leader_ms"].values()), "ms"))
@@ -473,7 +501,7 @@ def report(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json], poi
     print(f"\n== Puts/s and latency, 3 members, fsync on; median of {runs} run(s) "
           f"({seconds:g} s each after {warmup:g} s warm-up)")
     print(f"{'system':<10} {'clients':>7} {'puts/s':>9} {'min-max':>15} {'p50':>9} {'p99':>9} "
-          f"{'errors':>7} {'fsyncs/put':>10} {'loadgen cpu':>11}")
+          f"{'errors':>7} {'fsyncs/put':>10} {'cpu/put':>9} {'leader':>9} {'loadgen cpu':>11}")
     for name in names:
         for clients in points:
             s = summary[name][clients]
@@ -481,12 +509,15 @@ def report(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json], poi
             print(f"{name:<10} {clients:>7} {s['puts_per_s']:>9,.0f} "
                   f"{s['min']:>7,.0f}-{s['max']:<7,.0f} {_ms(s['p50_ms'])} {_ms(s['p99_ms'])} "
                   f"{s['errors']:>7} {'n/a' if fs is None else f'{fs:.2f}':>10} "
+                  f"{_ms(s['cpu_ms_per_put'])} {_ms(s['leader_cpu_ms_per_put'])} "
                   f"{s['loadgen_cpu']:>10.0%}")
     for name, why in missing.items():
         print(f"{name:<10} {why}")
     print("fsyncs/put: the leader's WAL/journal syncs per acknowledged put (etcd: its metric\n"
           "  etcd_disk_wal_fsync_duration_seconds_count; pysyncobj: its journal wrapper's count;"
-          " n/a: the member reports none)")
+          " n/a: the member reports none)\n"
+          "cpu/put: CPU time of all three members' processes per acknowledged put (leader: its"
+          " own);\n  under the machine's other load a figure steadier than puts/s")
     if "raftlib" in summary:
         for base in ("etcd", "pysyncobj"):
             if base in summary:
