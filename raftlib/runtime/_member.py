@@ -1,11 +1,15 @@
 """One raftlib member as an OS process: the sans-I/O core driven by real timers, sockets and disk.
 
-A single trio task owns the Ready loop: it applies committed entries, writes the batch to the
-write-ahead log, fsyncs it in a worker thread (proposals arriving meanwhile pile up and share
-the next fsync), then sends the messages and advances the node. Every other task (a timer
-calling ``tick``, peer connections calling ``step``, HTTP handlers proposing) only feeds the
-node and wakes that loop; trio runs them on one thread, so the node is never touched by two of
-them at once.
+A single trio task owns the Ready loop. For each Ready it writes the batch to the write-ahead
+log and fsyncs it (proposals arriving meanwhile pile up and share the next fsync), sends the
+messages, applies the committed entries and advances the node. A leader sends its appends
+before its own fsync, which then runs in a worker thread while the store applies and clients
+are answered; a follower fsyncs in place and answers the leader before it applies (see
+``_send_early`` for why both stay safe). Every other task (a timer calling ``tick``, peer
+connections calling ``step``, HTTP handlers proposing) only feeds the node and wakes that
+loop; trio runs them on one thread, so the node is never touched by two of them at once.
+With ``RAFTLIB_STAGES=1`` in its environment a member times every stage of a write
+(``_stages.py``; ``GET /raftlib/stages``).
 
 Clients speak etcd 3.4's JSON gateway (``raftlib.gateway``). A write is proposed at the
 leader (a follower forwards it) and answered when this member applies it: every member applies
