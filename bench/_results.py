@@ -61,13 +61,15 @@ def _num(x: float | None) -> str:
 
 def print_table(bench: str, figures: list[dict[str, Any]]) -> None:
     print(f"\n== {bench}: figures, goals and ratios")
-    print(f"   {'figure':<52} {'value':>12} {'goal':>12} {'ratio':>7}  met")
+    w = max([len(f["name"]) for f in figures] + [6])
+    v = max([len(_num(f["value"]) + " " + f["unit"]) for f in figures] + [5])
+    print(f"   {'figure':<{w}} {'value':>{v}} {'goal':>10} {'ratio':>6}  met")
     for f in figures:
         goal = "-" if f["goal"] is None else f"{f['op']} {_num(f['goal'])}"
         ratio = "-" if f["ratio"] is None else f"{f['ratio']:.2f}"
         met = {None: "", True: "yes", False: "NO"}[f["met"]]
-        print(f"   {f['name']:<52} {_num(f['value']) + ' ' + f['unit']:>12} {goal:>12} "
-              f"{ratio:>7}  {met}")
+        print(f"   {f['name']:<{w}} {_num(f['value']) + ' ' + f['unit']:>{v}} {goal:>10} "
+              f"{ratio:>6}  {met}")
 
 
 def record(bench: str, figures: list[Figure], **details: Any) -> None:
