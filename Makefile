@@ -90,7 +90,9 @@ soak: $(VENV)/.installed
 	$(BIN)/python scripts/soak.py --cycles $(CYCLES)
 
 bench: $(VENV)/.installed node_modules/.installed
+	@rm -f _build/bench/results.json
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@$(BIN)/python bench/_results.py
 
 clean:
 	rm -rf _build .jupyter_cache

@@ -30,10 +30,13 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+from _results import Figure, record
+
 from raftlib.kv import Event, KeyValue, MVCCStore, Watcher, prefix_end
 
 QUICK = "--quick" in sys.argv
 RUNS = 3 if QUICK else 5
+FIGURES: list[Figure] = []  # recorded by main() in _build/bench/results.json
 
 
 def median_time(fn: Callable[[], object], runs: int = RUNS) -> float:
@@ -103,6 +106,10 @@ def bench_old_reads(tmp: str) -> None:
         s.close()
     print(f"   store at {sizes[-1]:,} / at 1,000 revisions: "
           f"{per_store / first:.2f}x (goal <= 2x); baseline speed-up goal >= 1000x at 1e6")
+    FIGURES.append(Figure(f"old-revision read at {sizes[-1]:,} / at 1,000 revisions",
+                          per_store / first, "x", 2.0, "<="))
+    FIGURES.append(Figure(f"old-revision read speed-up over the baseline at {sizes[-1]:,}",
+                          per_naive / per_store, "x", 1000.0 if sizes[-1] >= 1_000_000 else None))
 
 
 def bench_puts(tmp: str) -> None:
@@ -119,6 +126,8 @@ def bench_puts(tmp: str) -> None:
 
         t = median_time(run, runs=3)
         print(f"   {'memory' if where == ':memory:' else 'file':>6}: {n / t:>9,.0f} puts/s")
+        FIGURES.append(Figure(f"store puts, {'memory' if where == ':memory:' else 'file'}",
+                              n / t, "/s"))
 
 
 def per_watcher_notify(ws: list[Watcher], revision: int, events: tuple[Event, ...]) -> None:
@@ -207,6 +216,9 @@ def bench_watch() -> None:
             print(f"   {count:>7,} on distinct {kind:<8} {t * 1e6:>8.1f}us {put_t * 1e6:>9.1f}us"
                   + ("" if count == 1 else f"   ({t / b:.2f}x and {put_t / b_put:.2f}x one "
                                            f"watcher; goal <= 2x)"))
+            if count > 1:
+                FIGURES.append(Figure(f"one event, {count:,} watchers on distinct {kind} / "
+                                      "one watcher", t / b, "x", 2.0, "<="))
     t, put_t = per_event("one key", n)
     print(f"   {n:>7,} on one key          {t * 1e3:>8.1f}ms {put_t * 1e3:>9.1f}ms"
           f"   (to deliver one event to all)")
@@ -243,11 +255,15 @@ def bench_watch() -> None:
     print(f"   one event to {n:,} watchers of one key: {hub_t * 1e3:.1f}ms (goal <= 20ms at "
           f"50,000); baseline (per-watcher delivery) {base_t * 1e3:.1f}ms: "
           f"speed-up {base_t / hub_t:.1f}x; a plain loop over them {loop_t * 1e3:.1f}ms")
+    FIGURES.append(Figure(f"one event to {n:,} watchers of one key", hub_t * 1e3, "ms",
+                          20.0 if n >= 50_000 else None, "<="))
     print(f"   then every watcher takes it: {hub_take * 1e3:.1f}ms (baseline "
           f"{base_take * 1e3:.1f}ms; the hub builds a watcher's response when it is read)")
     for kind in ("one key", "ranges"):
+        mem = watcher_memory(kind, n)
         print(f"   memory per idle watcher ({n:,} on {kind + ')':<9} "
-              f"{watcher_memory(kind, n):>6,.0f} bytes (tracemalloc; no goal)")
+              f"{mem:>6,.0f} bytes (tracemalloc; no goal)")
+        FIGURES.append(Figure(f"memory per idle watcher ({kind})", mem, "bytes"))
 
 
 def bench_compaction(tmp: str) -> None:
@@ -286,6 +302,7 @@ def main() -> None:
         bench_puts(tmp)
         bench_watch()
         bench_compaction(tmp)
+    record("kv", FIGURES, quick=QUICK)
 
 
 if __name__ == "__main__":

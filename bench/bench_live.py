@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _results import Figure, record  # noqa: E402
 from playwright.sync_api import Request  # noqa: E402
 
 from tests import live  # noqa: E402
@@ -118,6 +119,12 @@ def main() -> None:
     print(f"warm action (run_for(100) + frame as JSON, {len(frame.encode())} bytes): "
           f"{w:6.2f} ms in the page, {c:6.2f} ms in CPython, {w / c:4.1f}x "
           f"(last frames identical: {frame == cpython_frame})")
+    record("live", [Figure("cold start", cold_ms / 1000, "s"),
+                    Figure("bytes on first use", fetched / 1e6, "MB"),
+                    Figure("warm action in the page", w, "ms"),
+                    Figure("warm action, page / CPython", w / c, "x")],
+           cold_runs=args.cold, warm_runs=args.warm, stages_s={k: v / 1000
+                                                               for k, v in stages.items()})
 
 
 if __name__ == "__main__":

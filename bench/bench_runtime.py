@@ -22,7 +22,13 @@ Three 3-member clusters on 127.0.0.1, each member an OS process with an fsync'd 
    until one names a leader in a higher term; the killed member is restarted and the cluster
    settles between trials.
 
-Results also go to ``_build/bench/runtime.json``.
+3. Where one raftlib put's time goes: a 1-client run on a fresh cluster whose members stamp
+   every stage of a write (``RAFTLIB_STAGES=1``; ``raftlib/runtime/_stages.py``), the medians
+   per stage on the leader and on its followers (``--no-stages`` skips it).
+
+The goals (issue 17): raftlib's puts/s at least 0.8x etcd's at 1, 16 and 64 clients, and its
+p99 at most 1.5x etcd's. Every figure, with its goal and ratio, and the raw runs go to
+``_build/bench/results.json`` under ``runtime`` (``bench/_results.py``).
 """
 
 from __future__ import annotations
@@ -43,12 +49,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from _pysyncobj_kv import PySyncObjCluster
+from _results import Figure, record
 
 from raftlib.backends import EtcdCluster, RaftlibCluster
+from raftlib.runtime._stages import ENV as STAGES_ENV
+from raftlib.runtime._stages import FOLLOWER_STAGES, STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
-OUT = ROOT / "_build" / "bench" / "runtime.json"
+RATE_GOAL, P99_GOAL = 0.8, 1.5  # raftlib/etcd: puts/s at least, p99 at most
 HEARTBEAT_MS, ELECTION_MS = 100, 1000
 
 _Json = dict[str, Any]
@@ -60,6 +69,7 @@ class _Cluster(Protocol):
 
     def endpoint(self, member: int) -> str: ...
     def leader(self) -> int | None: ...
+    def pid(self, member: int) -> int | None: ...
     def crash(self, member: int) -> None: ...
     def restart(self, member: int) -> None: ...
     def close(self) -> None: ...
@@ -156,6 +166,18 @@ def fsync_probe(directory: str, n: int = 50) -> float:
         os.remove(path)
 
 
+def cpu_seconds(c: _Cluster) -> dict[int, float]:
+    """CPU time (user + system) each running member's process has used so far."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for m in c.members:
+        pid = c.pid(m)
+        with contextlib.suppress(OSError, TypeError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[m] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def loadgen(url: str, clients: int, seconds: float, warmup: float, prefix: str) -> _Json:
     """Run ``_loadgen.py`` in its own process against ``url``; its JSON result."""
     r = subprocess.run(  # run() kills the child on any exception, Ctrl-C included
@@ -178,8 +200,17 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
             lead = wait_leader(c)
             url = c.endpoint(lead)
             f0 = fsync_count(url)
+            cpu0 = cpu_seconds(c)
             res = loadgen(url, clients, seconds, warmup, f"bench/{name}/r{run}/c{clients}")
+            cpu1 = cpu_seconds(c)
             f1 = fsync_count(url)
+            # CPU per put counts the whole load, warm-up included (total_ok); a figure that
+            # the machine's other load changes far less than puts/s.
+            used = {m: cpu1[m] - cpu0[m] for m in cpu1 if m in cpu0}
+            res["cpu_ms_per_put"] = (sum(used.values()) / res["total_ok"] * 1e3
+                                     if used and res["total_ok"] else None)
+            res["leader_cpu_ms_per_put"] = (used[lead] / res["total_ok"] * 1e3
+                                            if lead in used and res["total_ok"] else None)
             res["leader"] = lead
             res["leader_after"] = c.leader()
             res["fsyncs_per_put"] = ((f1 - f0) / res["total_ok"]
@@ -191,6 +222,8 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
                   f"{res['puts_per_s']:>8,.0f} puts/s  p50 {_ms(res['p50_ms'])}  "
                   f"p99 {_ms(res['p99_ms'])}  errors {res['errors']}  "
                   f"leader fsyncs/put {'n/a' if fs is None else f'{fs:.2f}'}  "
+                  f"cpu/put {_ms(res['cpu_ms_per_put'])} "
+                  f"(leader {_ms(res['leader_cpu_ms_per_put'])})  "
                   f"loadgen cpu {res['cpu_s'] / res['wall_s']:.0%}"
                   + ("" if res["leader_after"] == lead else "  (LEADER CHANGED)"),
                   flush=True)
@@ -199,6 +232,52 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
     finally:
         c.close()
     return out
+
+
+def stage_breakdown(clients: int, seconds: float, warmup: float) -> _Json:
+    """Where a raftlib put's time goes: one run on a fresh cluster whose members stamp every
+    stage of a write (``RAFTLIB_STAGES=1``, see ``raftlib/runtime/_stages.py``); the medians
+    of the leader's stages and of its followers'."""
+    os.environ[STAGES_ENV] = "1"
+    try:
+        c = RaftlibCluster(n=3, heartbeat_ms=HEARTBEAT_MS, election_timeout_ms=ELECTION_MS)
+    finally:
+        del os.environ[STAGES_ENV]
+    try:
+        lead = wait_leader(c)
+        url = c.endpoint(lead)
+        loadgen(url, clients, warmup, 0.0, "bench/stages/warmup")
+        for m in c.members:  # forget the warm-up's samples
+            _request(c.endpoint(m), "POST", "/raftlib/stages", 2.0)
+        res = loadgen(url, clients, seconds, 0.0, "bench/stages/run")
+        reports = {}
+        for m in c.members:
+            r = _request(c.endpoint(m), "GET", "/raftlib/stages", 2.0)
+            if r is None or r[0] != 200:
+                raise RuntimeError(f"member {m} serves no stages (is RAFTLIB_STAGES passed?)")
+            reports[m] = json.loads(r[1])
+    finally:
+        c.close()
+    leader = reports[lead]
+    followers = [reports[m]["median_ms"] for m in c.members if m != lead]
+    return {"clients": clients, "puts_per_s": res["puts_per_s"], "p50_ms": res["p50_ms"],
+            "leader_ms": {k: leader["median_ms"].get(k) for k in STAGES},
+            "follower_ms": {k: _med([f.get(k) for f in followers]) for k in FOLLOWER_STAGES},
+            "samples": leader["samples"]["answer"]}
+
+
+def print_breakdown(b: _Json) -> None:
+    print(f"\n== Where one raftlib put's time goes ({b['clients']} client(s), separate run with "
+          f"RAFTLIB_STAGES=1; medians; {b['samples']} puts,\n   {b['puts_per_s']:,.0f} puts/s, "
+          f"p50 {b['p50_ms']:.2f} ms as the load generator saw it)")
+    total = 0.0
+    for name, v in b["leader_ms"].items():
+        total += v or 0.0
+        print(f"   leader   {name:<12} {'n/a' if v is None else f'{v:6.3f} ms'}")
+    print(f"   leader   {'sum':<12} {total:6.3f} ms (from the request's last bytes to the "
+          "reply sent)")
+    for name, v in b["follower_ms"].items():
+        print(f"   follower {name:<12} {'n/a' if v is None else f'{v:6.3f} ms'}")
 
 
 def failover_trial(c: _Cluster) -> float | None:
@@ -267,6 +346,8 @@ def summarize(raw: dict[str, dict[int, list[_Json]]]) -> dict[str, dict[int, _Js
                 "p99_ms": _med([r["p99_ms"] for r in runs]),
                 "errors": sum(r["errors"] for r in runs),
                 "fsyncs_per_put": _med([r["fsyncs_per_put"] for r in runs]),
+                "cpu_ms_per_put": _med([r["cpu_ms_per_put"] for r in runs]),
+                "leader_cpu_ms_per_put": _med([r["leader_cpu_ms_per_put"] for r in runs]),
                 "loadgen_cpu": _med([r["cpu_s"] / r["wall_s"] for r in runs]),
                 "runs": len(runs),
             }
@@ -284,6 +365,8 @@ def main() -> None:
     p.add_argument("--clients", default="1,16,64", help="comma-separated client counts")
     p.add_argument("--systems", default="raftlib,etcd,pysyncobj")
     p.add_argument("--no-failover", action="store_true")
+    p.add_argument("--no-stages", action="store_true",
+                   help="skip the per-stage breakdown of a raftlib put")
     a = p.parse_args()
     # SIGTERM unwinds like Ctrl-C, so every cluster's context manager stops its processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -331,6 +414,11 @@ def main() -> None:
     names = [n for n in names if n not in missing]
     summary = summarize({n: raw[n] for n in names})
 
+    breakdown: _Json | None = None
+    if not a.no_stages and "raftlib" in names:
+        breakdown = stage_breakdown(1, seconds, warmup)
+        print_breakdown(breakdown)
+
     failover: dict[str, _Json] = {}
     if not a.no_failover:
         print(f"\n2. time to a new leader after SIGKILL of the leader "
@@ -358,17 +446,12 @@ def main() -> None:
                               "failed": len(times) - len(ok)}
 
     report(summary, failover, points, names, missing, seconds, warmup, runs, trials)
-    goal = ratios(summary, points)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "config": {"seconds": seconds, "warmup": warmup, "runs": runs, "trials": trials,
+    record("runtime", figures(summary, failover, breakdown, points),
+           config={"seconds": seconds, "warmup": warmup, "runs": runs, "trials": trials,
                    "clients": points, "members": 3, "heartbeat_ms": HEARTBEAT_MS,
                    "election_timeout_ms": ELECTION_MS, "value_bytes": 100,
-                   "data_dir_fs": fstype, "fdatasync_4k_ms": probe * 1e3,
-                   "cpus": os.cpu_count()},
-        "missing": missing, "throughput": summary, "raw": raw, "failover": failover,
-        **goal}, indent=1))
-    print(f"\nresults written to {OUT.relative_to(ROOT)}")
+                   "data_dir_fs": fstype, "fdatasync_4k_ms": probe * 1e3},
+           missing=missing, throughput=summary, raw=raw, failover=failover, stages=breakdown)
 
 
 def _fstype(path: str) -> str:
@@ -381,19 +464,34 @@ def _fstype(path: str) -> str:
     return fs
 
 
-def ratios(summary: dict[str, dict[int, _Json]], points: list[int]) -> _Json:
-    top = max(points)
-    rate = {n: s[top]["puts_per_s"] for n, s in summary.items() if top in s}
-    out: _Json = {"at_clients": top, "raftlib_over_etcd": None, "raftlib_over_pysyncobj": None,
-                  "goal_met": None}
-    if "raftlib" in rate:
-        if rate.get("etcd"):
-            out["raftlib_over_etcd"] = rate["raftlib"] / rate["etcd"]
-        if rate.get("pysyncobj"):
-            out["raftlib_over_pysyncobj"] = rate["raftlib"] / rate["pysyncobj"]
-        if out["raftlib_over_etcd"] is not None and out["raftlib_over_pysyncobj"] is not None:
-            out["goal_met"] = (out["raftlib_over_etcd"] >= 0.5
-                               and out["raftlib_over_pysyncobj"] > 1.0)
+def figures(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json],
+            breakdown: _Json | None, points: list[int]) -> list[Figure]:
+    """The goals' ratios first, then the measured figures behind them."""
+    out: list[Figure] = []
+    rl, etcd, pso = (summary.get(n) for n in ("raftlib", "etcd", "pysyncobj"))
+    for c in points:
+        if rl and etcd:
+            out.append(Figure(f"raftlib/etcd puts/s, {c} client(s)",
+                              rl[c]["puts_per_s"] / etcd[c]["puts_per_s"], "x", RATE_GOAL))
+            p99 = (rl[c]["p99_ms"] / etcd[c]["p99_ms"]
+                   if rl[c]["p99_ms"] and etcd[c]["p99_ms"] else None)
+            out.append(Figure(f"raftlib/etcd p99, {c} client(s)", p99, "x", P99_GOAL, "<="))
+    if rl and pso:
+        top = max(points)
+        out.append(Figure(f"raftlib/PySyncObj puts/s, {top} clients",
+                          rl[top]["puts_per_s"] / pso[top]["puts_per_s"], "x", 1.0))
+    for name, s in summary.items():
+        for c in points:
+            out.append(Figure(f"{name} puts/s, {c} client(s)", s[c]["puts_per_s"], "/s"))
+            out.append(Figure(f"{name} p50, {c} client(s)", s[c]["p50_ms"], "ms"))
+            out.append(Figure(f"{name} p99, {c} client(s)", s[c]["p99_ms"], "ms"))
+            out.append(Figure(f"{name} CPU per put, 3 members, {c} client(s)",
+                              s[c]["cpu_ms_per_put"], "ms"))
+    if breakdown is not None:
+        out.append(Figure("raftlib put, leader stages summed (1 client)",
+                          sum(v or 0.0 for v in breakdown["leader_ms"].values()), "ms"))
+    for name, f in failover.items():
+        out.append(Figure(f"{name} new leader after SIGKILL, median", f["median_ms"], "ms"))
     return out
 
 
@@ -403,7 +501,7 @@ def report(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json], poi
     print(f"\n== Puts/s and latency, 3 members, fsync on; median of {runs} run(s) "
           f"({seconds:g} s each after {warmup:g} s warm-up)")
     print(f"{'system':<10} {'clients':>7} {'puts/s':>9} {'min-max':>15} {'p50':>9} {'p99':>9} "
-          f"{'errors':>7} {'fsyncs/put':>10} {'loadgen cpu':>11}")
+          f"{'errors':>7} {'fsyncs/put':>10} {'cpu/put':>9} {'leader':>9} {'loadgen cpu':>11}")
     for name in names:
         for clients in points:
             s = summary[name][clients]
@@ -411,30 +509,21 @@ def report(summary: dict[str, dict[int, _Json]], failover: dict[str, _Json], poi
             print(f"{name:<10} {clients:>7} {s['puts_per_s']:>9,.0f} "
                   f"{s['min']:>7,.0f}-{s['max']:<7,.0f} {_ms(s['p50_ms'])} {_ms(s['p99_ms'])} "
                   f"{s['errors']:>7} {'n/a' if fs is None else f'{fs:.2f}':>10} "
+                  f"{_ms(s['cpu_ms_per_put'])} {_ms(s['leader_cpu_ms_per_put'])} "
                   f"{s['loadgen_cpu']:>10.0%}")
     for name, why in missing.items():
         print(f"{name:<10} {why}")
     print("fsyncs/put: the leader's WAL/journal syncs per acknowledged put (etcd: its metric\n"
           "  etcd_disk_wal_fsync_duration_seconds_count; pysyncobj: its journal wrapper's count;"
-          " n/a: the member reports none)")
+          " n/a: the member reports none)\n"
+          "cpu/put: CPU time of all three members' processes per acknowledged put (leader: its"
+          " own);\n  under the machine's other load a figure steadier than puts/s")
     if "raftlib" in summary:
         for base in ("etcd", "pysyncobj"):
             if base in summary:
                 each = ", ".join(f"{c}: {summary['raftlib'][c]['puts_per_s'] / v:.2f}x"
                                  for c in points if (v := summary[base][c]["puts_per_s"]))
                 print(f"raftlib/{base} puts/s by clients: {each}")
-    r = ratios(summary, points)
-    top = r["at_clients"]
-
-    def fmt(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.2f}x"
-
-    print(f"\nAt {top} clients: raftlib/etcd = {fmt(r['raftlib_over_etcd'])} (goal >= 0.5x), "
-          f"raftlib/PySyncObj = {fmt(r['raftlib_over_pysyncobj'])} (goal > 1x)")
-    if r["goal_met"] is None:
-        print("Goal: not evaluated (it needs raftlib, etcd and pysyncobj)")
-    else:
-        print(f"Goal: {'MET' if r['goal_met'] else 'NOT MET'}")
     if failover:
         print(f"\n== Time to a new leader after SIGKILL of the leader ({trials} trials; "
               f"heartbeat {HEARTBEAT_MS} ms, election timeout {ELECTION_MS} ms, 10 ms polls)")

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from _results import Figure, record
+
 import raftlib
 from raftlib.raft import ETCD, PAPER, Timing
 from raftlib.sim import Simulation
@@ -63,6 +65,7 @@ def main() -> None:
         name, trace, seconds, seed = json.loads(args.one)
         print(json.dumps(run_once(TIMINGS[name], trace, seconds, seed)))
         return
+    figures = []
     print(f"5 members, 100 proposals/virtual s, {args.seconds} virtual s per run, "
           f"median of {args.runs} runs; goal >= {GOAL:.0f}x with the trace on (ETCD)")
     for name, timing in TIMINGS.items():
@@ -85,6 +88,9 @@ def main() -> None:
             if name == "ETCD" and trace:
                 line += f" (goal >= {GOAL:.0f}x: {speed / GOAL:.2f} of it)"
             print(line)
+            figures.append(Figure(f"{name} timing, trace {'on' if trace else 'off'}", speed,
+                                  "x real time", GOAL if name == "ETCD" and trace else None))
+    record("sim", figures, seconds=args.seconds, runs=args.runs)
 
 
 if __name__ == "__main__":

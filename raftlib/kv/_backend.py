@@ -98,7 +98,10 @@ class SqliteBackend:
             db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         self._page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
-        self._size: int | None = None  # cached until the next write
+        # Cached until the next write, or inside a batch until the batch ends: like etcd's
+        # bbolt size, which changes when the backend commits, the quota check of a batch's
+        # writes sees the size from before the batch (one PRAGMA per batch, not per write).
+        self._size: int | None = None
         self._alarms: tuple[AlarmMember, ...] | None = None
         return db
 
@@ -109,7 +112,8 @@ class SqliteBackend:
         self._db.close()
 
     def _begin(self) -> None:
-        self._size = None
+        if not self._batch:
+            self._size = None
         if not self._in_txn:
             self._db.execute("SAVEPOINT w" if self._batch else "BEGIN")
             self._in_txn = True
@@ -148,6 +152,7 @@ class SqliteBackend:
             finally:
                 self.commit()
                 self._batch = False
+                self._size = None
                 self._db.execute("COMMIT")
 
     @_locked

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import httptools
 import trio
 
+from ._stages import Stages, clock
+
 __all__ = ["Reply", "Request", "Stream", "default_connection_cap", "serve_http"]
 
 
@@ -108,9 +110,11 @@ class _Connections:
 
 async def serve_http(host: str, port: int, handler: Handler, too_large: TooLarge,
                      max_body: int, log: logging.Logger, *, max_connections: int = 0,
+                     stages: Stages | None = None,
                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``handler`` on ``host:port`` until cancelled, with at most ``max_connections``
-    client connections open (0: :func:`default_connection_cap`)."""
+    client connections open (0: :func:`default_connection_cap`); ``stages``, when given, is
+    told when each request was received and when its reply was sent."""
     listeners = await trio.open_tcp_listeners(port, host=host)
     conns = _Connections(max_connections or default_connection_cap(), log)
     task_status.started()
@@ -118,7 +122,7 @@ async def serve_http(host: str, port: int, handler: Handler, too_large: TooLarge
     async def connection(stream: trio.SocketStream) -> None:
         try:
             async with stream:
-                conn = _Connection(stream, handler, too_large, max_body, conns)
+                conn = _Connection(stream, handler, too_large, max_body, conns, stages)
                 if not conns.make_room():
                     await conn._send(_BUSY, close=True)
                     return
@@ -224,8 +228,9 @@ class _Parsed:
 
 class _Connection:
     def __init__(self, stream: trio.SocketStream, handler: Handler, too_large: TooLarge,
-                 max_body: int, conns: _Connections) -> None:
+                 max_body: int, conns: _Connections, stages: Stages | None) -> None:
         self.stream = stream
+        self.stages = stages
         self.handler = handler
         self.conns = conns
         self.scope = trio.CancelScope()
@@ -249,11 +254,15 @@ class _Connection:
 
     async def serve(self) -> None:
         p = self.parsed
+        stages = self.stages
+        received = 0.0
         while True:
             while not p.ready:
                 data = await self._receive()
                 if not data:
                     return
+                if stages is not None:
+                    received = clock()
                 try:
                     p.parser.feed_data(data)
                 except httptools.HttpParserError as e:
@@ -269,6 +278,8 @@ class _Connection:
                     p.continue_wanted = False
                     await self.stream.send_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             request, keep_alive = p.ready.pop(0)
+            if stages is not None:
+                stages.begin(received)
             try:
                 result = await self.handler(request)
             except Exception:  # a bug: the client still gets an answer, the log the trace
@@ -278,6 +289,8 @@ class _Connection:
                 await self._stream(result)
                 return
             await self._send(result, close=not keep_alive)
+            if stages is not None:
+                stages.end()
             if not keep_alive:
                 return
 

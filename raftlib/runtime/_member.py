@@ -1,11 +1,15 @@
 """One raftlib member as an OS process: the sans-I/O core driven by real timers, sockets and disk.
 
-A single trio task owns the Ready loop: it applies committed entries, writes the batch to the
-write-ahead log, fsyncs it in a worker thread (proposals arriving meanwhile pile up and share
-the next fsync), then sends the messages and advances the node. Every other task (a timer
-calling ``tick``, peer connections calling ``step``, HTTP handlers proposing) only feeds the
-node and wakes that loop; trio runs them on one thread, so the node is never touched by two of
-them at once.
+A single trio task owns the Ready loop. For each Ready it writes the batch to the write-ahead
+log and fsyncs it (proposals arriving meanwhile pile up and share the next fsync), sends the
+messages, applies the committed entries and advances the node. A leader sends its appends
+before its own fsync, which then runs in a worker thread while the store applies and clients
+are answered; a follower fsyncs in place and answers the leader before it applies (see
+``_send_early`` for why both stay safe). Every other task (a timer calling ``tick``, peer
+connections calling ``step``, HTTP handlers proposing) only feeds the node and wakes that
+loop; trio runs them on one thread, so the node is never touched by two of them at once.
+With ``RAFTLIB_STAGES=1`` in its environment a member times every stage of a write
+(``_stages.py``; ``GET /raftlib/stages``).
 
 Clients speak etcd 3.4's JSON gateway (``raftlib.gateway``). A write is proposed at the
 leader (a follower forwards it) and answered when this member applies it: every member applies
@@ -35,7 +39,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -88,6 +92,8 @@ from ._codec import Proposal, Removed
 from ._http import Reply, Stream, serve_http
 from ._http import Request as HttpRequest
 from ._launch import DEFAULT_PROGRESS_NOTIFY_MS, DEFAULT_SNAPSHOT_COUNT, MemberSpec
+from ._stages import Stages, clock
+from ._stages import from_env as stages_from_env
 from ._transport import Transport
 from ._wal import DiskStorage
 from ._watchstream import json_line, watch_stream
@@ -99,6 +105,13 @@ WATCH_BUFFER = 128
 watcher is moved aside and caught up later from the store (etcd's ``chanBufLen``)."""
 
 DEFAULT_QUOTA = 2 * 1024**3
+
+
+async def _let_senders_run() -> None:
+    # Two passes of the scheduler: the sender tasks woken by the frames just queued have run
+    # (each writes its frames to its socket at once), whatever order trio picked.
+    await trio.sleep(0)
+    await trio.sleep(0)
 
 
 @dataclass(slots=True)
@@ -199,6 +212,7 @@ class Member:
         self._removed = False
         self._seen: tuple[Role, int, int] | None = None  # last role, term, leader logged
         self._gone: set[int] = set()  # members removed from the cluster
+        self.stages = stages_from_env()  # None unless RAFTLIB_STAGES asks for the breakdown
         self.request_timeout = 5.0 + 2 * spec.election_ms / 1000
 
     # ----------------------------------------------------------------- running
@@ -210,7 +224,8 @@ class Member:
             host, port = self.spec.client
             await nursery.start(partial(
                 serve_http, host, port, self._handle, self._too_large,
-                MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections))
+                MAX_REQUEST_BYTES * 2, self.log, max_connections=self.spec.max_connections,
+                stages=self.stages))
             nursery.start_soon(self._ticker)
             nursery.start_soon(self._ready_loop, nursery)
             nursery.start_soon(self._read_issuer)
@@ -260,33 +275,77 @@ class Member:
         if isinstance(frame, Removed):
             self._removed = True
         elif isinstance(frame, Message):
-            try:
-                self.node.step(frame)
-            except RaftError as e:
-                self.log.warning("dropping %s from %d: %s", frame.type, frm, e)
+            st = self.stages
+            if st is None:
+                try:
+                    self.node.step(frame)
+                except RaftError as e:
+                    self.log.warning("dropping %s from %d: %s", frame.type, frm, e)
+            else:
+                self._step_timed(st, frame)
         elif isinstance(frame, Proposal):
             self._propose_here(frame.data)
         self._poke()
 
+    def _step_timed(self, st: Stages, m: Message) -> None:
+        """``node.step`` with the stages' stamps (``RAFTLIB_STAGES``)."""
+        commit = self.node.commit
+        if m.entries and not st.frame_in:
+            st.frame_in = clock()
+        try:
+            self.node.step(m)
+        except RaftError as e:
+            self.log.warning("dropping %s from %d: %s", m.type, m.frm, e)
+        if self.node.commit > commit:
+            st.committed(self.node.commit)
+
     async def _ready_loop(self, nursery: trio.Nursery) -> None:
         node = self.node
+        st = self.stages
+        stamp = clock if st is not None else float  # float() is 0.0: no clock reads when off
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
             self._flush_proposals()
             while node.has_ready():
                 rd = node.ready()
+                taken = stamp()
                 self._note_leader(rd)
-                self._apply(rd)
+                early = self._send_early(rd)
+                if early:
+                    self._send(rd)
+                sent = stamp()
                 self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
-                if rd.must_sync:
-                    await trio.to_thread.run_sync(self.storage.sync)
+                written = stamp()
+                applied = False
                 if rd.snapshot is not None:
+                    if rd.must_sync:
+                        await trio.to_thread.run_sync(self.storage.sync)
                     self.kv.restore(rd.snapshot.data)
                     self.applied = rd.snapshot.index
                     self._broadcast_applied()
-                for m in rd.messages:
-                    self.transport.send(m.to, m)
+                elif early and rd.must_sync:
+                    # The appends are on their way; the store applies (entries durable since
+                    # earlier Readys) and clients are answered while the log is fsynced.
+                    await self._sync_while(partial(self._apply, rd))
+                    applied = True
+                elif rd.must_sync:
+                    # Here the answers wait for this fsync alone, and there is nothing to do
+                    # meanwhile: no worker thread (two wake-ups less).
+                    self.storage.sync()
+                synced = stamp()
+                if not early:
+                    self._send(rd)
+                    sent = stamp()
+                if not applied:
+                    if rd.messages:
+                        await _let_senders_run()  # before the store's work delays them
+                    self._apply(rd)
+                if st is not None and rd.entries:
+                    if rd.role is Role.LEADER:
+                        st.leader_ready(rd.entries[-1].index, sent, written, synced)
+                    else:
+                        st.follower_ready(taken, written, synced, sent)
                 for rs in rd.read_states:
                     self._read_answered(rs)
                 node.advance(rd)
@@ -296,6 +355,54 @@ class Member:
                                  self.spec.id)
                 nursery.cancel_scope.cancel()
                 return
+
+    def _send_early(self, rd: Ready) -> bool:
+        """Whether ``rd``'s messages may leave before its entries are durable here.
+
+        A leader sends its appends first and writes its own log while the followers write
+        theirs (Raft dissertation 10.2.1; etcd's raftNode does the same): one fsync less on
+        a write's path. Not for a Ready that changes the term or the vote, nor one holding a
+        snapshot: those must be durable before anything is said on their strength.
+
+        The leader's acknowledgements still count only once durable everywhere they matter:
+        every commit index in ``rd`` or known before it was reached by followers' answers to
+        appends sent in earlier Readys, which this loop fsynced before taking ``rd`` (the
+        entries of ``rd`` cannot have been answered before they are sent); and what commits
+        while this Ready's fsync runs is applied, answered, persisted or sent only in a later
+        Ready, taken after that fsync.
+        """
+        if rd.role is not Role.LEADER or rd.snapshot is not None:
+            return False
+        hs, saved = rd.hard_state, self.storage.hard_state
+        return hs is None or (hs.term == saved.term and hs.vote == saved.vote)
+
+    async def _sync_while(self, work: Callable[[], None]) -> None:
+        """fsync the log in a worker thread and, once the queued frames are sent, do ``work``
+        here meanwhile."""
+        token = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        failed: list[BaseException] = []
+
+        def sync() -> None:  # in the worker thread
+            try:
+                self.storage.sync()
+            except BaseException as e:
+                failed.append(e)
+            token.run_sync_soon(done.set)
+
+        trio.lowlevel.start_thread_soon(sync, lambda _: None)
+        try:
+            await _let_senders_run()
+            work()
+        finally:
+            with trio.CancelScope(shield=True):  # as to_thread: the fsync is not abandoned
+                await done.wait()
+        if failed:
+            raise failed[0]
+
+    def _send(self, rd: Ready) -> None:
+        for m in rd.messages:
+            self.transport.send(m.to, m)
 
     def _note_leader(self, rd: Ready) -> None:
         seen = (rd.role, self.node.term, rd.leader)
@@ -325,6 +432,8 @@ class Member:
                     if w is not None:
                         w.result = result
                         w.event.set()
+                        if self.stages is not None:
+                            self.stages.applied(result.seq, e.index)
         self._broadcast_applied()
 
     def _broadcast_applied(self) -> None:
@@ -376,7 +485,9 @@ class Member:
         if not batch:
             return
         try:
-            self.node.propose_batch(batch)
+            last = self.node.propose_batch(batch)
+            if self.stages is not None:
+                self.stages.proposed(last)
         except RaftError as e:  # e.g. no longer leader, or a transfer under way
             self.log.debug("dropped %d proposals: %s", len(batch), e)  # clients time out
 
@@ -397,6 +508,8 @@ class Member:
                             await self._leader_known.wait()
                         await trio.sleep(0)
                     proposed = True
+                    if self.stages is not None:
+                        self.stages.queued(seq)
                     sent_to = (self.node.term, self.node.lead)
                     # The leader it went to may die with it: propose it again to the next
                     # leader (the session table drops the copy if both get committed).
@@ -408,6 +521,8 @@ class Member:
         finally:
             self._waiters.pop(seq, None)
             self._in_flight.discard(seq)
+            if self.stages is not None:
+                self.stages.woken(seq)
         if w.result is None:
             # As etcd: a write that never found a leader to take it is answered with the
             # context's error; one that was proposed, with etcd's timeout.
@@ -506,6 +621,10 @@ class Member:
             return self._json(gw.render_version())
         if req.method == "GET" and path == "/raftlib/metrics":
             return self._json(self.metrics())
+        if path == "/raftlib/stages" and self.stages is not None:
+            if req.method == "POST":
+                self.stages.clear()
+            return self._json(self.stages.report())
         for prefix in ("/v3/", "/v3beta/"):
             if path.startswith(prefix):
                 sub = path[len(prefix):]
