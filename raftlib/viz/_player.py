@@ -103,6 +103,28 @@ class _Encoder:
         # per branch, so cells keep their place while scrubbing.
         self.span: list[int] = []
 
+    @classmethod
+    def resume(cls, payload: Mapping[str, Any]) -> _Encoder:
+        """An encoder that goes on from a player's ``payload``: what it interns next gets the
+        ids after the payload's, and content the payload holds keeps its id (live mode adds
+        frames to a player in the browser)."""
+        enc = cls()
+        for member in payload["members"]:
+            enc._member(member)
+        for name, table in enc.tables.items():
+            for i, value in enumerate(payload[name]):
+                table.append(value)
+                if name == "entries":
+                    enc._ids[name][tuple(value)] = i
+                elif name == "logs":
+                    parent, keep, tail = value
+                    key = (enc._log_keys[parent][:keep] if parent >= 0 else ()) + tuple(tail)
+                    enc._log_keys.append(key)
+                    enc._ids[name][key] = i
+                else:
+                    enc._ids[name][_canonical(value)] = i
+        return enc
+
     def _intern(self, table: str, key: Any, value: Any) -> int:
         ids = self._ids[table]
         found = ids.get(key)
@@ -267,7 +289,14 @@ class TracePlayer:
             for frame in frames:
                 rows.append(encoder.frame(frame, last_t))
                 last_t = rows[-1][0]
-            encoded.append({"label": name, "span": encoder.span or [1, 0], "frames": rows})
+            branch: dict[str, Any] = {"label": name, "span": encoder.span or [1, 0],
+                                      "frames": rows}
+            # Frames a Recorder took carry what replays them: the player offers live mode.
+            live = getattr(frames, "live", None)
+            replay = live() if callable(live) else None
+            if replay is not None:
+                branch["live"] = replay
+            encoded.append(branch)
         labels = list(self.branches)
         return {
             "title": self.title,
