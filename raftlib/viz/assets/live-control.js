@@ -17,13 +17,7 @@
     ".rv-live-verdict{color:#b00020;font-weight:600}.rv-live label{margin-right:4px}";
   var nextKey = 1;
 
-  function el(tag, cls, parent, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = text;
-    if (parent) parent.appendChild(node);
-    return node;
-  }
+  var el = window.raftvizPlayerV1.el;  // the player's own element helper
 
   // Python source for a JSON value: a JSON string literal is a Python string literal.
   function py(value) { return "json.loads(" + JSON.stringify(JSON.stringify(value)) + ")"; }

@@ -661,5 +661,5 @@
     }
   }
 
-  window.raftvizPlayerV1 = { mount: mount, loadScript: loadScript };
+  window.raftvizPlayerV1 = { mount: mount, loadScript: loadScript, el: el };
 })();
