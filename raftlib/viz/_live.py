@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from raftlib.check import SafetyMonitor
-from raftlib.raft import LOG_SAFETY_FAILPOINTS
+from raftlib.raft import LOG_SAFETY_FAILPOINTS, LocalError
 from raftlib.viz._player import _Encoder
 from raftlib.viz._recorder import Recorder, Simulated
 
@@ -47,17 +47,23 @@ class LiveSession:
             actions += live["at"][2 * k + 1]
         recorded = data["frames"][index]
         self.monitor = SafetyMonitor(raise_on_violation=False)
-        self.sim = replay(live["script"], (events, actions, recorded[0]), monitor=self.monitor)
-        self.recorder = Recorder(self.sim, max_frames=10**6)
         self.encoder = _Encoder.resume(payload)
         self._sent = {name: len(table) for name, table in self.encoder.tables.items()}
         self._members = len(self.encoder.members)
         self._t = int(recorded[0])
         self.error: str | None = None
+        differs = (f"the replay of frame {index + 1} differs from the recorded frame: the live "
+                   "run would not be the chapter's")
+        try:
+            self.sim = replay(live["script"], (events, actions, recorded[0]),
+                              monitor=self.monitor)
+        except LocalError as e:  # it left its script on the way
+            self.error = f"{differs} ({e})"
+            return
+        self.recorder = Recorder(self.sim, max_frames=10**6)
         row = self._encode(self.recorder.snap(f"you take control at t = {self._t} ms"))
         if [row[0], *row[2:]] != [recorded[0], *recorded[2:]]:
-            self.error = (f"the replay of frame {index + 1} differs from the recorded frame: "
-                          "the live run would not be the chapter's")
+            self.error = differs
 
     def _encode(self, frame: Mapping[str, Any]) -> list[Any]:
         row = self.encoder.frame(frame, self._t)
@@ -98,6 +104,8 @@ class LiveSession:
         """The delta of the take-over itself (no frames: the recorded frame stands), with the
         planted bugs a reader may switch on (those the safety monitor is for) and the
         members' ids."""
+        if self.error is not None:
+            return {"error": self.error}
         return {**self.delta([]), "bugs": sorted(LOG_SAFETY_FAILPOINTS),
                 "planted": sorted(getattr(self.sim, "bugs", ())),
                 "ids": [str(m) for m in sorted(self.sim.members)]}

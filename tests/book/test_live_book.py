@@ -1,0 +1,150 @@
+"""Live mode in the built book, in offline Chromium: take control of a chapter's player at an
+arbitrary frame, crash a member no recorded branch crashes, and get the frames CPython gets for
+the same actions from the same player data; a planted bug switched on is caught live."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from raftlib.sim import Simulation
+from raftlib.viz._live import LiveSession
+from tests.browser import offline_page
+
+pytestmark = pytest.mark.browser
+
+TABLES = ("entries", "logs", "states", "msgs", "parts", "kvs")
+# A cold start loads Pyodide and raftlib (a few seconds alone, more on a busy machine).
+READY_MS = 120_000
+
+# (page, player title, where to take control as a fraction of the branch's frames)
+CASES = [
+    ("book/01-elections.html", "Partitions: which side can write?", 0.37),
+    ("book/01b-replication.html", "Divergent followers repaired by the leader", 0.55),
+    ("book/07-real-etcd.html", "Cutting the leader off, in the simulator", 0.81),
+]
+
+
+def _player(page: Page, title: str) -> Locator:
+    player = page.locator(f'.rv-player[aria-label="Trace player: {title}"]')
+    expect(player).to_have_count(1)
+    expect(player).to_have_attribute("data-ready", "")
+    return player
+
+
+def _payload(player: Locator) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(player.locator("script.rv-data").text_content() or "")
+    return data
+
+
+def _do(player: Locator, action: str) -> None:
+    live = player.locator(".rv-live")
+    player.locator(f'.rv-live button[data-action="{action}"]').click()
+    expect(live).to_have_attribute("data-live-state", "ready", timeout=READY_MS)
+
+
+def _take_control(player: Locator, index: int) -> None:
+    player.locator("input.rv-slider").fill(str(index))
+    assert player.get_attribute("data-frame-index") == str(index)
+    player.locator("button.rv-take").click()
+    expect(player.locator(".rv-live")).to_have_attribute("data-live-state", "ready",
+                                                         timeout=READY_MS)
+
+
+def _browser_live(player: Locator) -> dict[str, Any]:
+    out: dict[str, Any] = player.evaluate("""r => {
+        const d = r.raftvizPlayer.data;
+        const live = d.branches.find(b => b.label === "live" && !b.live);
+        const tables = {};
+        for (const name of %s) tables[name] = d[name];
+        return {frames: live.frames, tables, members: d.members};
+    }""" % json.dumps(list(TABLES)))
+    return out
+
+
+def _cpython_live(payload: dict[str, Any], branch: int, index: int,
+                  actions: list[tuple[Any, ...]]) -> tuple[dict[str, Any], list[Any]]:
+    """The same take-over and actions in CPython, from the same player data: the data the
+    player should then hold, and the last verdict."""
+    session = LiveSession(payload, branch, index, Simulation.replay)
+    deltas = [session.start(), *(session.act(*a) for a in actions)]
+    frames = list(payload["branches"][branch]["frames"][:index + 1])
+    tables = {name: list(payload[name]) for name in TABLES}
+    members = list(payload["members"])
+    for d in deltas:
+        frames += d["frames"]
+        members += d["members"]
+        for name in TABLES:
+            tables[name] += d["tables"][name]
+    return {"frames": frames, "tables": tables, "members": members}, deltas[-1]["violations"]
+
+
+@pytest.mark.parametrize(("page_path", "title", "where"), CASES)
+def test_take_control_and_crash_a_member_as_cpython_does(
+        book_url: str, page_path: str, title: str, where: float) -> None:
+    with offline_page() as (page, log):
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{book_url}/{page_path}", wait_until="networkidle")
+        assert not any("/_static/live/" in u for u in requests), "live mode loaded at once"
+        player = _player(page, title)
+        payload = _payload(player)
+        branch = payload["default"]
+        frames = payload["branches"][branch]["frames"]
+        index = int(where * (len(frames) - 1))
+        crashed = {a[3] for b in payload["branches"] for a in b["live"]["script"]["actions"]
+                   if a[2] == "crash"}
+        victim = next(m for m in payload["members"] if int(m) not in crashed)
+        _take_control(player, index)
+        player.locator(".rv-live-member").select_option(victim)
+        _do(player, "crash")
+        _do(player, "advance-1000")
+        expect(player.locator(f'g.rv-node[data-member="{victim}"]')).to_have_attribute(
+            "data-up", "false")
+        want, violations = _cpython_live(payload, branch, index,
+                                         [("crash", victim), ("advance", 1000)])
+        got = _browser_live(player)
+        assert len(got["frames"]) > index + 2
+        assert got == want
+        assert player.locator(".rv-live-verdict").get_attribute("data-violations") == str(
+            len(violations))
+        assert log.problems() == []
+        assert all(u.startswith(book_url) for u in requests), requests
+        assert any(u.endswith("/_static/live/pyodide/pyodide.asm.wasm") for u in requests)
+
+
+def test_a_planted_bug_switched_on_is_caught_live(book_url: str) -> None:
+    page_path, title, _ = CASES[0]
+    with offline_page() as (page, log):
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{book_url}/{page_path}", wait_until="networkidle")
+        player = _player(page, title)
+        payload = _payload(player)
+        branch = payload["default"]
+        index = len(payload["branches"][branch]["frames"]) - 1
+        _take_control(player, index)
+        verdict = player.locator(".rv-live-verdict")
+        expect(verdict).to_have_attribute("data-violations", "0")
+        player.locator(".rv-live-bug").select_option("vote_before_persist")
+        expect(player.locator(".rv-live")).to_have_attribute("data-live-state", "ready",
+                                                             timeout=READY_MS)
+        leader = player.locator('g.rv-node[data-role="leader"]').first.get_attribute(
+            "data-member")
+        assert leader is not None
+        player.locator(".rv-live-member").select_option(leader)
+        _do(player, "crash")
+        _do(player, "advance-1000")
+        _do(player, "advance-1000")
+        want, violations = _cpython_live(
+            payload, branch, index, [("bugs", ["vote_before_persist"]), ("crash", leader),
+                                     ("advance", 1000), ("advance", 1000)])
+        assert {v["rule"] for v in violations} == {"vote_durable"}
+        expect(verdict).to_have_attribute("data-violations", str(len(violations)))
+        expect(verdict).to_contain_text("vote_durable")
+        assert _browser_live(player) == want
+        assert log.problems() == []
+        assert all(u.startswith(book_url) for u in requests), requests

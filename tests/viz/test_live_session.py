@@ -1,0 +1,118 @@
+"""Live mode in CPython: a recorded run replays event for event up to any frame, the replay is
+checked against the recorded frame, and a reader's actions and planted bugs work from there.
+The browser runs the same code in Pyodide (tests/book/test_live_book.py compares the two)."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from raftlib.chapters.elections import partition_story
+from raftlib.chapters.real_etcd import isolation_frames
+from raftlib.chapters.replication import divergent_followers, figure8_frames
+from raftlib.raft import PAPER, LocalError
+from raftlib.sim import SimCluster, Simulation
+from raftlib.viz import TracePlayer, record
+from raftlib.viz._live import LiveSession
+
+
+def _payload(frames: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(json.dumps(TracePlayer(frames).payload()))
+    return data
+
+
+STORIES = {
+    "elections: partition": lambda: partition_story(5, 2).frames,
+    "replication: divergent followers": lambda: divergent_followers().frames,
+    "replication: Figure 8, buggy": lambda: figure8_frames(buggy=True),
+    # A SimCluster with a client: its callbacks schedule calls in the middle of deliveries.
+    "real etcd: isolation in the simulator": lambda: isolation_frames(1),
+}
+
+
+@pytest.mark.parametrize("story", STORIES)
+def test_every_sampled_frame_replays_exactly(story: str) -> None:
+    payload = _payload(STORIES[story]())
+    frames = payload["branches"][0]["frames"]
+    picks = sorted({0, len(frames) - 1, *random.Random(story).sample(range(len(frames)), 6)})
+    for index in picks:
+        session = LiveSession(payload, 0, index, Simulation.replay)
+        assert session.error is None, (story, index)
+        # The take-over frame is the recorded one: same time and state.
+        row = session.delta([session.recorder.frames[-1]])["frames"][0]
+        assert [row[0], *row[2:]] == [frames[index][0], *frames[index][2:]]
+
+
+def test_a_script_that_does_not_match_the_run_is_reported() -> None:
+    payload = _payload(partition_story(5, 2).frames)
+    live = payload["branches"][0]["live"]
+    live["script"]["args"]["seed"] += 1  # another run than the recorded one
+    session = LiveSession(payload, 0, len(payload["branches"][0]["frames"]) - 1,
+                          Simulation.replay)
+    assert session.error is not None and "differs from the recorded frame" in session.error
+    with pytest.raises(RuntimeError, match="differs"):
+        session.act("crash", 1)
+
+
+def test_replay_follows_the_whole_trace_byte_for_byte() -> None:
+    c = SimCluster(3, seed=4)
+    c.wait(2000)
+    for i in range(3):
+        c.client(1 + i).put(b"k", f"v{i}".encode())
+    c.crash(c.leader() or 1)
+    c.wait(1500)
+    c.client(2).put(b"k", b"after")
+    assert c.sim.script is not None
+    script = json.loads(json.dumps(c.sim.script))
+    again = Simulation.replay(script, (*c.sim.position()[:2], c.sim.now))
+    assert again.trace_json() == c.sim.trace_json()
+    # A different script leaves the run it claims: the replay says so.
+    script["actions"] = script["actions"][1:]
+    with pytest.raises(LocalError, match="left its script"):
+        Simulation.replay(script, (*c.sim.position()[:2], c.sim.now))
+
+
+def test_an_action_inside_a_delivery_makes_the_run_unreplayable() -> None:
+    sim = Simulation(3, seed=1, timing=PAPER)
+    frames = record(sim, 100)
+    assert sim.script is not None and "live" in TracePlayer(frames).payload()["branches"][0]
+    sim.on_applied(lambda mid, entry, result: sim.heal())  # acts inside the core's Ready
+    sim.run_until(lambda: sim.leader() is not None, 3000)
+    sim.propose(b"x")
+    sim.run_for(200)
+    assert sim.script is None
+    assert "live" not in TracePlayer(frames).payload()["branches"][0]
+    assert "live" not in TracePlayer(list(frames)).payload()["branches"][0]
+
+
+def test_reader_actions_and_a_planted_bug_switched_on_live() -> None:
+    payload = _payload(partition_story(5, 2).frames)
+    frames = payload["branches"][0]["frames"]
+    session = LiveSession(payload, 0, len(frames) // 3, Simulation.replay)
+    start = session.start()
+    assert start["violations"] == [] and "vote_before_persist" in start["bugs"]
+    assert start["ids"] == ["1", "2", "3", "4", "5"] and start["planted"] == []
+    for action in (("crash", 3), ("advance", 300), ("restart", 3), ("pause", 2),
+                   ("resume", 2), ("isolate", 4), ("heal",), ("propose", "x=1"),
+                   ("partition", [[1, 2], [3, 4, 5]]), ("heal",), ("campaign", 5),
+                   ("advance", 1000)):
+        delta = session.act(*action)
+        assert delta["frames"], action
+    assert delta["violations"] == []
+    session.act("bugs", ["vote_before_persist"])
+    lead = session.sim.leader()
+    assert lead is not None
+    session.act("crash", lead)
+    delta = session.act("advance", 2000)
+    assert {v["rule"] for v in delta["violations"]} == {"vote_durable"}
+
+
+def test_players_carry_small_replay_scripts() -> None:
+    story = partition_story(5, 2)
+    html = TracePlayer(story.frames).to_html()
+    live = TracePlayer(story.frames).payload()["branches"][0]["live"]
+    size = len(json.dumps(live, separators=(",", ":")))
+    assert size < 0.05 * len(html), (size, len(html))
