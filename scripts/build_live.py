@@ -41,14 +41,16 @@ LIVE_SOURCES = (
     "raftlib/check",
     "raftlib/viz/__init__.py",
     "raftlib/viz/_live.py",
+    "raftlib/viz/_panels.py",
     "raftlib/viz/_parts.py",
     "raftlib/viz/_player.py",
     "raftlib/viz/_recorder.py",
     "raftlib/viz/_table.py",
 )
 """The raftlib the browser runs: pure Python over the standard library. runtime, backends and
-gateway need sockets and trio; viz's figures and panels need matplotlib and ipywidgets
-(``raftlib.viz`` imports them only on first use), and the chapters stay out."""
+gateway need sockets and trio; viz's figures need matplotlib (``raftlib.viz`` imports them
+only on first use, its panels import ipywidgets only when one is made), and the chapters stay
+out."""
 
 ASSETS = ("live.js", "live-worker.js", "live-control.js")
 ARCHIVE = "raftlib.zip"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -409,8 +410,29 @@ def _kv_frame(store: MVCCStore, revision: int) -> dict[str, Any]:
     return {"t": revision, "event": event, "kv": kv}
 
 
+#: The largest store script a player embeds for live mode (JSON bytes); a store that took
+#: bigger writes gets a player without it, so that page weight stays what it was.
+STORE_SCRIPT_BYTES = 32_000
+
+
+class StoreFrames(list[dict[str, Any]]):
+    """:func:`keyspace_frames`' frames, with the store's script as it was then, so that a
+    player can rebuild the store in the browser (live mode)."""
+
+    def __init__(self, frames: Iterable[dict[str, Any]], store: MVCCStore) -> None:
+        super().__init__(frames)
+        self.script = store.script
+
+    def live(self) -> dict[str, Any] | None:
+        """What a player needs to rebuild the store: ``{"kind": "store", "script": ...}``;
+        None when the store cannot be replayed or its script is too big to embed."""
+        if self.script is None or len(json.dumps(self.script)) > STORE_SCRIPT_BYTES:
+            return None
+        return {"kind": "store", "script": self.script}
+
+
 def keyspace_frames(store: MVCCStore, revisions: Iterable[int] | None = None,
-                    ) -> list[dict[str, Any]]:
+                    ) -> StoreFrames:
     """``kv`` frames of ``store`` at each revision (default ``1..store.revision``), for
     :class:`~raftlib.viz.TracePlayer`: the static book's version of :class:`RevisionScrubber`.
 
@@ -418,7 +440,7 @@ def keyspace_frames(store: MVCCStore, revisions: Iterable[int] | None = None,
     carries no keys and ``kv["error"]`` holds etcd's compaction error.
     """
     revs = range(1, store.revision + 1) if revisions is None else revisions
-    return [_kv_frame(store, r) for r in revs]
+    return StoreFrames((_kv_frame(store, r) for r in revs), store)
 
 
 class RevisionScrubber:

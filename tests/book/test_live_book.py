@@ -1,6 +1,7 @@
 """Live mode in the built book, in offline Chromium: take control of a chapter's player at an
 arbitrary frame, crash a member no recorded branch crashes, and get the frames CPython gets for
-the same actions from the same player data; a planted bug switched on is caught live."""
+the same actions from the same player data; a planted bug switched on is caught live; the MVCC
+chapter's keyspace player writes, compacts and scrubs a store rebuilt in the browser."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from raftlib.sim import Simulation
-from raftlib.viz._live import LiveSession
+from raftlib.viz._live import take
 from tests.browser import offline_page
 
 pytestmark = pytest.mark.browser
@@ -55,13 +56,13 @@ def _take_control(player: Locator, index: int) -> None:
 
 
 def _browser_live(player: Locator) -> dict[str, Any]:
-    out: dict[str, Any] = player.evaluate("""r => {
+    out: dict[str, Any] = player.evaluate("""(r, names) => {
         const d = r.raftvizPlayer.data;
         const live = d.branches.find(b => b.label === "live" && !b.live);
         const tables = {};
-        for (const name of %s) tables[name] = d[name];
+        for (const name of names) tables[name] = d[name];
         return {frames: live.frames, tables, members: d.members};
-    }""" % json.dumps(list(TABLES)))
+    }""", list(TABLES))
     return out
 
 
@@ -69,7 +70,7 @@ def _cpython_live(payload: dict[str, Any], branch: int, index: int,
                   actions: list[tuple[Any, ...]]) -> tuple[dict[str, Any], list[Any]]:
     """The same take-over and actions in CPython, from the same player data: the data the
     player should then hold, and the last verdict."""
-    session = LiveSession(payload, branch, index, Simulation.replay)
+    session = take(payload, branch, index, Simulation.replay)
     deltas = [session.start(), *(session.act(*a) for a in actions)]
     frames = list(payload["branches"][branch]["frames"][:index + 1])
     tables = {name: list(payload[name]) for name in TABLES}
@@ -79,7 +80,8 @@ def _cpython_live(payload: dict[str, Any], branch: int, index: int,
         members += d["members"]
         for name in TABLES:
             tables[name] += d["tables"][name]
-    return {"frames": frames, "tables": tables, "members": members}, deltas[-1]["violations"]
+    return ({"frames": frames, "tables": tables, "members": members},
+            deltas[-1].get("violations", []))
 
 
 @pytest.mark.parametrize(("page_path", "title", "where"), CASES)
@@ -146,5 +148,38 @@ def test_a_planted_bug_switched_on_is_caught_live(book_url: str) -> None:
         expect(verdict).to_have_attribute("data-violations", str(len(violations)))
         expect(verdict).to_contain_text("vote_durable")
         assert _browser_live(player) == want
+        assert log.problems() == []
+        assert all(u.startswith(book_url) for u in requests), requests
+
+
+def test_live_revision_history_as_cpython_does(book_url: str) -> None:
+    with offline_page() as (page, log):
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{book_url}/book/02-mvcc.html", wait_until="networkidle")
+        player = _player(page, "config/ keyspace, revision by revision")
+        payload = _payload(player)
+        branch = payload["default"]
+        index = len(payload["branches"][branch]["frames"]) // 2
+        _take_control(player, index)
+        last = len(payload["branches"][branch]["frames"])  # the store's current revision
+        steps: list[tuple[Any, ...]] = [("put", "config/live", "on"), ("delete", "config/a"),
+                                        ("compact", last - 1), ("compact", 2), ("defrag",),
+                                        ("scrub", last - 1), ("scrub", 1)]
+        for step in steps:
+            if len(step) > 1:
+                box = ".rv-live-revision" if step[0] in ("compact", "scrub") else ".rv-live-key"
+                player.locator(box).fill(str(step[1]))
+            if step[0] == "put":
+                player.locator(".rv-live-value").fill(str(step[2]))
+            _do(player, str(step[0]))
+        want, _ = _cpython_live(payload, branch, index, steps)
+        got = _browser_live(player)
+        assert len(got["frames"]) == index + 1 + len(steps)
+        assert got == want
+        events = [f[1] for f in got["frames"][index + 1:]]
+        assert events[0].startswith("you put config/live=on; revision")
+        assert events[3].startswith("compact refused: etcdserver: mvcc: required revision")
+        expect(player.locator(".rv-event")).to_contain_text("has been compacted")
         assert log.problems() == []
         assert all(u.startswith(book_url) for u in requests), requests

@@ -1,5 +1,6 @@
 """Live mode in CPython: a recorded run replays event for event up to any frame, the replay is
-checked against the recorded frame, and a reader's actions and planted bugs work from there.
+checked against the recorded frame, and a reader's actions and planted bugs work from there;
+a keyspace player's store is rebuilt from its script and takes writes.
 The browser runs the same code in Pyodide (tests/book/test_live_book.py compares the two)."""
 
 from __future__ import annotations
@@ -13,10 +14,18 @@ import pytest
 from raftlib.chapters.elections import partition_story
 from raftlib.chapters.real_etcd import isolation_frames
 from raftlib.chapters.replication import divergent_followers, figure8_frames
+from raftlib.kv import (
+    Compare,
+    CompareResult,
+    CompareTarget,
+    DeleteRangeRequest,
+    MVCCStore,
+    PutRequest,
+)
 from raftlib.raft import PAPER, LocalError
 from raftlib.sim import SimCluster, Simulation
-from raftlib.viz import TracePlayer, record
-from raftlib.viz._live import LiveSession
+from raftlib.viz import TracePlayer, keyspace_frames, record
+from raftlib.viz._live import LiveSession, LiveStore, take
 
 
 def _payload(frames: Any) -> dict[str, Any]:
@@ -116,3 +125,49 @@ def test_players_carry_small_replay_scripts() -> None:
     live = TracePlayer(story.frames).payload()["branches"][0]["live"]
     size = len(json.dumps(live, separators=(",", ":")))
     assert size < 0.05 * len(html), (size, len(html))
+
+
+def _store() -> MVCCStore:
+    store = MVCCStore()
+    for i in range(8):
+        store.put(f"config/{i % 3}".encode(), f"v{i}".encode())
+    store.txn([Compare(b"config/0", CompareTarget.VALUE, CompareResult.EQUAL, b"v6")],
+              [PutRequest(b"config/x", b"\xff\x00"), DeleteRangeRequest(b"config/1")])
+    store.compact(5)
+    return store
+
+
+def test_a_store_replays_from_its_script_exactly() -> None:
+    store = _store()
+    assert store.script is not None
+    again = MVCCStore.replay(json.loads(json.dumps(store.script)))
+    assert list(again.backend.rows()) == list(store.backend.rows())
+    assert (again.revision, again.compact_revision) == (store.revision, store.compact_revision)
+    assert MVCCStore.replay(store.script, 3).revision == 4
+    store.load_bytes(store.to_bytes())  # a state from elsewhere cannot be replayed
+    assert store.script is None
+
+
+def test_keyspace_players_rebuild_their_store_and_take_writes() -> None:
+    store = _store()
+    payload = _payload(keyspace_frames(store))
+    frames = payload["branches"][0]["frames"]
+    for index in range(len(frames)):
+        live = take(payload, 0, index, Simulation.replay)
+        assert isinstance(live, LiveStore) and live.error is None, index
+    start = live.start()
+    assert start["kind"] == "store" and start["frames"] == []
+    put = live.act("put", "config/new", "1")["frames"][0]
+    assert put[1].startswith(f"you put config/new=1; revision {store.revision + 1}: PUT")
+    refused = live.act("compact", 2)["frames"][0]
+    assert refused[1].startswith("compact refused: etcdserver: mvcc: required revision")
+    assert "compacted" in live.act("scrub", 3)["frames"][0][1]
+    # A store that is not the recorded one is caught by the frame check.
+    payload["branches"][0]["live"]["script"]["requests"].pop(0)
+    assert take(payload, 0, len(frames) - 1, Simulation.replay).error is not None
+
+
+def test_a_store_with_big_writes_gets_no_live_mode() -> None:
+    store = MVCCStore()
+    store.put(b"big", b"x" * 40_000)
+    assert "live" not in TracePlayer(keyspace_frames(store)).payload()["branches"][0]

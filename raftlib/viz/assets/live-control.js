@@ -78,9 +78,9 @@
         source.frames[from.index][0] + " ms\u2026";
       var payload = { members: data.members, branches: [source] };
       TABLES.forEach(function (name) { payload[name] = data[name]; });
-      return run("from raftlib.sim import Simulation\nfrom raftlib.viz._live import LiveSession\n" +
+      return run("from raftlib.sim import Simulation\nfrom raftlib.viz._live import take\n" +
         "_live = globals().setdefault('_live', {})\n" +
-        "_live['" + key + "'] = LiveSession(" + py(payload) + ", 0, " + from.index +
+        "_live['" + key + "'] = take(" + py(payload) + ", 0, " + from.index +
         ", Simulation.replay)\njson.dumps(_live['" + key + "'].start())");
     }).then(function (start) {
       if (start.error) throw new Error(start.error);
@@ -97,8 +97,10 @@
 
     function controls(start, live, at) {
       panel.setAttribute("data-live-state", "ready");
-      status.textContent = "You are in control from t = " + live.frames[from.index][0] +
-        " ms (the same raftlib, in your browser). Actions add frames to the live run.";
+      status.textContent = (start.kind === "store"
+        ? "You are in control of this store (the same raftlib, in your browser)."
+        : "You are in control from t = " + live.frames[from.index][0] +
+          " ms (the same raftlib, in your browser).") + " Actions add frames to the live run.";
       var busy = false, playing = null;
       function act(args) {
         if (busy) return Promise.resolve();
@@ -108,21 +110,35 @@
         return run("json.dumps(_live['" + key + "'].act(" + call + "))").then(function (d) {
           apply(data, live, d);
           api.show(at, live.frames.length - 1);
-          verdict(d.violations);
+          if (d.violations) verdict(d.violations);  // a store has no safety monitor
           panel.setAttribute("data-live-state", "ready");
           busy = false;
         }).catch(function (e) { busy = false; stopPlay(); fail(e); });
       }
+      function button(row, text, name, onClick) {
+        var b = el("button", "rv-btn", row, text);
+        b.type = "button";
+        b.setAttribute("data-action", name);
+        b.addEventListener("click", onClick);
+        return b;
+      }
+      function input(row, cls, label, value) {
+        var box = el("input", cls, row);
+        box.value = value;
+        box.size = 8;
+        box.setAttribute("aria-label", label);
+        return box;
+      }
+      if (start.kind === "store") { storeControls(); return; }
       var who = el("div", "rv-live-row", panel);
       el("span", "", who, "Member");
       var pick = el("select", "rv-live-member", who);
       pick.setAttribute("aria-label", "Member to act on");
       start.ids.forEach(function (id) { el("option", "", pick, id).value = id; });
       ["crash", "restart", "pause", "resume", "isolate", "campaign"].forEach(function (name) {
-        var b = el("button", "rv-btn", who, name === "campaign" ? "time out" : name);
-        b.type = "button";
-        b.setAttribute("data-action", name);
-        b.addEventListener("click", function () { act([name, pick.value]); });
+        button(who, name === "campaign" ? "time out" : name, name, function () {
+          act([name, pick.value]);
+        });
       });
       var net = el("div", "rv-live-row", panel);
       el("span", "", net, "One side:");
@@ -134,13 +150,6 @@
         lab.appendChild(document.createTextNode(id));
         return box;
       });
-      function button(row, text, name, onClick) {
-        var b = el("button", "rv-btn", row, text);
-        b.type = "button";
-        b.setAttribute("data-action", name);
-        b.addEventListener("click", onClick);
-        return b;
-      }
       button(net, "partition", "partition", function () {
         var a = side.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
         var rest = start.ids.filter(function (id) { return a.indexOf(id) < 0; });
@@ -148,9 +157,7 @@
       });
       button(net, "heal", "heal", function () { act(["heal"]); });
       var time = el("div", "rv-live-row", panel);
-      var text = el("input", "rv-live-value", time);
-      text.value = "x=1";
-      text.setAttribute("aria-label", "Value to propose");
+      var text = input(time, "rv-live-value", "Value to propose", "x=1");
       button(time, "propose", "propose", function () { act(["propose", text.value]); });
       button(time, "+100 ms", "advance-100", function () { act(["advance", 100]); });
       button(time, "+1 s", "advance-1000", function () { act(["advance", 1000]); });
@@ -186,6 +193,21 @@
           : "Safety monitor: no violation so far.";
       }
       verdict(start.violations);
+
+      // An MVCC store: write, delete, compact, defragment, look at a past revision.
+      function storeControls() {
+        var write = el("div", "rv-live-row", panel);
+        var k = input(write, "rv-live-key", "Key", "a");
+        var v = input(write, "rv-live-value", "Value", "1");
+        button(write, "put", "put", function () { act(["put", k.value, v.value]); });
+        button(write, "delete", "delete", function () { act(["delete", k.value]); });
+        var revs = el("div", "rv-live-row", panel);
+        el("span", "", revs, "Revision");
+        var rev = input(revs, "rv-live-revision", "Revision", "1");
+        button(revs, "compact", "compact", function () { act(["compact", +rev.value]); });
+        button(revs, "show", "scrub", function () { act(["scrub", +rev.value]); });
+        button(revs, "defragment", "defrag", function () { act(["defrag"]); });
+      }
     }
   }
 
