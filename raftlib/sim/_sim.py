@@ -36,6 +36,9 @@ from ..raft import (
 )
 
 _TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
+#: Most actions (and, apart, scheduled calls) a ``Simulation.script`` holds; a longer run has
+#: no script, so that long runs spend no memory on it.
+SCRIPT_ENTRIES = 100_000
 _FRAME_LOG = 8  # entries per member shown by frame()
 # Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
 _TYPE_NAME = {t: t.value for t in MessageType}
@@ -160,6 +163,9 @@ class Simulation:
     A member's Ready is handled as etcd's loop does: committed entries are applied at once,
     then the writes take ``disk_ms`` (a crash in between may lose them), then messages are
     sent. Same arguments, same trace, byte for byte.
+    ``script`` (plain JSON, see :class:`Script`) records the arguments and every action from
+    outside, so that :meth:`replay` can run this simulation again event for event (live mode in
+    the built book); it is None for a run that cannot be replayed.
     """
 
     def __init__(
@@ -341,8 +347,11 @@ class Simulation:
         methods, not ``action`` itself."""
         t = max(t, self.now)
         seq = self._push(t, _CALL, action, 0)
-        if self.script is not None:
-            self.script["calls"].append([seq, t])
+        script = self.script
+        if script is not None:
+            script["calls"].append([seq, t])
+            if len(script["calls"]) > SCRIPT_ENTRIES:
+                self.script = None  # a long run: no replay, and no memory spent on it
 
     def step(self) -> bool:
         """Process the next event; False if nothing is scheduled."""
@@ -855,6 +864,8 @@ class Simulation:
             self.script = None
             return
         self.script["actions"].append([self.events, self.now, name, *args])
+        if len(self.script["actions"]) > SCRIPT_ENTRIES:
+            self.script = None
 
     def position(self) -> tuple[int, int, int]:
         """Where this run is, for :meth:`replay`: events processed, actions from outside

@@ -233,6 +233,13 @@ class TracePlayer:
     by term with the commit point, a details panel on click, and a table of keys when frames
     carry ``kv``.
 
+    Live mode: a branch whose frames know how to replay their run (``RecordedFrames`` from a
+    :class:`~raftlib.viz.Recorder` or :func:`~raftlib.viz.record`, ``keyspace_frames`` of a
+    store) embeds that small script, and the player in the built book offers "Take control":
+    the same raftlib, in Pyodide in the reader's browser, replays the run up to the frame on
+    screen, checks it against the recorded frame and takes the reader's actions from there
+    (see the README's "Live mode"). Frames of any other origin give a player without it.
+
     Attributes: ``title``; ``branches`` (label -> frames, in selector order); ``default`` (the
     label shown first); ``start``, ``"first"`` or ``"last"``: the frame the player opens on.
     """
