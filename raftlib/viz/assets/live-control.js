@@ -58,6 +58,8 @@
     panel = el("div", "rv-live");
     api.bar.parentNode.insertBefore(panel, api.bar.nextSibling);
     panel.setAttribute("data-live-state", "loading");
+    // Keys typed in the panel's fields are theirs: the player's arrow keys must not step.
+    panel.addEventListener("keydown", function (e) { e.stopPropagation(); });
     var status = el("div", "rv-live-status", panel, "Starting live mode\u2026");
     status.setAttribute("aria-live", "polite");
     var key = "p" + (nextKey++);
