@@ -47,12 +47,28 @@ def _do(player: Locator, action: str) -> None:
     expect(live).to_have_attribute("data-live-state", "ready", timeout=READY_MS)
 
 
-def _take_control(player: Locator, index: int) -> None:
+# Every text the live panel's status line shows, kept as it changes.
+WATCH_STATUS = """r => {
+    r.statusSeen = [];
+    new MutationObserver(() => {
+        const s = r.querySelector(".rv-live-status, .rv-live-error");
+        if (s && r.statusSeen[r.statusSeen.length - 1] !== s.textContent) {
+            r.statusSeen.push(s.textContent);
+        }
+    }).observe(r, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def _take_control(player: Locator, index: int, state: str = "ready") -> list[str]:
+    """Take control at frame ``index``; the status texts shown on the way."""
     player.locator("input.rv-slider").fill(str(index))
     assert player.get_attribute("data-frame-index") == str(index)
+    player.evaluate(WATCH_STATUS)
     player.locator("button.rv-take").click()
-    expect(player.locator(".rv-live")).to_have_attribute("data-live-state", "ready",
+    expect(player.locator(".rv-live")).to_have_attribute("data-live-state", state,
                                                          timeout=READY_MS)
+    seen: list[str] = player.evaluate("r => r.statusSeen")
+    return seen
 
 
 def _browser_live(player: Locator) -> dict[str, Any]:
@@ -100,7 +116,10 @@ def test_take_control_and_crash_a_member_as_cpython_does(
         crashed = {a[3] for b in payload["branches"] for a in b["live"]["script"]["actions"]
                    if a[2] == "crash"}
         victim = next(m for m in payload["members"] if int(m) not in crashed)
-        _take_control(player, index)
+        seen = _take_control(player, index)
+        # The first use shows its progress: Pyodide's stages, then the replay.
+        assert any(s.startswith("Live mode, first use: ") for s in seen), seen
+        assert any(s.startswith("Replaying the chapter's run up to t = ") for s in seen), seen
         player.locator(".rv-live-member").select_option(victim)
         _do(player, "crash")
         _do(player, "advance-1000")
@@ -183,3 +202,19 @@ def test_live_revision_history_as_cpython_does(book_url: str) -> None:
         expect(player.locator(".rv-event")).to_contain_text("has been compacted")
         assert log.problems() == []
         assert all(u.startswith(book_url) for u in requests), requests
+
+
+def test_a_replay_that_differs_from_the_recording_is_shown_as_an_error(book_url: str) -> None:
+    page_path, title, where = CASES[0]
+    with offline_page() as (page, log):
+        page.goto(f"{book_url}/{page_path}", wait_until="networkidle")
+        player = _player(page, title)
+        # Another seed than the chapter's: the replay cannot reach the recorded frame.
+        player.evaluate("r => { for (const b of r.raftvizPlayer.data.branches)"
+                        " b.live.script.args.seed += 1; }")
+        frames = _payload(player)["branches"][_payload(player)["default"]]["frames"]
+        seen = _take_control(player, int(where * (len(frames) - 1)), state="error")
+        assert "differs from the recorded frame" in seen[-1], seen
+        expect(player.locator(".rv-live-error")).to_be_visible()
+        assert player.locator(".rv-live button").count() == 0  # no controls on a wrong run
+        assert log.problems() == []
