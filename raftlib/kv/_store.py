@@ -297,6 +297,12 @@ class MVCCStore:
                              "member_id": self.member_id},
                     "requests": [encode(r) for r in self._requests]}
 
+    @property
+    def script_length(self) -> int | None:
+        """How many write requests ``script`` holds now (None: no script)."""
+        with self.lock:
+            return None if self._requests is None else len(self._requests)
+
     @classmethod
     def replay(cls, script: Mapping[str, Any], until: int | None = None) -> MVCCStore:
         """A new in-memory store with the first ``until`` (default: all) requests of a

@@ -169,8 +169,14 @@ class LiveStore(_Live):
 
     def __init__(self, payload: Mapping[str, Any], branch: int, index: int) -> None:
         super().__init__(payload, branch, index)
-        self.store = MVCCStore.replay(self.live["script"])
-        self._check(_kv_frame(self.store, self._t))
+        self.store = MVCCStore.replay(self.live["script"], self.live["at"][index])
+        # A chapter may annotate its frames (a watcher's state): what the store shows must
+        # match, the annotations are the chapter's.
+        shown = _kv_frame(self.store, self._t)["kv"]
+        kv_id = self.recorded[5]
+        recorded = payload["kvs"][kv_id] if kv_id >= 0 else {}
+        if json.loads(json.dumps(shown)) != {k: recorded.get(k) for k in shown}:
+            self._differs()
 
     def act(self, action: str, *args: Any) -> dict[str, Any]:
         """``put`` key value, ``delete`` key, ``compact`` revision, ``defrag``, or ``scrub``

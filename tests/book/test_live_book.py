@@ -1,7 +1,7 @@
 """Live mode in the built book, in offline Chromium: take control of a chapter's player at an
 arbitrary frame, crash a member no recorded branch crashes, and get the frames CPython gets for
 the same actions from the same player data; a planted bug switched on is caught live; the MVCC
-chapter's keyspace player writes, compacts and scrubs a store rebuilt in the browser."""
+and watch chapters' keyspace players write, compact and scrub a store rebuilt in the browser."""
 
 from __future__ import annotations
 
@@ -171,20 +171,26 @@ def test_a_planted_bug_switched_on_is_caught_live(book_url: str) -> None:
         assert all(u.startswith(book_url) for u in requests), requests
 
 
-def test_live_revision_history_as_cpython_does(book_url: str) -> None:
+@pytest.mark.parametrize(("page_path", "title"), [
+    ("book/02-mvcc.html", "config/ keyspace, revision by revision"),
+    ("book/03-watch.html", "A prefix watch: replay, then live"),
+])
+def test_live_revision_history_as_cpython_does(book_url: str, page_path: str,
+                                               title: str) -> None:
     with offline_page() as (page, log):
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
-        page.goto(f"{book_url}/book/02-mvcc.html", wait_until="networkidle")
-        player = _player(page, "config/ keyspace, revision by revision")
+        page.goto(f"{book_url}/{page_path}", wait_until="networkidle")
+        player = _player(page, title)
         payload = _payload(player)
         branch = payload["default"]
-        index = len(payload["branches"][branch]["frames"]) // 2
+        frames = payload["branches"][branch]["frames"]
+        index = len(frames) // 2
+        shown = frames[index][0]  # the revision on screen
         _take_control(player, index)
-        last = len(payload["branches"][branch]["frames"])  # the store's current revision
         steps: list[tuple[Any, ...]] = [("put", "config/live", "on"), ("delete", "config/a"),
-                                        ("compact", last - 1), ("compact", 2), ("defrag",),
-                                        ("scrub", last - 1), ("scrub", 1)]
+                                        ("compact", shown), ("compact", 1), ("defrag",),
+                                        ("scrub", shown), ("scrub", 1)]
         for step in steps:
             if len(step) > 1:
                 box = ".rv-live-revision" if step[0] in ("compact", "scrub") else ".rv-live-key"

@@ -171,3 +171,24 @@ def test_a_store_with_big_writes_gets_no_live_mode() -> None:
     store = MVCCStore()
     store.put(b"big", b"x" * 40_000)
     assert "live" not in TracePlayer(keyspace_frames(store)).payload()["branches"][0]
+
+
+def test_snapshots_of_a_changing_store_replay_each_at_its_moment() -> None:
+    """The watch chapter collects frames while the store changes: each frame is rebuilt from
+    the requests applied when it was taken; a chapter's annotation (a watcher's state) is kept
+    but not replayed."""
+    store = MVCCStore()
+    frames = keyspace_frames(store, [])
+    for i in range(4):
+        store.put(b"k", f"v{i}".encode())
+        frames += keyspace_frames(store, [store.revision])
+        frames[-1]["kv"]["watcher"] = f"synced, next_rev {store.revision + 1}"
+    assert frames.positions == [1, 2, 3, 4]
+    payload = _payload(frames)
+    assert payload["branches"][0]["live"]["at"] == [1, 2, 3, 4]
+    for index in range(4):
+        live = take(payload, 0, index, Simulation.replay)
+        assert live.error is None and live.store.revision == index + 2
+    # A frame that is not what the store showed then is caught.
+    frames[0]["kv"]["keys"][0]["value"] = "forged"
+    assert take(_payload(frames), 0, 0, Simulation.replay).error is not None
