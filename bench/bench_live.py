@@ -8,7 +8,11 @@ Prints, as medians of several runs:
 - bytes transferred on first use (every file live mode fetched, headers included);
 - a warm live action: advance a 5-member simulation by 100 virtual ms and return its frame as
   JSON (what a live player asks for per step), timed in the page round trip to the worker,
-  and the same action in CPython, with the ratio.
+  and the same action in CPython, with the ratio;
+- a player's "Take control", cold (a fresh browser: live-control.js, Pyodide, raftlib, then
+  the replay of the partition story up to its middle frame, drawn), and a warm reader action
+  through the player's buttons ("+100 ms" and "crash": worker round trip, new frames added
+  to the player and drawn).
 
 The site is built by scripts/build_live.py into a temporary folder, as test_live does.
 Run: ``python bench/bench_live.py [--cold N] [--warm N]`` (about a minute).
@@ -77,6 +81,25 @@ def warm_actions(url: str, runs: int) -> tuple[list[float], str]:
         return times, frame
 
 
+def take_control(url: str, warm: int) -> tuple[float, list[float], list[float]]:
+    """(cold Take control ms, warm "+100 ms" ms, warm "crash"/"restart" ms) on a player page."""
+    with offline_page() as (page, log):
+        page.goto(f"{url}/player.html", wait_until="load")
+        slider = page.locator("input.rv-slider")
+        slider.fill(str(int(slider.get_attribute("max") or 0) // 2))
+        cold = float(page.evaluate(live.CLICK_TO_READY, "button.rv-take"))
+        advance = [float(page.evaluate(live.CLICK_TO_READY, '[data-action="advance-100"]'))
+                   for _ in range(warm)]
+        faults = []
+        for k in range(warm):
+            action = "restart" if k % 2 else "crash"
+            faults.append(float(page.evaluate(live.CLICK_TO_READY,
+                                              f'[data-action="{action}"]')))
+        if log.problems():
+            sys.exit(f"problems in the page: {log.problems()}")
+        return cold, advance, faults
+
+
 def cpython_actions(runs: int) -> tuple[list[float], str]:
     """ms of ``runs`` actions here, and the last frame."""
     ns: dict[str, Any] = {}
@@ -105,6 +128,8 @@ def main() -> None:
             if problems:
                 sys.exit(f"problems in the page: {problems}")
             warm, frame = warm_actions(url, args.warm)
+            live.player_page(site)
+            takes = [take_control(url, args.warm // 5) for _ in range(args.cold)]
     cpython, cpython_frame = cpython_actions(args.warm)
     cold_ms = statistics.median(c[0] for c in colds)
     stages = {s: statistics.median(c[1][s] for c in colds) for s in colds[0][1]}
@@ -119,10 +144,20 @@ def main() -> None:
     print(f"warm action (run_for(100) + frame as JSON, {len(frame.encode())} bytes): "
           f"{w:6.2f} ms in the page, {c:6.2f} ms in CPython, {w / c:4.1f}x "
           f"(last frames identical: {frame == cpython_frame})")
-    record("live", [Figure("cold start", cold_ms / 1000, "s"),
+    cold_take = statistics.median(t[0] for t in takes)
+    advance = statistics.median(ms for t in takes for ms in t[1])
+    faults = statistics.median(ms for t in takes for ms in t[2])
+    print(f"player, Take control cold (load, replay to the middle frame, draw): "
+          f"{cold_take / 1000:6.2f} s")
+    print(f"player, warm action (click to drawn): +100 ms {advance:6.2f} ms, "
+          f"crash/restart {faults:6.2f} ms")
+    record("live", [Figure("cold start", cold_ms / 1000, "s", 10.0, "<="),
                     Figure("bytes on first use", fetched / 1e6, "MB"),
                     Figure("warm action in the page", w, "ms"),
-                    Figure("warm action, page / CPython", w / c, "x")],
+                    Figure("warm action, page / CPython", w / c, "x"),
+                    Figure("Take control, cold", cold_take / 1000, "s", 10.0, "<="),
+                    Figure("player +100 ms, warm", advance, "ms", 200.0, "<="),
+                    Figure("player crash/restart, warm", faults, "ms", 200.0, "<=")],
            cold_runs=args.cold, warm_runs=args.warm, stages_s={k: v / 1000
                                                                for k, v in stages.items()})
 

@@ -39,12 +39,20 @@ LIVE_SOURCES = (
     "raftlib/kv",
     "raftlib/sim",
     "raftlib/check",
+    "raftlib/viz/__init__.py",
+    "raftlib/viz/_live.py",
+    "raftlib/viz/_panels.py",
+    "raftlib/viz/_parts.py",
+    "raftlib/viz/_player.py",
+    "raftlib/viz/_recorder.py",
+    "raftlib/viz/_table.py",
 )
 """The raftlib the browser runs: pure Python over the standard library. runtime, backends and
-gateway need sockets and trio; viz needs matplotlib and ipywidgets, and the chapters import
-viz, so they stay out until viz's frame code can be loaded without its widgets."""
+gateway need sockets and trio; viz's figures need matplotlib (``raftlib.viz`` imports them
+only on first use, its panels import ipywidgets only when one is made), and the chapters stay
+out."""
 
-ASSETS = ("live.js", "live-worker.js")
+ASSETS = ("live.js", "live-worker.js", "live-control.js")
 ARCHIVE = "raftlib.zip"
 MANIFEST = "manifest.json"
 # A fixed timestamp makes the archive depend on the sources only, so two builds of one tree

@@ -114,6 +114,41 @@ def build_site(dest: Path) -> Path:
     return dest
 
 
+def player_page(dest: Path) -> str:
+    """Write a page holding one cluster player (the elections chapter's partition story), as a
+    book page holds it, to ``dest/player.html``; returns its name. A book page loads scripts
+    from ``_static/``: the player finds the live folder from them."""
+    from raftlib.chapters.elections import partition_story
+    from raftlib.viz import TracePlayer
+
+    player = TracePlayer(partition_story(5, 2).frames, title="Partition").to_html()
+    (dest / "_static" / "page.js").write_text("// a book page's own script\n")
+    (dest / "player.html").write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><title>player</title>'
+        f'<script src="_static/page.js"></script></head><body>{player}</body></html>',
+        encoding="utf-8")
+    return "player.html"
+
+
+# Milliseconds from a click on a player's button to its live panel being ready again, in the
+# page (Take control: the panel appears after live-control.js loads, then starts Pyodide).
+CLICK_TO_READY = """async selector => {
+    const t0 = performance.now();
+    document.querySelector(selector).click();
+    await new Promise((ok, fail) => {
+        const check = () => {
+            const live = document.querySelector(".rv-live");
+            const state = live && live.getAttribute("data-live-state");
+            if (state === "ready") ok();
+            else if (state === "error") fail(new Error(live.textContent));
+            else setTimeout(check, 2);
+        };
+        check();
+    });
+    return performance.now() - t0;
+}"""
+
+
 def start(page: Page, site_url: str) -> dict[str, Any]:
     """Open the harness and start live mode; returns ``{info, stages, ms}`` (``ms`` from
     inserting the loader to the worker's answer that raftlib is imported)."""

@@ -13,11 +13,12 @@ main thread, a widget's click uses it from a subshell thread): each request hold
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from raftlib.kv._admission import admit_write, quota_cost
 from raftlib.kv._backend import SqliteBackend
@@ -34,9 +35,11 @@ from raftlib.kv._errors import (
     ErrNoSpace,
     ErrTooManyOps,
     ErrValueProvided,
+    KVError,
 )
 from raftlib.kv._index import Revision, TreeIndex
 from raftlib.kv._lease import MAX_LEASE_TTL, LeaseIdGenerator, Lessor, min_lease_ttl
+from raftlib.kv._script import decode_request, encode
 from raftlib.kv._types import (
     AlarmAction,
     AlarmMember,
@@ -81,7 +84,9 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-__all__ = ["DEFAULT_MIN_LEASE_TTL", "DEFAULT_QUOTA_BYTES", "MAX_TXN_OPS", "MVCCStore"]
+__all__ = [
+    "DEFAULT_MIN_LEASE_TTL", "DEFAULT_QUOTA_BYTES", "MAX_TXN_OPS", "SCRIPT_REQUESTS", "MVCCStore",
+]
 
 #: etcd's default ``--quota-backend-bytes``: 2 GiB.
 DEFAULT_QUOTA_BYTES = 2 * 1024**3
@@ -89,6 +94,8 @@ DEFAULT_QUOTA_BYTES = 2 * 1024**3
 MAX_TXN_OPS = 128
 #: The minimum lease TTL of an etcd with its default timing (heartbeat 100 ms, election 1 s).
 DEFAULT_MIN_LEASE_TTL = min_lease_ttl(10, 100)
+#: Most write requests a store keeps for its ``script`` (replay in live mode).
+SCRIPT_REQUESTS = 10_000
 
 _INT_TARGETS = {
     CompareTarget.VERSION: "version",
@@ -214,6 +221,9 @@ class MVCCStore:
         # State of the write being applied: its main revision, sub counter and events.
         self._sub = 0
         self._events: list[Event] = []
+        # Every write request applied, for ``script``: only for a store that starts empty (in
+        # memory), and only up to a bound, so that a long run costs no memory for it.
+        self._requests: list[Request] | None = [] if path == ":memory:" else None
 
     def _load(self) -> None:
         """Read the revisions from the backend and rebuild the key index from its rows."""
@@ -250,6 +260,7 @@ class MVCCStore:
             self._backend.load(data)
             self._load()
             self._hub = None
+            self._requests = None  # a state from elsewhere: this run cannot be replayed
 
     # ----------------------------------------------------------------- public surface
 
@@ -309,7 +320,45 @@ class MVCCStore:
         in which case the store is unchanged (except that a failed quota check raises the
         NOSPACE alarm, as in etcd)."""
         with self.lock:
+            requests = self._requests
+            if isinstance(req, (LeaseGrantRequest, LeaseRevokeRequest)):
+                # A lease runs on the engine's clock, which a replay does not have.
+                self._requests = None
+            elif requests is not None and not isinstance(req, RangeRequest):
+                if len(requests) < SCRIPT_REQUESTS:
+                    requests.append(req)
+                else:
+                    self._requests = None
             return self._apply(req)
+
+    @property
+    def script(self) -> dict[str, Any] | None:
+        """What :meth:`replay` needs to rebuild this store as it is (plain JSON): the
+        constructor's arguments and every write request applied (``raftlib.kv._script``
+        encodes them). None for a store opened from a file or loaded from bytes, after more
+        than ``SCRIPT_REQUESTS`` writes, or once a lease was granted or revoked."""
+        with self.lock:
+            if self._requests is None:
+                return None
+            return {"args": {"quota_backend_bytes": self.quota_backend_bytes,
+                             "member_id": self.member_id},
+                    "requests": [encode(r) for r in self._requests]}
+
+    @property
+    def script_length(self) -> int | None:
+        """How many write requests ``script`` holds now (None: no script)."""
+        with self.lock:
+            return None if self._requests is None else len(self._requests)
+
+    @classmethod
+    def replay(cls, script: Mapping[str, Any], until: int | None = None) -> MVCCStore:
+        """A new in-memory store with the first ``until`` (default: all) requests of a
+        ``script`` applied; a request refused then is refused again."""
+        store = cls(**script["args"])
+        for raw in script["requests"][:until]:
+            with contextlib.suppress(KVError):
+                store.apply(decode_request(raw))
+        return store
 
     def _apply(self, req: Request) -> Response:
         if isinstance(req, RangeRequest):

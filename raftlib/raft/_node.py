@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from . import _failpoints
@@ -142,6 +142,11 @@ class Node:
         self._become_follower(self.term, NONE)
 
     # ----------------------------------------------------------------- inspection
+
+    def set_bugs(self, bugs: frozenset[str]) -> None:
+        """Switch this node's planted bugs to ``bugs`` (tests and live demos only)."""
+        self._cfg = replace(self._cfg, bugs=bugs)
+        self._fp = _failpoints.failpoints(bugs)
 
     @property
     def commit(self) -> int:

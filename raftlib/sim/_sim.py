@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import heapq
 import json
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from .._trace import Frame, InFlight, MemberFrame, Record
 from ..raft import (
     ETCD,
     ConfChange,
+    ConfChangeType,
     Config,
     ConfState,
     Entry,
@@ -34,6 +36,9 @@ from ..raft import (
 )
 
 _TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
+#: Most actions (and, apart, scheduled calls) a ``Simulation.script`` holds; a longer run has
+#: no script, so that long runs spend no memory on it.
+SCRIPT_ENTRIES = 100_000
 _FRAME_LOG = 8  # entries per member shown by frame()
 # Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
 _TYPE_NAME = {t: t.value for t in MessageType}
@@ -160,6 +165,9 @@ class Simulation:
     A member's Ready is handled as etcd's loop does: committed entries are applied at once,
     then the writes take ``disk_ms`` (a crash in between may lose them), then messages are
     sent. Same arguments, same trace, byte for byte.
+    ``script`` (plain JSON, see :class:`Script`) records the arguments and every action from
+    outside, so that :meth:`replay` can run this simulation again event for event (live mode in
+    the built book); it is None for a run that cannot be replayed.
     """
 
     def __init__(
@@ -214,6 +222,19 @@ class Simulation:
         self._by_data: dict[bytes, Proposal] = {}
         self.messages_sent = 0
         self.events = 0
+        # What replays this run (see ``script``): the arguments, then every action from outside
+        # with its position, and the sequence number of every ``at`` (``calls``).
+        self.script: Script | None = {
+            "args": {"n": n, "seed": seed, "timing": dataclasses.asdict(timing),
+                     "prevote": prevote, "check_quorum": check_quorum,
+                     "delay_ms": list(delay_ms), "loss": loss, "dup": dup,
+                     "disk_ms": list(disk_ms), "learners": learners,
+                     "compact_every": compact_every, "max_msg_entries": max_msg_entries,
+                     "bugs": sorted(self.bugs)},
+            "actions": [], "calls": []}
+        self._in_event = False  # inside a delivery, tick or sync: what happens is the core's
+        self._internal = False  # the simulator itself acts (a panic crashes its member)
+        self._reserved: dict[int, int] = {}  # replay: seq -> time of each recorded ``at``
         voters = tuple(range(1, n + 1))
         conf = ConfState(voters, tuple(range(n + 1, n + learners + 1)))
         self.members: dict[int, Member] = {}
@@ -291,6 +312,7 @@ class Simulation:
         dup: float | None = None,
     ) -> None:
         """Override delay, loss or duplication on the one-way link ``a -> b``."""
+        self._note("set_link", a, b, None if delay_ms is None else list(delay_ms), loss, dup)
         old = self._links.get((a, b), (self.delay_ms, self.loss, self.dup))
         self._links[(a, b)] = (
             delay_ms if delay_ms is not None else old[0],
@@ -301,9 +323,19 @@ class Simulation:
     # ----------------------------------------------------------------- events
 
     def _push(self, t: int, kind: int, a: Any, b: int) -> int:
-        self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, kind, a, b))
-        return self._seq
+        seq = self._seq + 1
+        if self._reserved:
+            seq = self._skip_reserved(seq)
+        self._seq = seq
+        heapq.heappush(self._heap, (t, seq, kind, a, b))
+        return seq
+
+    def _skip_reserved(self, seq: int) -> int:
+        # A replay has pushed every recorded ``at`` with its own sequence number already.
+        while seq in self._reserved:
+            del self._reserved[seq]
+            seq += 1
+        return seq
 
     def _emit(self, rec: Record) -> None:
         if self._tracing:
@@ -312,8 +344,17 @@ class Simulation:
             cb(rec)
 
     def at(self, t: int, action: Callable[[], object]) -> None:
-        """Run ``action()`` at virtual time ``t`` (ms), in order with the other events."""
-        self._push(max(t, self.now), _CALL, action, 0)
+        """Run ``action()`` at virtual time ``t`` (ms), in order with the other events.
+
+        A replay (see ``script``) runs what ``action`` did to the simulation through its
+        methods, not ``action`` itself."""
+        t = max(t, self.now)
+        seq = self._push(t, _CALL, action, 0)
+        script = self.script
+        if script is not None:
+            script["calls"].append([seq, t])
+            if len(script["calls"]) > SCRIPT_ENTRIES:
+                self.script = None  # a long run: no replay, and no memory spent on it
 
     def step(self) -> bool:
         """Process the next event; False if nothing is scheduled."""
@@ -329,24 +370,30 @@ class Simulation:
         pop = heapq.heappop
         members = self.members
         deliver, tick, sync = self._deliver, self._tick, self._sync
-        while heap and heap[0][0] <= end and limit:
-            t, seq, kind, a, b = pop(heap)
-            self.now = t
-            self.events += 1  # before the event: a monitor reports it with a violation
-            limit -= 1
-            if kind == _DELIVER:
-                deliver(seq, a)
-            elif kind == _TICK:
-                tick(a, b)
-            elif kind == _SYNC:
-                m = members[a]
-                if m.epoch == b:
-                    if m.paused:
-                        m.sync_due = True
-                    else:
-                        sync(m)
-            else:
-                a()
+        self._in_event = True
+        try:
+            while heap and heap[0][0] <= end and limit:
+                t, seq, kind, a, b = pop(heap)
+                self.now = t
+                self.events += 1  # before the event: a monitor reports it with a violation
+                limit -= 1
+                if kind == _DELIVER:
+                    deliver(seq, a)
+                elif kind == _TICK:
+                    tick(a, b)
+                elif kind == _SYNC:
+                    m = members[a]
+                    if m.epoch == b:
+                        if m.paused:
+                            m.sync_due = True
+                        else:
+                            sync(m)
+                else:
+                    self._in_event = False  # a scheduled call acts from outside
+                    a()
+                    self._in_event = True
+        finally:
+            self._in_event = False
 
     def run_for(self, ms: int) -> None:
         """Process every event in the next ``ms`` milliseconds."""
@@ -525,7 +572,10 @@ class Simulation:
         lo, hi = delay
         heap, in_flight = self._heap, self._in_flight
         for _ in range(2 if dup and rng.random() < dup else 1):
-            self._seq = seq = self._seq + 1
+            seq = self._seq + 1
+            if self._reserved:
+                seq = self._skip_reserved(seq)
+            self._seq = seq
             heapq.heappush(heap, (now + lo + int(rng.random() * (hi - lo + 1)), seq, _DELIVER,
                                   msg, 0))
             in_flight[seq] = msg
@@ -577,7 +627,11 @@ class Simulation:
         self._emit({"t": self.now, "ev": "panic", "id": m.id, "error": str(exc)})
         if self.monitor is not None:
             self.monitor.on_panic(self, m.id, exc)
-        self.crash(m.id)
+        self._internal = True
+        try:
+            self.crash(m.id)
+        finally:
+            self._internal = False
 
     # ----------------------------------------------------------------- faults
 
@@ -586,6 +640,7 @@ class Simulation:
 
         A write still waiting for fsync survives unless ``lose_unsynced``.
         """
+        self._note("crash", mid, lose_unsynced)
         m = self.members[mid]
         if not m.up:
             return
@@ -608,6 +663,7 @@ class Simulation:
 
     def restart(self, mid: int) -> None:
         """Bring a crashed member back from its storage."""
+        self._note("restart", mid)
         m = self.members[mid]
         if m.up:
             return
@@ -616,6 +672,7 @@ class Simulation:
 
     def pause(self, mid: int) -> None:
         """Freeze ``mid`` (like SIGSTOP): no ticks, incoming messages queue up."""
+        self._note("pause", mid)
         m = self.members[mid]
         if m.up and not m.paused:
             m.paused = True
@@ -623,6 +680,7 @@ class Simulation:
 
     def resume(self, mid: int) -> None:
         """Unfreeze ``mid``; it handles its queued messages at once."""
+        self._note("resume", mid)
         m = self.members[mid]
         if not (m.up and m.paused):
             return
@@ -637,6 +695,7 @@ class Simulation:
 
     def partition(self, groups: list[list[int]]) -> None:
         """Split the network: members talk only within their group (unlisted: alone)."""
+        self._note("partition", [list(g) for g in groups])
         listed = {i for g in groups for i in g}
         full = [sorted(g) for g in groups] + [[i] for i in sorted(self.members) if i not in listed]
         where = {i: k for k, g in enumerate(full) for i in g}
@@ -650,14 +709,26 @@ class Simulation:
 
     def cut(self, a: int, b: int) -> None:
         """Drop every message from ``a`` to ``b`` (one way)."""
+        self._note("cut", a, b)
         self._blocked.add((a, b))
         self._emit({"t": self.now, "ev": "cut", "from": a, "to": b})
 
     def heal(self) -> None:
         """Remove every partition and cut."""
+        self._note("heal")
         self._blocked = set()
         self._groups = None
         self._emit({"t": self.now, "ev": "heal"})
+
+    def set_bugs(self, bugs: Iterable[str]) -> None:
+        """Switch the planted bugs (``raftlib.raft.FAILPOINTS``) of every member to ``bugs``
+        from now on, running members included (a live player's bug switch)."""
+        self.bugs = frozenset(bugs)
+        self._note("set_bugs", sorted(self.bugs))
+        for m in self.members.values():
+            m.config = dataclasses.replace(m.config, bugs=self.bugs)
+            if m.node is not None:
+                m.node.set_bugs(self.bugs)
 
     # ----------------------------------------------------------------- clients
 
@@ -678,6 +749,7 @@ class Simulation:
 
         Proposals that find no leader (or one that refuses) are simply never committed.
         """
+        self._note("propose", None if data is None else data.decode("latin-1"))
         handle = len(self.proposals)
         payload = data if data is not None else f"p{handle}".encode()
         lead = self.leader()
@@ -698,6 +770,7 @@ class Simulation:
     def propose_at(self, mid: int, data: bytes) -> int:
         """Propose ``data`` on member ``mid``; its log index. Raises the node's ``RaftError``
         (``NotLeader`` with a hint, ``ProposalDropped``) or ``LocalError`` if it is down."""
+        self._note("propose_at", mid, data.decode("latin-1"))
         node = self._live_node(mid)
         index = node.propose(data)
         self._after_input(self.members[mid])
@@ -714,6 +787,7 @@ class Simulation:
 
         False if the member is down or paused, or knows no leader to ask.
         """
+        self._note("read_index", mid, ctx.decode("latin-1"))
         m = self.members[mid]
         if m.node is None or m.paused:
             return False
@@ -736,6 +810,7 @@ class Simulation:
 
     def campaign(self, mid: int) -> None:
         """Make ``mid`` start an election now, as if its election timer had fired."""
+        self._note("campaign", mid)
         m = self.members[mid]
         if m.node is not None and not m.paused:
             self._emit({"t": self.now, "ev": "campaign", "id": mid})
@@ -744,6 +819,7 @@ class Simulation:
 
     def transfer_leader(self, to: int) -> bool:
         """Ask the current leader to hand over to ``to`` (etcd's move-leader)."""
+        self._note("transfer_leader", to)
         lead = self.leader()
         if lead is None:
             return False
@@ -761,6 +837,7 @@ class Simulation:
 
         Adding a member that does not exist yet starts it with an empty log.
         """
+        self._note("change_conf", change.type.value, change.node, change.context.decode("latin-1"))
         lead = self.leader()
         if lead is None:
             return None
@@ -778,6 +855,78 @@ class Simulation:
             self._boot(change.node)
         self._after_input(m)
         return index
+
+    # ----------------------------------------------------------------- replay
+
+    def _note(self, name: str, *args: Any) -> None:
+        """Add an action from outside to ``script``. One made in the middle of a delivery,
+        tick or sync (a callback of the core's) cannot be replayed at an event boundary: the
+        run is then not replayable and ``script`` becomes None."""
+        if self.script is None or self._internal:
+            return
+        if self._in_event:
+            self.script = None
+            return
+        self.script["actions"].append([self.events, self.now, name, *args])
+        if len(self.script["actions"]) > SCRIPT_ENTRIES:
+            self.script = None
+
+    def position(self) -> tuple[int, int, int]:
+        """Where this run is, for :meth:`replay`: events processed, actions from outside
+        recorded in ``script``, and sequence numbers given out."""
+        return self.events, len(self.script["actions"]) if self.script else 0, self._seq
+
+    @classmethod
+    def replay(cls, script: Script, until: tuple[int, int, int] | None = None, *,
+               monitor: Monitor | None = None) -> Simulation:
+        """A new simulation that runs ``script`` (another run's ``script``) again, event for
+        event, up to ``until`` = ``(events, actions, t)`` (a :meth:`position`'s first two
+        numbers and the virtual time then), or to its last action. ``monitor`` is attached
+        first. The calls ``at`` scheduled run as no-ops: what they did through this class's
+        methods is in the script. Raises ``LocalError`` if the run does not follow its script
+        (it changed the simulation some other way)."""
+        args = dict(script["args"])
+        sim = cls(**{**args, "timing": Timing(**args["timing"]),
+                     "delay_ms": tuple(args["delay_ms"]), "disk_ms": tuple(args["disk_ms"])})
+        if monitor is not None:
+            sim.attach(monitor)
+        for seq, t in script["calls"]:
+            sim._reserved[seq] = t
+            heapq.heappush(sim._heap, (t, seq, _CALL, _no_op, 0))
+        actions = script["actions"]
+        stop = len(actions) if until is None else until[1]
+        for events, t, name, *rest in actions[:stop]:
+            sim._advance(events, t)
+            sim._act(name, rest)
+        if until is not None:
+            sim._advance(until[0], until[2])
+        return sim
+
+    def _advance(self, events: int, t: int) -> None:
+        self._run(t, events - self.events)
+        if self.events != events or self.now > t:
+            raise LocalError(f"the replay left its script at event {self.events}, "
+                             f"t={self.now} ms (expected event {events}, t={t} ms)")
+        self.now = t
+
+    def _act(self, name: str, args: list[Any]) -> None:
+        if name == "propose":
+            self.propose(None if args[0] is None else args[0].encode("latin-1"))
+        elif name == "propose_at":
+            with contextlib.suppress(RaftError, LocalError):  # refused then too
+                self.propose_at(args[0], args[1].encode("latin-1"))
+        elif name == "read_index":
+            self.read_index(args[0], args[1].encode("latin-1"))
+        elif name == "change_conf":
+            self.change_conf(ConfChange(ConfChangeType(args[0]), args[1],
+                                        args[2].encode("latin-1")))
+        elif name == "set_link":
+            self.set_link(args[0], args[1], None if args[2] is None else tuple(args[2]),
+                          args[3], args[4])
+        elif name in _ACTIONS:
+            getattr(self, name)(*args)
+        else:
+            raise LocalError(f"unknown action in a script: {name!r}")
 
     # ----------------------------------------------------------------- views
 
@@ -890,6 +1039,25 @@ def _in_flight(msg: Message) -> InFlight:
     elif t is _M.READ_INDEX_RESP:
         out["index"] = msg.index
     return out
+
+
+class Script(TypedDict):
+    """A run as :meth:`Simulation.replay` replays it (plain JSON): the constructor's
+    arguments; every action from outside as ``[events, t, name, *arguments]`` (events
+    processed before it, virtual ms); and ``[seq, t]`` of every scheduled call."""
+
+    args: dict[str, Any]
+    actions: list[list[Any]]
+    calls: list[list[int]]
+
+
+# Actions replayed by calling the method of that name with the recorded arguments.
+_ACTIONS = frozenset({"crash", "restart", "pause", "resume", "partition", "cut", "heal",
+                      "campaign", "transfer_leader", "set_bugs"})
+
+
+def _no_op() -> None:
+    pass
 
 
 def _label(e: Entry) -> str:

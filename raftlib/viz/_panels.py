@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -409,8 +410,52 @@ def _kv_frame(store: MVCCStore, revision: int) -> dict[str, Any]:
     return {"t": revision, "event": event, "kv": kv}
 
 
+#: The largest store script a player embeds for live mode (JSON bytes); a store that took
+#: bigger writes gets a player without it, so that page weight stays what it was.
+STORE_SCRIPT_BYTES = 32_000
+
+
+class StoreFrames(list[dict[str, Any]]):
+    """:func:`keyspace_frames`' frames, with how far the store had got at each (its
+    ``script_length`` then), so that a player can rebuild the store in the browser as it was
+    at any frame (live mode). Frames appended or added later (``+=``) are placed at the
+    store's state of that moment, so a chapter can collect its snapshots of a changing store
+    in one ``StoreFrames``."""
+
+    def __init__(self, frames: Iterable[dict[str, Any]], store: MVCCStore) -> None:
+        super().__init__()
+        self.store = store
+        self.positions: list[int | None] = []
+        self.extend(frames)
+
+    def append(self, frame: dict[str, Any]) -> None:
+        super().append(frame)
+        self.positions.append(self.store.script_length)
+
+    def extend(self, frames: Iterable[dict[str, Any]]) -> None:
+        for frame in frames:
+            self.append(frame)
+
+    def __iadd__(self, frames: Iterable[dict[str, Any]]) -> StoreFrames:  # type: ignore[override,misc]
+        self.extend(frames)
+        return self
+
+    def live(self) -> dict[str, Any] | None:
+        """What a player needs to rebuild the store at each frame: ``{"kind": "store",
+        "script", "at"}`` (``at``: requests applied per frame); None when the store cannot be
+        replayed, or its script is too big to embed."""
+        script = self.store.script
+        if script is None or not self or None in self.positions:
+            return None
+        at = [int(p) for p in self.positions if p is not None]
+        script = {**script, "requests": script["requests"][:max(at)]}
+        if len(json.dumps(script)) > STORE_SCRIPT_BYTES:
+            return None
+        return {"kind": "store", "script": script, "at": at}
+
+
 def keyspace_frames(store: MVCCStore, revisions: Iterable[int] | None = None,
-                    ) -> list[dict[str, Any]]:
+                    ) -> StoreFrames:
     """``kv`` frames of ``store`` at each revision (default ``1..store.revision``), for
     :class:`~raftlib.viz.TracePlayer`: the static book's version of :class:`RevisionScrubber`.
 
@@ -418,7 +463,7 @@ def keyspace_frames(store: MVCCStore, revisions: Iterable[int] | None = None,
     carries no keys and ``kv["error"]`` holds etcd's compaction error.
     """
     revs = range(1, store.revision + 1) if revisions is None else revisions
-    return [_kv_frame(store, r) for r in revs]
+    return StoreFrames((_kv_frame(store, r) for r in revs), store)
 
 
 class RevisionScrubber:

@@ -129,6 +129,49 @@ class _Encoder:
         self._timers = {}
         self._progress_of = {}
 
+    @classmethod
+    def resume(cls, payload: Mapping[str, Any], branch: int = 0, before: int = 0) -> _Encoder:
+        """An encoder that goes on from a player's ``payload``: what it interns next gets the
+        ids after the payload's, and content the payload holds keeps its id (live mode adds
+        frames to a player in the browser). Its timers and progress are those the player has
+        decoded of ``branch`` once it has read the frames before index ``before``, so that the
+        frame at ``before`` encodes to the row the recording holds."""
+        enc = cls()
+        for member in payload["members"]:
+            enc._member(member)
+        for name, table in enc.tables.items():
+            for i, value in enumerate(payload[name]):
+                table.append(value)
+                if name == "entries":
+                    enc._ids[name][tuple(value)] = i
+                elif name == "logs":
+                    parent, keep, tail = value
+                    key = (enc._log_keys[parent][:keep] if parent >= 0 else ()) + tuple(tail)
+                    enc._log_keys.append(key)
+                    enc._ids[name][key] = i
+                else:
+                    enc._ids[name][_canonical(value)] = i
+        for row in payload["branches"][branch]["frames"][:before]:
+            enc._replay_changes(row)
+        return enc
+
+    def _replay_changes(self, row: Sequence[Any]) -> None:
+        """Update timers and progress as :meth:`frame` did when it wrote ``row``."""
+        t, timers, moved = row[0], row[6] if len(row) > 6 else -1, row[7] if len(row) > 7 else []
+        if timers != -1:
+            for change in self.tables["timers"][timers]:
+                slot = change[0]
+                if len(change) == 1:
+                    del self._timers[slot]
+                else:
+                    timeout = change[2] if len(change) > 2 else self._timers[slot][2]
+                    self._timers[slot] = (t, change[1], timeout)
+        for slot, pid in moved:
+            if pid >= 0:
+                self._progress_of[slot] = pid
+            else:
+                self._progress_of.pop(slot, None)
+
     def _intern(self, table: str, key: Any, value: Any) -> int:
         ids = self._ids[table]
         found = ids.get(key)
@@ -313,6 +356,13 @@ class TracePlayer:
     by term with the commit point, a details panel on click, and a table of keys when frames
     carry ``kv``.
 
+    Live mode: a branch whose frames know how to replay their run (``RecordedFrames`` from a
+    :class:`~raftlib.viz.Recorder` or :func:`~raftlib.viz.record`, ``keyspace_frames`` of a
+    store) embeds that small script, and the player in the built book offers "Take control":
+    the same raftlib, in Pyodide in the reader's browser, replays the run up to the frame on
+    screen, checks it against the recorded frame and takes the reader's actions from there
+    (see the README's "Live mode"). Frames of any other origin give a player without it.
+
     Attributes: ``title``; ``branches`` (label -> frames, in selector order); ``default`` (the
     label shown first); ``start``, ``"first"`` or ``"last"``: the frame the player opens on.
     """
@@ -369,7 +419,14 @@ class TracePlayer:
             for frame in frames:
                 rows.append(encoder.frame(frame, last_t))
                 last_t = rows[-1][0]
-            encoded.append({"label": name, "span": encoder.span or [1, 0], "frames": rows})
+            branch: dict[str, Any] = {"label": name, "span": encoder.span or [1, 0],
+                                      "frames": rows}
+            # Frames a Recorder took carry what replays them: the player offers live mode.
+            live = getattr(frames, "live", None)
+            replay = live() if callable(live) else None
+            if replay is not None:
+                branch["live"] = replay
+            encoded.append(branch)
         labels = list(self.branches)
         return {
             "title": self.title,

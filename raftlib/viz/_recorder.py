@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from raftlib._trace import Frame, PlayerFrame, Record
 
-__all__ = ["Recorder", "Simulated", "describe", "record"]
+__all__ = ["RecordedFrames", "Recorder", "Simulated", "describe", "record"]
 
 
 class Simulated(Protocol):
@@ -32,6 +32,38 @@ class Simulated(Protocol):
     def run_for(self, ms: int) -> None: ...
 
     def run_until(self, predicate: Callable[[], bool], timeout_ms: int) -> bool: ...
+
+    @property
+    def script(self) -> Mapping[str, Any] | None: ...
+
+    def position(self) -> tuple[int, int, int]: ...
+
+
+class RecordedFrames(list[PlayerFrame]):
+    """A recorder's frames, with where the simulation was at each (``positions``, see
+    ``Simulation.position``), so a player can replay the run up to any frame (live mode)."""
+
+    def __init__(self, sim: Simulated) -> None:
+        super().__init__()
+        self.sim = sim
+        self.positions: list[tuple[int, int, int]] = []
+
+    def live(self) -> dict[str, Any] | None:
+        """What a player needs to replay this run up to each frame: the simulation's script
+        cut at the last frame, and each frame's position as deltas of ``[events, actions]``
+        (its time is the frame's own); None when the run cannot be replayed."""
+        script = self.sim.script
+        if script is None or not self:
+            return None
+        _, actions, seq = self.positions[-1]
+        at: list[int] = []
+        last = (0, 0)
+        for events, done, _ in self.positions:
+            at += [events - last[0], done - last[1]]
+            last = (events, done)
+        return {"script": {"args": script["args"], "actions": script["actions"][:actions],
+                           "calls": [c for c in script["calls"] if c[0] <= seq]},
+                "at": at}
 
 
 # Records that change nothing a frame shows: a tick only matters through what it causes (a send
@@ -168,7 +200,7 @@ class Recorder:
         self.sim = sim
         self.every_ms = every_ms
         self.max_frames = max_frames
-        self.frames: list[PlayerFrame] = []
+        self.frames = RecordedFrames(sim)
         self.dropped = 0  # frames dropped from the front by max_frames
         self._pending: list[Record] = []
         self._merge_t: int | None = None  # instant of the last frame that may still absorb events
@@ -184,9 +216,11 @@ class Recorder:
         frame = self.sim.frame()
         _roles_as_listed(self.sim, frame)
         self.frames.append(PlayerFrame(**frame, event=event))
+        self.frames.positions.append(self.sim.position())
         if len(self.frames) > self.max_frames:
             cut = len(self.frames) - self.max_frames
             del self.frames[:cut]
+            del self.frames.positions[:cut]
             self.dropped += cut
 
     def snap(self, event: str) -> PlayerFrame:
@@ -213,6 +247,7 @@ class Recorder:
         if self._merge_t == now and self.frames:
             # Same instant as the previous frame: it becomes the state after all of them.
             self.frames.pop()
+            self.frames.positions.pop()
             self._merge_records.extend(self._pending)
         else:
             self._merge_records = list(self._pending)
@@ -241,7 +276,7 @@ class Recorder:
 
 
 def record(sim: Simulated, run_ms: int, every_ms: int | None = None,
-           *, first: str = "start") -> list[PlayerFrame]:
+           *, first: str = "start") -> RecordedFrames:
     """Frames of ``sim`` now (labelled ``first``) and while it runs ``run_ms`` virtual ms.
 
     One frame per instant with activity, or every ``every_ms`` ms (see :class:`Recorder`).

@@ -51,8 +51,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_archive_holds_the_pure_layers_and_nothing_else(site: Path) -> None:
     names = zipfile.ZipFile(site / "_static/live/raftlib.zip").namelist()
     tops = {n.split("/")[1].removesuffix(".py") for n in names}
-    assert tops == {"__init__", "_cluster", "_trace", "raft", "kv", "sim", "check"}
+    assert tops == {"__init__", "_cluster", "_trace", "raft", "kv", "sim", "check", "viz"}
     assert "raftlib/sim/_sim.py" in names
+    # viz: what live players need, not the figures (matplotlib)
+    assert "raftlib/viz/_live.py" in names and "raftlib/viz/_figures.py" not in names
     assert all(n.endswith(".py") and "__pycache__" not in n for n in names)
 
 

@@ -356,3 +356,35 @@ def test_player_shows_what_messages_carry_timers_tallies_and_progress(tmp_path: 
             expect(node).to_have_attribute("data-timer",
                                            f"{min(1, m['timer'][0] / m['timer'][1]):.3f}")
     assert log.problems() == []
+
+
+@pytest.mark.browser
+def test_take_control_is_offered_only_on_a_book_page(tmp_path: Path) -> None:
+    """A replayable player offers "Take control" where the page has a ``_static/`` folder (a
+    built book holds live mode there); in JupyterLab or a bare page it does not."""
+    from raftlib.sim import Simulation
+    from raftlib.viz import record
+
+    player = TracePlayer(record(Simulation(3, seed=1), 300), title="Replayable").to_html()
+    plain = TracePlayer(vf.partitioned(), title="Not replayable").to_html()
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "page.js").write_text("// a book page's script\n")
+    for name, head in (("bare.html", ""), ("book.html", '<script src="_static/page.js"></script>')):
+        (tmp_path / name).write_text(
+            f'<!doctype html><html><head><meta charset="utf-8">{head}</head><body>'
+            f"{player}{plain}</body></html>", encoding="utf-8")
+    with serve(tmp_path) as url, offline_page() as (page, log):
+        page.goto(f"{url}/bare.html")
+        assert page.locator(".rv-player[data-ready]").count() == 2
+        assert page.locator("button.rv-take").count() == 0
+        page.goto(f"{url}/book.html")
+        assert page.locator(".rv-player[data-ready]").count() == 2
+        takes = page.locator("button.rv-take")
+        assert takes.count() == 1
+        assert page.locator('.rv-player[aria-label="Trace player: Replayable"] button.rv-take'
+                            ).count() == 1
+        page.goto(f"{url}/bare.html")
+        page.evaluate(INSERT_LIKE_JUPYTERLAB, player)
+        assert page.locator(".rv-player[data-ready]").count() == 3
+        assert page.locator("button.rv-take").count() == 0
+    assert log.problems() == []

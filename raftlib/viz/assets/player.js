@@ -390,6 +390,26 @@
     slider.addEventListener("input", function () { stop(); go(parseInt(slider.value, 10)); });
     var clock = el("span", "rv-clock", bar);
 
+    // ----- live mode hook: a "Take control" button when the data can be replayed and the page
+    // is a built book (its _static/live/ holds the live files); live-control.js does the rest.
+    var liveBase = data.branches.some(function (br) { return br.live; }) ? liveFolder() : null;
+    if (liveBase) {
+      root.raftvizPlayer = {
+        root: root, data: data, bar: bar,
+        where: function () { return { branch: st.b, index: st.i }; },
+        show: function (b, i) { stop(); setBranch(b); go(i); },
+        forget: function (b) { frameAt.forget(b); },
+        stop: function () { stop(); }
+      };
+      button("Take control", "Take control: a live run of raftlib in your browser, " +
+        "branched from this frame", function () {
+        stop();
+        loadScript(liveBase + "live-control.js").then(function () {
+          window.RaftlibLiveControl.take(root.raftvizPlayer, liveBase);
+        }, function (e) { eventLine.textContent = e.message; });
+      }).classList.add("rv-take");
+    }
+
     var eventLine = el("div", "rv-event", root);
     eventLine.setAttribute("aria-live", "polite");
 
@@ -753,6 +773,29 @@
     }
   }
 
+  // The site's live folder, found from the page's own _static scripts; null outside a book.
+  function liveFolder() {
+    var scripts = document.querySelectorAll("script[src]");
+    for (var i = 0; i < scripts.length; i++) {
+      var at = scripts[i].src.indexOf("/_static/");
+      if (at >= 0) return scripts[i].src.slice(0, at) + "/_static/live/";
+    }
+    return null;
+  }
+
+  function loadScript(src) {
+    return new Promise(function (ok, fail) {
+      var found = document.querySelector('script[data-rv-load="' + src + '"]');
+      if (found) { found.loaded ? ok() : found.addEventListener("load", ok); return; }
+      var s = document.createElement("script");
+      s.src = src;
+      s.setAttribute("data-rv-load", src);
+      s.onload = function () { s.loaded = true; ok(); };
+      s.onerror = function () { fail(new Error("live mode: " + src + " did not load")); };
+      document.head.appendChild(s);
+    });
+  }
+
   function mount(uid, tries) {
     var roots = document.querySelectorAll('[data-rv-root="' + uid + '"]');
     // Some front ends run output scripts before attaching the output to the page: retry.
@@ -767,5 +810,5 @@
     }
   }
 
-  window.raftvizPlayerV1 = { mount: mount };
+  window.raftvizPlayerV1 = { mount: mount, loadScript: loadScript, el: el };
 })();
