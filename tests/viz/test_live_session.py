@@ -196,3 +196,15 @@ def test_snapshots_of_a_changing_store_replay_each_at_its_moment() -> None:
     # A frame that is not what the store showed then is caught.
     frames[0]["kv"]["keys"][0]["value"] = "forged"
     assert take(_payload(frames), 0, 0, Simulation.replay).error is not None
+
+
+def test_live_control_sends_every_table_the_player_has() -> None:
+    """live-control.js hands the worker the player's tables by name: a table the encoder has
+    and the script leaves out fails the take-over in the browser (KeyError in resume)."""
+    import re
+    from importlib import resources
+
+    js = (resources.files("raftlib.viz") / "assets" / "live-control.js").read_text()
+    listed = re.search(r"var TABLES = \[(.*?)\];", js, re.S)
+    assert listed is not None
+    assert re.findall(r'"(\w+)"', listed.group(1)) == list(_Encoder().tables)
