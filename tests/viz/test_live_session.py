@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -277,3 +279,12 @@ def test_a_readers_recovery_gives_the_chapters_frames_and_a_full_store_alarms() 
     assert kvs[delta["frames"][0][5]]["alarms"] == "none"
     with pytest.raises(ValueError, match="past revision"):
         live.act("scrub", 3)
+
+
+def test_live_control_sends_every_table_of_the_player() -> None:
+    """live-control.js hands the player's tables to the worker: all of those an encoder
+    resumes from, or taking control fails in the browser."""
+    js = (Path(__file__).parents[2] / "raftlib/viz/assets/live-control.js").read_text()
+    match = re.search(r"var TABLES = \[([^\]]*)\]", js)
+    assert match is not None
+    assert re.findall(r'"(\w+)"', match.group(1)) == list(_Encoder().tables)

@@ -9,7 +9,9 @@
 (function () {
   "use strict";
   if (window.RaftlibLiveControl) return;
-  var TABLES = ["entries", "logs", "states", "msgs", "parts", "kvs"];
+  // The player data's tables, as _Encoder names them (tests/viz/test_live_session.py checks).
+  var TABLES = ["entries", "logs", "states", "msgs", "parts", "kvs", "shapes", "tallies",
+    "progress", "timers"];
   var STYLE = ".rv-live{margin:6px 0;padding:6px 8px;border:1px solid #c9d3df;border-radius:6px;" +
     "background:#f6f9fc;font-size:13px}.rv-live-row{display:flex;flex-wrap:wrap;gap:4px;" +
     "align-items:center;margin:3px 0}.rv-live-status{color:#444}.rv-live-error{color:#b00020;" +
