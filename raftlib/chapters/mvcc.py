@@ -14,14 +14,13 @@ from typing import ClassVar, Literal
 from raftlib._cluster import Cluster
 from raftlib.chapters._engines import _outcome, _poll
 from raftlib.kv import KeyValue, KVError, MVCCStore
+from raftlib.viz._panels import _text as _viz_text
 
 __all__ = ["Change", "RevisionsResult", "attempt", "key_history", "kv_line",
            "revisions_and_compaction"]
 
 def _text(b: bytes, limit: int = 24) -> str:
-    if len(b) > limit:
-        return f"<{len(b)} bytes>"
-    return b.decode("utf-8", errors="backslashreplace")
+    return _viz_text(b, limit)
 
 
 def kv_line(kv: KeyValue | None) -> str:

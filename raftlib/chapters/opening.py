@@ -37,6 +37,7 @@ from raftlib.check import (
 )
 from raftlib.kv import Indeterminate, KVError
 from raftlib.sim import Pending, SimClient, SimCluster
+from raftlib.viz import RecordedFrames, Recorder
 
 __all__ = ["CANNOT_COMMIT", "IN_FLIGHT", "KEYS", "NO_LEADER", "OpeningResult", "OpeningRun",
            "Probe", "opening", "opening_run", "survivable_crashes", "write_situation"]
@@ -97,7 +98,7 @@ class OpeningRun:
     t_end: int
     leader_at_pair: int
     leader_at_third: int | None
-    frames: list[dict[str, Any]]
+    frames: RecordedFrames  # they carry the run's replay script: the player's live mode
     history: History
     acked: list[int]  # return time of every acknowledged put, sorted
     probes: tuple[Probe, ...]
@@ -144,29 +145,17 @@ def _worker(c: SimCluster, cl: SimClient, rng: random.Random, stop: list[int],
     c.sim.at(c.now + rng.randint(0, 50), next_op)
 
 
-class _Frames:
-    """Player frames of a cluster: one labelled frame per step, one every ``every_ms`` between."""
-
-    def __init__(self, c: SimCluster, every_ms: int) -> None:
-        self.c = c
-        self.every_ms = every_ms
-        self.frames: list[dict[str, Any]] = []
-
-    def snap(self, event: str) -> None:
-        frame = dict(self.c.sim.frame())
-        frame["event"] = event
-        self.frames.append(frame)
-
-    def run_for(self, ms: int) -> None:
-        end = self.c.now + ms
-        while self.c.now < end:
-            self.c.wait(min(self.every_ms, end - self.c.now))
-            lead = self.c.leader()
-            if lead is None:
-                self.snap("no leader")
-            else:
-                st = self.c.member_status(lead)
-                self.snap(f"n{lead} leads term {st.term}, revision {st.revision}")
+def _run_frames(c: SimCluster, rec: Recorder, ms: int, every_ms: int) -> None:
+    """Run ``ms`` of virtual time with a frame every ``every_ms``, labelled with the leader."""
+    end = c.now + ms
+    while c.now < end:
+        c.wait(min(every_ms, end - c.now))
+        lead = c.leader()
+        if lead is None:
+            rec.snap("no leader")
+        else:
+            st = c.member_status(lead)
+            rec.snap(f"n{lead} leads term {st.term}, revision {st.revision}")
 
 
 def _rows(c: SimCluster, mid: int) -> tuple[tuple[int, bytes, bytes], ...]:
@@ -189,7 +178,7 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
         raise ValueError(f"crashed must be distinct members of 1..{n}: {crashed}")
     c = SimCluster(n, seed=seed)
     monitor = SafetyMonitor(raise_on_violation=False).attach(c.sim)
-    rec = _Frames(c, frame_ms)
+    rec = Recorder(c.sim, max_frames=10**9)
     c.sim.run_until(lambda: c.leader() is not None, 10_000)
     c.wait(200)
     history = History()
@@ -209,7 +198,7 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
     for m in crashed:
         c.crash(m)
     rec.snap(f"crash {names(crashed)}")
-    rec.run_for(2500)
+    _run_frames(c, rec, 2500, frame_ms)
     c.wait(max(0, t_pair + pair_ms - c.now))
     survivors = [m for m in c.members if m not in crashed]
     victim = third if third is not None else survivors[0]
@@ -235,7 +224,7 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
     c.sim.at(t_third + 1, lambda: probe(1))
     c.sim.at(t_third + probe_later_ms, lambda: probe(2))
     stop[0] = t_third + probe_later_ms
-    rec.run_for(2000)
+    _run_frames(c, rec, 2000, frame_ms)
     # Wait for every pending call to give up (the client's deadline), then restart.
     c.wait(max(0, t_third + probe_later_ms + c.request_timeout_ms + 500 - c.now))
     rec.snap("every pending call has given up")
@@ -243,7 +232,7 @@ def opening_run(crashed: tuple[int, ...] = (1, 2), seed: int = 1, *, n: int = 5,
     for m in sorted(down):
         c.restart(m)
     rec.snap(f"restart {names(sorted(down))}")
-    rec.run_for(2500)
+    _run_frames(c, rec, 2500, frame_ms)
     c.wait(max(0, t_restart + settle_ms - c.now))
     reader = c.client(survivors[-1])
     final: dict[bytes, bytes | None] = {}

@@ -8,19 +8,19 @@ gateway; :func:`quota_alarm` is the chapter's story on any :class:`raftlib.Clust
 from __future__ import annotations
 
 import base64
-import functools
 import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from raftlib._cluster import Cluster
 from raftlib.chapters._engines import _close, _outcome, _poll
-from raftlib.chapters.mvcc import _text, attempt
+from raftlib.chapters.mvcc import attempt
 from raftlib.kv import DefragmentRequest, KVError, MVCCStore, PutRequest, RangeRequest
+from raftlib.viz._panels import StoreFrames, _sizes_frame, sizes_step
 
 if TYPE_CHECKING:
     from raftlib.gateway import EtcdGateway
@@ -67,55 +67,22 @@ def run_writer(store: MVCCStore, key: bytes, value_size: int, max_writes: int, *
     return samples, None
 
 
-def _kv_rows(store: MVCCStore) -> list[dict[str, Any]]:
-    return [{"key": _text(kv.key), "value": _text(kv.value),
-             "create_revision": kv.create_revision, "mod_revision": kv.mod_revision,
-             "version": kv.version}
-            for kv in store.range(b"\0", b"\0").kvs]
-
-
-def _frame(store: MVCCStore, t: int, event: str, error: str | None) -> dict[str, Any]:
-    st = store.status()
-    alarms = ", ".join(a.alarm.value for a in store.alarms()) or "none"
-    kv: dict[str, Any] = {
-        "revision": st.header_revision, "compact_revision": max(st.compact_revision, 0),
-        "db_size": st.db_size, "db_size_in_use": st.db_size_in_use,
-        "quota": store.quota_backend_bytes, "alarms": alarms, "keys": _kv_rows(store),
-    }
-    if error is not None:
-        kv["error"] = error
-    return {"t": t, "event": event, "kv": kv}
-
-
 def recovery_frames(store: MVCCStore, steps: Sequence[str], probe: tuple[bytes, bytes],
-                    *, probes: int = 2) -> list[dict[str, Any]]:
+                    *, probes: int = 2) -> StoreFrames:
     """Player frames of one recovery order tried on ``store`` (in place): a frame of the store
     as it is, one after each of ``steps`` (``"compact"`` at the current revision, ``"defrag"``,
     ``"disarm"``), then ``probes`` attempts to put ``probe`` (key, value). Every frame's
-    ``kv`` carries the sizes, the alarms and, after a failed put, etcd's error."""
-    frames = [_frame(store, 0, "NOSPACE alarm raised: writes are refused", None)]
+    ``kv`` carries the sizes, the alarms and, after a failed put, etcd's error. The frames
+    carry the store's script: the player's live mode rebuilds it and takes the same steps."""
     for step in steps:
-        action: Callable[[], object]
-        if step == "compact":
-            rev = store.revision
-            action, what = functools.partial(store.compact, rev), f"etcdctl compact {rev}"
-        elif step == "defrag":
-            action, what = store.defragment, "etcdctl defrag"
-        elif step == "disarm":
-            action, what = store.disarm, "etcdctl alarm disarm"
-        else:
+        if step not in RECOVERY_STEPS:
             raise ValueError(f"unknown step {step!r}; use one of {RECOVERY_STEPS}")
-        outcome = attempt(action)
-        st = store.status()
-        frames.append(_frame(store, len(frames), f"{what}: db_size {st.db_size} B,"
-                             f" in use {st.db_size_in_use} B",
-                             None if outcome == "ok" else outcome))
-    key, value = probe
+    frames = StoreFrames([_sizes_frame(store, 0, "NOSPACE alarm raised: writes are refused")],
+                         store, view="sizes")
+    for step in steps:
+        frames.append(sizes_step(store, len(frames), step))
     for _ in range(probes):
-        outcome = attempt(lambda: store.put(key, value))
-        verb = "accepted" if outcome == "ok" else "refused"
-        frames.append(_frame(store, len(frames), f"put {_text(key)} ({len(value)} B): {verb}",
-                             None if outcome == "ok" else outcome))
+        frames.append(sizes_step(store, len(frames), "put", *probe))
     return frames
 
 

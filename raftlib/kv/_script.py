@@ -1,7 +1,9 @@
 """Requests as plain JSON, so that a store's run can be replayed (live mode in the browser).
 
-A dataclass request is ``[name, {field: value}]``, bytes are ``{"b": latin-1 text}``, an enum
-is ``{"e": [name, value]}`` and a tuple is a list; :func:`decode` reverses it exactly.
+A dataclass request is ``[name, {field: value}]``, bytes are ``{"b": latin-1 text}`` (or
+``{"x": [byte, count]}`` for one byte repeated, at least ``_REPEATED`` times: the quota
+chapter's kilobyte values), an enum is ``{"e": [name, value]}`` and a tuple is a list;
+:func:`decode` reverses it exactly.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from raftlib.kv._types import (
 
 __all__ = ["decode", "decode_request", "encode"]
 
+_REPEATED = 32
+
 _TYPES: dict[str, Any] = {cls.__name__: cls for cls in (
     AlarmAction, AlarmRequest, AlarmType, CompactionRequest, Compare, CompareResult,
     CompareTarget, DefragmentRequest, DeleteRangeRequest, PutRequest, RangeRequest, SortOrder,
@@ -39,6 +43,8 @@ _TYPES: dict[str, Any] = {cls.__name__: cls for cls in (
 def encode(value: Any) -> Any:
     """``value`` (a request, or anything inside one) as plain JSON."""
     if isinstance(value, bytes):
+        if len(value) >= _REPEATED and value == value[:1] * len(value):
+            return {"x": [value[0], len(value)]}
         return {"b": value.decode("latin-1")}
     if isinstance(value, enum.Enum):
         return {"e": [type(value).__name__, value.value]}
@@ -55,6 +61,9 @@ def decode(value: Any) -> Any:
     if isinstance(value, dict):
         if "b" in value:
             return str(value["b"]).encode("latin-1")
+        if "x" in value:
+            byte, count = value["x"]
+            return bytes([byte]) * count
         name, raw = value["e"]
         return _TYPES[name](raw)
     if isinstance(value, list):

@@ -16,9 +16,9 @@ from typing import Any
 from raftlib.check import SafetyMonitor
 from raftlib.kv import KVError, MVCCStore
 from raftlib.raft import LOG_SAFETY_FAILPOINTS, LocalError
-from raftlib.viz._panels import _kv_frame
+from raftlib.viz._panels import _kv_frame, _sizes_frame, sizes_step
 from raftlib.viz._player import _Encoder
-from raftlib.viz._recorder import Recorder, Simulated
+from raftlib.viz._recorder import Recorder, Simulated, unpack_calls
 
 __all__ = ["LiveSession", "LiveStore", "Replay", "take"]
 
@@ -107,7 +107,8 @@ class LiveSession(_Live):
             actions += self.live["at"][2 * k + 1]
         self.monitor = SafetyMonitor(raise_on_violation=False)
         try:
-            self.sim = replay(self.live["script"], (events, actions, self._t),
+            script = {**self.live["script"], "calls": unpack_calls(self.live["script"]["calls"])}
+            self.sim = replay(script, (events, actions, self._t),
                               monitor=self.monitor)
         except LocalError as e:  # it left its script on the way
             self._differs(str(e))
@@ -162,27 +163,45 @@ class LiveSession(_Live):
 
 
 class LiveStore(_Live):
-    """Branch ``branch`` of a player's ``payload``, the keyspace of an MVCC store, rebuilt from
-    its script; :meth:`act` writes to it, compacts, defragments or shows a revision."""
+    """Branch ``branch`` of a player's ``payload``, an MVCC store rebuilt from its script;
+    :meth:`act` writes to it, compacts, defragments or shows a revision. Its frames show the
+    keyspace at a revision, or (``view`` ``"sizes"``, the quota chapter's) the store's sizes
+    and alarms, and then the reader can also disarm."""
 
     kind = "store"
 
     def __init__(self, payload: Mapping[str, Any], branch: int, index: int) -> None:
         super().__init__(payload, branch, index)
         self.store = MVCCStore.replay(self.live["script"], self.live["at"][index])
-        # A chapter may annotate its frames (a watcher's state): what the store shows must
-        # match, the annotations are the chapter's.
-        shown = _kv_frame(self.store, self._t)["kv"]
+        self.view = str(self.live.get("view", "keyspace"))
+        # A chapter may annotate its frames (a watcher's state, a step's error): what the
+        # store shows must match, the annotations are the chapter's.
+        shown = (_sizes_frame(self.store, self._t, "") if self.view == "sizes"
+                 else _kv_frame(self.store, self._t))["kv"]
         kv_id = self.recorded[5]
         recorded = payload["kvs"][kv_id] if kv_id >= 0 else {}
         if json.loads(json.dumps(shown)) != {k: recorded.get(k) for k in shown}:
             self._differs()
 
+    def start(self) -> dict[str, Any]:
+        """:meth:`_Live.start` and the view, which decides the controls."""
+        return {**super().start(), "view": self.view}
+
     def act(self, action: str, *args: Any) -> dict[str, Any]:
         """``put`` key value, ``delete`` key, ``compact`` revision, ``defrag``, or ``scrub``
-        revision (keys are text); returns :meth:`delta` with one frame."""
+        revision (keys are text); returns :meth:`delta` with one frame. In the sizes view:
+        ``put`` key value times (the value repeated), ``delete`` key, ``compact`` (at a
+        revision, default the current one), ``defrag`` and ``disarm``."""
         self._refuse()
         store = self.store
+        if self.view == "sizes":
+            if action in ("put", "delete"):
+                value = [str(args[1]).encode() * int(args[2])] if action == "put" else []
+                args = (str(args[0]).encode(), *value)
+            elif action == "scrub":
+                raise ValueError("the sizes view shows the store now, not a past revision")
+            frame = sizes_step(store, self._t + 1, action, *args)
+            return self.delta([{**frame, "event": "you: " + frame["event"]}])
         shown = store.revision
         try:
             if action == "put":

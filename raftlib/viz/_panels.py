@@ -363,7 +363,10 @@ def _default_split(ids: Sequence[int]) -> str:
 # --------------------------------------------------------------------- MVCC
 
 
-def _text(b: bytes) -> str:
+def _text(b: bytes, limit: int | None = None) -> str:
+    # Over ``limit`` bytes, only the length: a quota chapter's values are kilobytes.
+    if limit is not None and len(b) > limit:
+        return f"<{len(b)} bytes>"
     return b.decode("utf-8", errors="backslashreplace")
 
 
@@ -410,6 +413,61 @@ def _kv_frame(store: MVCCStore, revision: int) -> dict[str, Any]:
     return {"t": revision, "event": event, "kv": kv}
 
 
+def _sizes_frame(store: MVCCStore, t: int, event: str, error: str | None = None,
+                 ) -> dict[str, Any]:
+    """A frame of ``store`` now for the quota chapter's player: revisions, backend sizes,
+    quota, alarms and keys (values over 24 bytes by their length), and ``error`` (etcd's
+    answer to the step shown) if any."""
+    st = store.status()
+    alarms = ", ".join(a.alarm.value for a in store.alarms()) or "none"
+    keys = [{"key": _text(kv.key, 24), "value": _text(kv.value, 24),
+             "create_revision": kv.create_revision, "mod_revision": kv.mod_revision,
+             "version": kv.version} for kv in store.range(b"\0", b"\0").kvs]
+    kv: dict[str, Any] = {
+        "revision": st.header_revision, "compact_revision": max(st.compact_revision, 0),
+        "db_size": st.db_size, "db_size_in_use": st.db_size_in_use,
+        "quota": store.quota_backend_bytes, "alarms": alarms, "keys": keys,
+    }
+    if error is not None:
+        kv["error"] = error
+    return {"t": t, "event": event, "kv": kv}
+
+
+def sizes_step(store: MVCCStore, t: int, action: str, *args: Any) -> dict[str, Any]:
+    """Do one of etcdctl's steps on ``store`` and return :func:`_sizes_frame` after it:
+    ``compact`` (at ``args[0]``, default the current revision), ``defrag``, ``disarm``,
+    ``put`` key value (bytes) or ``delete`` key. A step etcd refuses leaves the store
+    unchanged (but a put over the quota raises the NOSPACE alarm) and its error is shown."""
+    from raftlib.kv import KVError
+
+    op: Callable[[], object]
+    if action == "compact":
+        rev = int(args[0]) if args else store.revision
+        op, what = functools.partial(store.compact, rev), f"etcdctl compact {rev}"
+    elif action == "defrag":
+        op, what = store.defragment, "etcdctl defrag"
+    elif action == "disarm":
+        op, what = store.disarm, "etcdctl alarm disarm"
+    elif action == "delete":
+        op, what = functools.partial(store.delete_range, args[0]), f"etcdctl del {_text(args[0])}"
+    elif action == "put":
+        op, what = functools.partial(store.put, args[0], args[1]), ""
+    else:
+        raise ValueError(f"unknown step {action!r}")
+    error = None
+    try:
+        op()
+    except KVError as exc:
+        error = exc.message
+    if action == "put":
+        verb = "accepted" if error is None else "refused"
+        return _sizes_frame(store, t, f"put {_text(args[0], 24)} ({len(args[1])} B): {verb}",
+                            error)
+    st = store.status()
+    return _sizes_frame(store, t, f"{what}: db_size {st.db_size} B, in use {st.db_size_in_use} B",
+                        error)
+
+
 #: The largest store script a player embeds for live mode (JSON bytes); a store that took
 #: bigger writes gets a player without it, so that page weight stays what it was.
 STORE_SCRIPT_BYTES = 32_000
@@ -420,11 +478,14 @@ class StoreFrames(list[dict[str, Any]]):
     ``script_length`` then), so that a player can rebuild the store in the browser as it was
     at any frame (live mode). Frames appended or added later (``+=``) are placed at the
     store's state of that moment, so a chapter can collect its snapshots of a changing store
-    in one ``StoreFrames``."""
+    in one ``StoreFrames``. ``view`` says what a live frame shows: ``"keyspace"``
+    (:func:`keyspace_frames`) or ``"sizes"`` (:func:`sizes_step`, the quota chapter's)."""
 
-    def __init__(self, frames: Iterable[dict[str, Any]], store: MVCCStore) -> None:
+    def __init__(self, frames: Iterable[dict[str, Any]], store: MVCCStore,
+                 view: str = "keyspace") -> None:
         super().__init__()
         self.store = store
+        self.view = view
         self.positions: list[int | None] = []
         self.extend(frames)
 
@@ -442,8 +503,9 @@ class StoreFrames(list[dict[str, Any]]):
 
     def live(self) -> dict[str, Any] | None:
         """What a player needs to rebuild the store at each frame: ``{"kind": "store",
-        "script", "at"}`` (``at``: requests applied per frame); None when the store cannot be
-        replayed, or its script is too big to embed."""
+        "script", "at"}`` (``at``: requests applied per frame) and ``"view"`` unless it is
+        the keyspace; None when the store cannot be replayed, or its script is too big to
+        embed."""
         script = self.store.script
         if script is None or not self or None in self.positions:
             return None
@@ -451,7 +513,8 @@ class StoreFrames(list[dict[str, Any]]):
         script = {**script, "requests": script["requests"][:max(at)]}
         if len(json.dumps(script)) > STORE_SCRIPT_BYTES:
             return None
-        return {"kind": "store", "script": script, "at": at}
+        view = {} if self.view == "keyspace" else {"view": self.view}
+        return {"kind": "store", "script": script, "at": at, **view}
 
 
 def keyspace_frames(store: MVCCStore, revisions: Iterable[int] | None = None,

@@ -6,7 +6,7 @@ of :class:`raftlib.sim.Simulation` they need, so that viz does not import the si
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from raftlib._trace import Frame, PlayerFrame, Record
@@ -50,8 +50,9 @@ class RecordedFrames(list[PlayerFrame]):
 
     def live(self) -> dict[str, Any] | None:
         """What a player needs to replay this run up to each frame: the simulation's script
-        cut at the last frame, and each frame's position as deltas of ``[events, actions]``
-        (its time is the frame's own); None when the run cannot be replayed."""
+        cut at the last frame (its calls packed, see :func:`unpack_calls`), and each frame's
+        position as deltas of ``[events, actions]`` (its time is the frame's own); None when
+        the run cannot be replayed."""
         script = self.sim.script
         if script is None or not self:
             return None
@@ -62,8 +63,28 @@ class RecordedFrames(list[PlayerFrame]):
             at += [events - last[0], done - last[1]]
             last = (events, done)
         return {"script": {"args": script["args"], "actions": script["actions"][:actions],
-                           "calls": [c for c in script["calls"] if c[0] <= seq]},
+                           "calls": _pack_calls(c for c in script["calls"] if c[0] <= seq)},
                 "at": at}
+
+
+def _pack_calls(calls: Iterable[Sequence[int]]) -> list[int]:
+    # A run with clients schedules thousands of calls: as deltas, flat, a third of the bytes.
+    flat: list[int] = []
+    last = (0, 0)
+    for seq, t in calls:
+        flat += [seq - last[0], t - last[1]]
+        last = (seq, t)
+    return flat
+
+
+def unpack_calls(flat: Sequence[int]) -> list[list[int]]:
+    """A live script's packed calls as ``Simulation.script`` lists them: ``[seq, t]``."""
+    calls: list[list[int]] = []
+    seq = t = 0
+    for k in range(0, len(flat), 2):
+        seq, t = seq + flat[k], t + flat[k + 1]
+        calls.append([seq, t])
+    return calls
 
 
 # Records that change nothing a frame shows: a tick only matters through what it causes (a send

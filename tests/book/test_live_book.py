@@ -1,7 +1,8 @@
 """Live mode in the built book, in offline Chromium: take control of a chapter's player at an
 arbitrary frame, crash a member no recorded branch crashes, and get the frames CPython gets for
 the same actions from the same player data; a planted bug switched on is caught live; the MVCC
-and watch chapters' keyspace players write, compact and scrub a store rebuilt in the browser."""
+and watch chapters' keyspace players write, compact and scrub a store rebuilt in the browser;
+the opening's player (a run under load) and the quota chapter's (sizes and alarms) too."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from playwright.sync_api import Locator, Page, expect
 
 from raftlib.sim import Simulation
 from raftlib.viz._live import take
+from raftlib.viz._player import _Encoder
 from tests.browser import offline_page
 
 pytestmark = pytest.mark.browser
 
-TABLES = ("entries", "logs", "states", "msgs", "parts", "kvs")
+TABLES = tuple(_Encoder().tables)
 # A cold start loads Pyodide and raftlib (a few seconds alone, more on a busy machine).
 READY_MS = 120_000
 
@@ -136,23 +138,74 @@ def test_take_control_and_crash_a_member_as_cpython_does(
         crashed = {a[3] for b in o.payload["branches"]
                    for a in b["live"]["script"]["actions"] if a[2] == "crash"}
         victim = next(m for m in o.payload["members"] if int(m) not in crashed)
-        seen = _take_control(o.player, index)
-        # The first use shows its progress: Pyodide's stages, then the replay.
-        assert any(s.startswith("Live mode, first use: ") for s in seen), seen
-        assert any(s.startswith("Replaying the chapter's run up to t = ") for s in seen), seen
-        o.player.locator(".rv-live-member").select_option(victim)
-        _do(o.player, "crash")
-        _do(o.player, "advance-1000")
-        expect(o.player.locator(f'g.rv-node[data-member="{victim}"]')).to_have_attribute(
-            "data-up", "false")
-        want, violations = _cpython_live(o.payload, o.branch, index,
-                                         [("crash", victim), ("advance", 1000)])
-        got = _browser_live(o.player)
-        assert len(got["frames"]) > index + 2
+        _crash_as_cpython(o, index, victim)
+
+
+def _crash_as_cpython(o: Opened, index: int, victim: str) -> None:
+    """Take control at ``index`` (a cold start), crash ``victim``, advance 1 s: the player
+    holds what CPython computes for the same actions, the verdict included."""
+    seen = _take_control(o.player, index)
+    # The first use shows its progress: Pyodide's stages, then the replay.
+    assert any(s.startswith("Live mode, first use: ") for s in seen), seen
+    assert any(s.startswith("Replaying the chapter's run up to t = ") for s in seen), seen
+    o.player.locator(".rv-live-member").select_option(victim)
+    _do(o.player, "crash")
+    _do(o.player, "advance-1000")
+    expect(o.player.locator(f'g.rv-node[data-member="{victim}"]')).to_have_attribute(
+        "data-up", "false")
+    want, violations = _cpython_live(o.payload, o.branch, index,
+                                     [("crash", victim), ("advance", 1000)])
+    got = _browser_live(o.player)
+    assert len(got["frames"]) > index + 2
+    assert got == want
+    assert o.player.locator(".rv-live-verdict").get_attribute("data-violations") == str(
+        len(violations))
+    assert any(u.endswith("/_static/live/pyodide/pyodide.asm.wasm") for u in o.requests)
+
+
+def test_take_control_of_the_opening_under_load_as_cpython_does(book_url: str) -> None:
+    """The opening's runs have four clients' load (thousands of scheduled calls): every
+    member crashes in one of its ten branches, so the reader crashes one that the branch on
+    screen keeps up, while two others are down."""
+    with _chapter_player(book_url, "book/00-opening.html", "Which two of five crash?") as o:
+        branch = o.payload["branches"][o.branch]
+        index = int(0.3 * (len(branch["frames"]) - 1))
+        crashed = {a[3] for a in branch["live"]["script"]["actions"] if a[2] == "crash"}
+        victim = next(m for m in o.payload["members"] if int(m) not in crashed)
+        _crash_as_cpython(o, index, victim)
+
+
+def test_live_quota_recovery_and_alarm_as_cpython_does(book_url: str) -> None:
+    """The quota chapter's player, from its NOSPACE frame: the reader compacts,
+    defragments, disarms and writes heartbeats again (the frames CPython gets, and those of
+    the chapter's own full recovery), then fills the quota until the alarm is back."""
+    with _chapter_player(book_url, "book/04-quota.html", "Recovering from NOSPACE") as o:
+        player = o.player
+        labels = [b["label"] for b in o.payload["branches"]]
+        assert labels[o.branch] == "disarm only"
+        _take_control(player, 0)
+        steps: list[tuple[Any, ...]] = [("compact",), ("defrag",), ("disarm",)]
+        for step in steps:
+            _do(player, str(step[0]))
+        player.locator(".rv-live-key").fill("events/heartbeat")
+        player.locator(".rv-live-value").fill("x")
+        player.locator(".rv-live-times").fill("8192")
+        for _ in range(2):
+            _do(player, "put")
+            steps.append(("put", "events/heartbeat", "x", 8192))
+        want, _ = _cpython_live(o.payload, o.branch, 0, steps)
+        got = _browser_live(player)
         assert got == want
-        assert o.player.locator(".rv-live-verdict").get_attribute("data-violations") == str(
-            len(violations))
-        assert any(u.endswith("/_static/live/pyodide/pyodide.asm.wasm") for u in o.requests)
+        kvs = got["tables"]["kvs"]
+        full = o.payload["branches"][labels.index("compact + defrag + disarm")]["frames"]
+        assert [(f"you: {f[1]}", o.payload["kvs"][f[5]]) for f in full[1:]] == [
+            (f[1], kvs[f[5]]) for f in got["frames"][1:]]
+        for _ in range(100):
+            _do(player, "put")
+            if "refused" in (player.locator(".rv-event").text_content() or ""):
+                break
+        expect(player.locator(".rv-kv")).to_contain_text("NOSPACE")
+        expect(player.locator(".rv-kv")).to_contain_text("database space exceeded")
 
 
 def test_a_planted_bug_switched_on_is_caught_live(book_url: str) -> None:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import random
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from raftlib.chapters.elections import partition_story
+from raftlib.chapters.opening import opening_run
+from raftlib.chapters.quota import recovery_frames, run_writer
 from raftlib.chapters.real_etcd import isolation_frames
 from raftlib.chapters.replication import divergent_followers, figure8_frames
 from raftlib.kv import (
@@ -22,10 +26,12 @@ from raftlib.kv import (
     MVCCStore,
     PutRequest,
 )
+from raftlib.kv._script import decode_request, encode
 from raftlib.raft import PAPER, LocalError
 from raftlib.sim import SimCluster, Simulation
 from raftlib.viz import TracePlayer, keyspace_frames, record
 from raftlib.viz._live import LiveSession, LiveStore, take
+from raftlib.viz._panels import STORE_SCRIPT_BYTES
 from raftlib.viz._player import _Encoder
 
 
@@ -40,6 +46,10 @@ STORIES = {
     "replication: Figure 8, buggy": lambda: figure8_frames(buggy=True),
     # A SimCluster with a client: its callbacks schedule calls in the middle of deliveries.
     "real etcd: isolation in the simulator": lambda: isolation_frames(1),
+    # Five members under four clients' load (thousands of scheduled calls), two then a third
+    # crashed and restarted, a frame every 100 ms.
+    "opening: crash n3 + n4": lambda: opening_run((3, 4)).frames,
+    "opening: crash n1 + n5": lambda: opening_run((1, 5)).frames,
 }
 
 
@@ -173,7 +183,7 @@ def test_keyspace_players_rebuild_their_store_and_take_writes() -> None:
 
 def test_a_store_with_big_writes_gets_no_live_mode() -> None:
     store = MVCCStore()
-    store.put(b"big", b"x" * 40_000)
+    store.put(b"big", bytes(range(256)) * 160)  # not one byte repeated: no compact form
     assert "live" not in TracePlayer(keyspace_frames(store)).payload()["branches"][0]
 
 
@@ -198,13 +208,83 @@ def test_snapshots_of_a_changing_store_replay_each_at_its_moment() -> None:
     assert take(_payload(frames), 0, 0, Simulation.replay).error is not None
 
 
-def test_live_control_sends_every_table_the_player_has() -> None:
-    """live-control.js hands the worker the player's tables by name: a table the encoder has
-    and the script leaves out fails the take-over in the browser (KeyError in resume)."""
-    import re
-    from importlib import resources
+def test_repeated_bytes_encode_compactly_and_decode_exactly() -> None:
+    for value in (b"", b"a", b"a" * 31, b"a" * 32, b"\xff" * 8192, b"ab" * 40, b"a" * 40 + b"b"):
+        raw = encode(PutRequest(b"k", value))
+        assert decode_request(json.loads(json.dumps(raw))) == PutRequest(b"k", value)
+    assert encode(b"x" * 8192) == {"x": [120, 8192]} and encode(b"x" * 31) == {"b": "x" * 31}
 
-    js = (resources.files("raftlib.viz") / "assets" / "live-control.js").read_text()
-    listed = re.search(r"var TABLES = \[(.*?)\];", js, re.S)
-    assert listed is not None
-    assert re.findall(r'"(\w+)"', listed.group(1)) == list(_Encoder().tables)
+
+QUOTA = 512 * 1024
+ORDERS = {"disarm only": ["disarm"], "compact + disarm": ["compact", "disarm"],
+          "compact + defrag + disarm": ["compact", "defrag", "disarm"]}
+
+
+def _quota_payload() -> dict[str, Any]:
+    """The quota chapter's player: a store filled to NOSPACE by 8 KiB heartbeats, then each
+    recovery order."""
+    def branch(steps: list[str]) -> Any:
+        full = MVCCStore(quota_backend_bytes=QUOTA)
+        run_writer(full, b"events/heartbeat", 8192, 1000)
+        return recovery_frames(full, steps, (b"events/heartbeat", b"x" * 8192))
+    data: dict[str, Any] = json.loads(json.dumps(TracePlayer.from_branches(
+        {label: branch(steps) for label, steps in ORDERS.items()}).payload()))
+    return data
+
+
+def test_the_quota_player_replays_every_frame_exactly() -> None:
+    payload = _quota_payload()
+    for b, branch in enumerate(payload["branches"]):
+        assert branch["live"]["view"] == "sizes"
+        assert len(json.dumps(branch["live"])) < STORE_SCRIPT_BYTES
+        for index in range(len(branch["frames"])):
+            live = take(payload, b, index, Simulation.replay)
+            assert isinstance(live, LiveStore) and live.error is None, (branch["label"], index)
+    # A recorded size that the store did not have is caught.
+    payload["kvs"][payload["branches"][0]["frames"][0][5]]["db_size"] += 4096
+    assert take(payload, 0, 0, Simulation.replay).error is not None
+
+
+def _kv_of(rows: list[Any], kvs: list[Any]) -> list[tuple[str, Any]]:
+    return [(row[1], kvs[row[5]]) for row in rows]
+
+
+def test_a_readers_recovery_gives_the_chapters_frames_and_a_full_store_alarms() -> None:
+    payload = _quota_payload()
+    labels = [b["label"] for b in payload["branches"]]
+    # From the NOSPACE frame of "disarm only", the reader takes the full recovery's steps:
+    # the frames are those the chapter computed for that order, step for step.
+    live = take(payload, labels.index("disarm only"), 0, Simulation.replay)
+    assert live.start()["view"] == "sizes"
+    kvs = list(payload["kvs"])
+    rows = []
+    for action in (("compact",), ("defrag",), ("disarm",), ("put", "events/heartbeat", "x", 8192),
+                   ("put", "events/heartbeat", "x", 8192)):
+        delta = live.act(*action)
+        kvs += delta["tables"]["kvs"]
+        rows += delta["frames"]
+    full = payload["branches"][labels.index("compact + defrag + disarm")]["frames"][1:]
+    assert [(f"you: {e}", kv) for e, kv in _kv_of(full, payload["kvs"])] == _kv_of(rows, kvs)
+    # Writing on, the reader fills the quota again and sees the alarm.
+    for _ in range(100):
+        delta = live.act("put", "events/heartbeat", "y", 8192)
+        kvs += delta["tables"]["kvs"]
+        kv = kvs[delta["frames"][0][5]]
+        if "error" in kv:
+            break
+    assert kv["alarms"] == "NOSPACE" and kv["error"].endswith("database space exceeded")
+    assert "refused" in delta["frames"][0][1]
+    delta = live.act("disarm")
+    kvs += delta["tables"]["kvs"]
+    assert kvs[delta["frames"][0][5]]["alarms"] == "none"
+    with pytest.raises(ValueError, match="past revision"):
+        live.act("scrub", 3)
+
+
+def test_live_control_sends_every_table_of_the_player() -> None:
+    """live-control.js hands the player's tables to the worker: all of those an encoder
+    resumes from, or taking control fails in the browser."""
+    js = (Path(__file__).parents[2] / "raftlib/viz/assets/live-control.js").read_text()
+    match = re.search(r"var TABLES = \[([^\]]*)\]", js)
+    assert match is not None
+    assert re.findall(r'"(\w+)"', match.group(1)) == list(_Encoder().tables)

@@ -9,8 +9,9 @@
 (function () {
   "use strict";
   if (window.RaftlibLiveControl) return;
-  var TABLES = ["entries", "logs", "states", "msgs", "parts", "kvs", "shapes", "tallies", "progress",
-    "timers"];  // the player's tables: the keys of _Encoder.tables (raftlib/viz/_player.py)
+  // The player data's tables, as _Encoder names them (tests/viz/test_live_session.py checks).
+  var TABLES = ["entries", "logs", "states", "msgs", "parts", "kvs", "shapes", "tallies",
+    "progress", "timers"];
   var STYLE = ".rv-live{margin:6px 0;padding:6px 8px;border:1px solid #c9d3df;border-radius:6px;" +
     "background:#f6f9fc;font-size:13px}.rv-live-row{display:flex;flex-wrap:wrap;gap:4px;" +
     "align-items:center;margin:3px 0}.rv-live-status{color:#444}.rv-live-error{color:#b00020;" +
@@ -197,19 +198,32 @@
       }
       verdict(start.violations);
 
-      // An MVCC store: write, delete, compact, defragment, look at a past revision.
+      // An MVCC store: write, delete, compact, defragment, look at a past revision; in the
+      // sizes view (quota), write big values (one text repeated) and disarm alarms instead.
       function storeControls() {
+        var sizes = start.view === "sizes";
         var write = el("div", "rv-live-row", panel);
-        var k = input(write, "rv-live-key", "Key", "a");
-        var v = input(write, "rv-live-value", "Value", "1");
-        button(write, "put", "put", function () { act(["put", k.value, v.value]); });
+        var k = input(write, "rv-live-key", "Key", sizes ? "events/heartbeat" : "a");
+        var v = input(write, "rv-live-value", "Value", sizes ? "x" : "1");
+        var times = null;
+        if (sizes) {
+          el("span", "", write, "\u00D7");
+          times = input(write, "rv-live-times", "Times the value is repeated", "8192");
+        }
+        button(write, "put", "put", function () {
+          act(sizes ? ["put", k.value, v.value, +times.value] : ["put", k.value, v.value]);
+        });
         button(write, "delete", "delete", function () { act(["delete", k.value]); });
         var revs = el("div", "rv-live-row", panel);
         el("span", "", revs, "Revision");
-        var rev = input(revs, "rv-live-revision", "Revision", "1");
-        button(revs, "compact", "compact", function () { act(["compact", +rev.value]); });
-        button(revs, "show", "scrub", function () { act(["scrub", +rev.value]); });
+        var rev = input(revs, "rv-live-revision", "Revision", sizes ? "" : "1");
+        if (sizes) rev.placeholder = "current";
+        button(revs, "compact", "compact", function () {
+          act(sizes && rev.value === "" ? ["compact"] : ["compact", +rev.value]);
+        });
+        if (!sizes) button(revs, "show", "scrub", function () { act(["scrub", +rev.value]); });
         button(revs, "defragment", "defrag", function () { act(["defrag"]); });
+        if (sizes) button(revs, "disarm", "disarm", function () { act(["disarm"]); });
       }
     }
   }
