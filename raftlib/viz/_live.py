@@ -17,7 +17,7 @@ from raftlib.check import SafetyMonitor
 from raftlib.kv import KVError, MVCCStore
 from raftlib.raft import LOG_SAFETY_FAILPOINTS, LocalError
 from raftlib.viz._panels import _kv_frame, _sizes_frame, sizes_step
-from raftlib.viz._player import _Encoder
+from raftlib.viz._player import _Encoder, unpack_live
 from raftlib.viz._recorder import Recorder, Simulated, unpack_calls
 
 __all__ = ["LiveSession", "LiveStore", "Replay", "take"]
@@ -43,7 +43,7 @@ class _Live:
 
     def __init__(self, payload: Mapping[str, Any], branch: int, index: int) -> None:
         data = payload["branches"][branch]
-        self.live: Mapping[str, Any] = data["live"]
+        self.live: Mapping[str, Any] = unpack_live(data["live"])
         self.recorded: list[Any] = data["frames"][index]
         self.index = index
         self.encoder = _Encoder.resume(payload, branch, index)
@@ -229,6 +229,6 @@ class LiveStore(_Live):
 
 def take(payload: Mapping[str, Any], branch: int, index: int, replay: Replay) -> _Live:
     """The live session for ``payload``'s branch: a store's or a simulation's."""
-    if payload["branches"][branch]["live"].get("kind") == "store":
+    if unpack_live(payload["branches"][branch]["live"]).get("kind") == "store":
         return LiveStore(payload, branch, index)
     return LiveSession(payload, branch, index, replay)

@@ -8,10 +8,12 @@ notebook that shows a player has byte-identical outputs on every run.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import json
 import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -329,6 +331,20 @@ class _Encoder:
 _NEAR = 16  # see _Encoder._progress
 
 
+def pack_live(replay: Mapping[str, Any]) -> dict[str, str]:
+    """What replays a branch, as a player embeds it: canonical JSON, deflated and in base64.
+    Scripts repeat themselves (scheduled calls, proposals), so this makes them 5 to 7 times
+    smaller; only live mode reads them, and its worker inflates them with Python's zlib."""
+    raw = _canonical(replay).encode("utf-8")
+    return {"z": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+
+
+def unpack_live(packed: Mapping[str, Any]) -> dict[str, Any]:
+    """The replay data :func:`pack_live` packed."""
+    data: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(packed["z"])))
+    return data
+
+
 def _run_on(elapsed: int, dt: int, timeout: int) -> int:
     """A timer ``dt`` ms later, if nothing reset it; past its timeout it starts over, as a
     heartbeat timer does (an election timer that fires comes with a new timeout instead)."""
@@ -425,7 +441,7 @@ class TracePlayer:
             live = getattr(frames, "live", None)
             replay = live() if callable(live) else None
             if replay is not None:
-                branch["live"] = replay
+                branch["live"] = pack_live(replay)
             encoded.append(branch)
         labels = list(self.branches)
         return {

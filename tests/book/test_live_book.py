@@ -17,7 +17,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from raftlib.sim import Simulation
 from raftlib.viz._live import take
-from raftlib.viz._player import _Encoder
+from raftlib.viz._player import _Encoder, pack_live, unpack_live
 from tests.browser import offline_page
 
 pytestmark = pytest.mark.browser
@@ -136,7 +136,7 @@ def test_take_control_and_crash_a_member_as_cpython_does(
         frames = o.payload["branches"][o.branch]["frames"]
         index = int(where * (len(frames) - 1))
         crashed = {a[3] for b in o.payload["branches"]
-                   for a in b["live"]["script"]["actions"] if a[2] == "crash"}
+                   for a in unpack_live(b["live"])["script"]["actions"] if a[2] == "crash"}
         victim = next(m for m in o.payload["members"] if int(m) not in crashed)
         _crash_as_cpython(o, index, victim)
 
@@ -170,7 +170,8 @@ def test_take_control_of_the_opening_under_load_as_cpython_does(book_url: str) -
     with _chapter_player(book_url, "book/00-opening.html", "Which two of five crash?") as o:
         branch = o.payload["branches"][o.branch]
         index = int(0.3 * (len(branch["frames"]) - 1))
-        crashed = {a[3] for a in branch["live"]["script"]["actions"] if a[2] == "crash"}
+        crashed = {a[3] for a in unpack_live(branch["live"])["script"]["actions"]
+                   if a[2] == "crash"}
         victim = next(m for m in o.payload["members"] if int(m) not in crashed)
         _crash_as_cpython(o, index, victim)
 
@@ -271,8 +272,14 @@ def test_a_replay_that_differs_from_the_recording_is_shown_as_an_error(book_url:
     page_path, title, where = CASES[0]
     with _chapter_player(book_url, page_path, title) as o:
         # Another seed than the chapter's: the replay cannot reach the recorded frame.
-        o.player.evaluate("r => { for (const b of r.raftvizPlayer.data.branches)"
-                          " b.live.script.args.seed += 1; }")
+        tampered = []
+        for b in o.payload["branches"]:
+            live = unpack_live(b["live"]) if "live" in b else None
+            if live is not None:
+                live["script"]["args"]["seed"] += 1
+            tampered.append(None if live is None else pack_live(live))
+        o.player.evaluate("(r, lives) => r.raftvizPlayer.data.branches.forEach("
+                          "(b, k) => { if (lives[k]) b.live = lives[k]; })", tampered)
         frames = o.payload["branches"][o.branch]["frames"]
         seen = _take_control(o.player, int(where * (len(frames) - 1)), state="error")
         assert "differs from the recorded frame" in seen[-1], seen

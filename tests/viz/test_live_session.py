@@ -32,7 +32,7 @@ from raftlib.sim import SimCluster, Simulation
 from raftlib.viz import TracePlayer, keyspace_frames, record
 from raftlib.viz._live import LiveSession, LiveStore, take
 from raftlib.viz._panels import STORE_SCRIPT_BYTES
-from raftlib.viz._player import _Encoder
+from raftlib.viz._player import _Encoder, pack_live, unpack_live
 
 
 def _payload(frames: Any) -> dict[str, Any]:
@@ -71,8 +71,9 @@ def test_every_sampled_frame_replays_exactly(story: str) -> None:
 
 def test_a_script_that_does_not_match_the_run_is_reported() -> None:
     payload = _payload(partition_story(5, 2).frames)
-    live = payload["branches"][0]["live"]
+    live = unpack_live(payload["branches"][0]["live"])
     live["script"]["args"]["seed"] += 1  # another run than the recorded one
+    payload["branches"][0]["live"] = pack_live(live)
     session = LiveSession(payload, 0, len(payload["branches"][0]["frames"]) - 1,
                           Simulation.replay)
     assert session.error is not None and "differs from the recorded frame" in session.error
@@ -177,7 +178,9 @@ def test_keyspace_players_rebuild_their_store_and_take_writes() -> None:
     assert refused[1].startswith("compact refused: etcdserver: mvcc: required revision")
     assert "compacted" in live.act("scrub", 3)["frames"][0][1]
     # A store that is not the recorded one is caught by the frame check.
-    payload["branches"][0]["live"]["script"]["requests"].pop(0)
+    live = unpack_live(payload["branches"][0]["live"])
+    live["script"]["requests"].pop(0)
+    payload["branches"][0]["live"] = pack_live(live)
     assert take(payload, 0, len(frames) - 1, Simulation.replay).error is not None
 
 
@@ -199,7 +202,7 @@ def test_snapshots_of_a_changing_store_replay_each_at_its_moment() -> None:
         frames[-1]["kv"]["watcher"] = f"synced, next_rev {store.revision + 1}"
     assert frames.positions == [1, 2, 3, 4]
     payload = _payload(frames)
-    assert payload["branches"][0]["live"]["at"] == [1, 2, 3, 4]
+    assert unpack_live(payload["branches"][0]["live"])["at"] == [1, 2, 3, 4]
     for index in range(4):
         live = take(payload, 0, index, Simulation.replay)
         assert live.error is None and live.store.revision == index + 2
@@ -235,8 +238,8 @@ def _quota_payload() -> dict[str, Any]:
 def test_the_quota_player_replays_every_frame_exactly() -> None:
     payload = _quota_payload()
     for b, branch in enumerate(payload["branches"]):
-        assert branch["live"]["view"] == "sizes"
-        assert len(json.dumps(branch["live"])) < STORE_SCRIPT_BYTES
+        assert unpack_live(branch["live"])["view"] == "sizes"
+        assert len(json.dumps(unpack_live(branch["live"]))) < STORE_SCRIPT_BYTES
         for index in range(len(branch["frames"])):
             live = take(payload, b, index, Simulation.replay)
             assert isinstance(live, LiveStore) and live.error is None, (branch["label"], index)
