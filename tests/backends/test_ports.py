@@ -11,6 +11,7 @@ from raftlib.backends import EtcdCluster, RaftlibCluster, _process
 from raftlib.backends._ports import (
     _FIRST,
     _Allocator,
+    _bindable,
     _ephemeral_first,
     address_in_use,
     reserve_block,
@@ -32,8 +33,18 @@ def test_a_block_is_consecutive_and_shares_no_port_with_others() -> None:
     assert reserve_port() not in range(base, base + 22)
 
 
+def _free_window(size: int = 100) -> int:
+    """The first of ``size`` ports all bindable now. Fixed ports would not do: earlier tests
+    of this run may have used them (a closed connection's port stays in TIME_WAIT a minute)."""
+    for base in range(_FIRST, _ephemeral_first() - size, size):
+        if all(_bindable(p) for p in range(base, base + size)):
+            return base
+    pytest.fail(f"no {size} consecutive free ports below the ephemeral range")
+
+
 def test_a_port_in_use_is_skipped() -> None:
-    alloc = _Allocator(_FIRST, _ephemeral_first(), seed=7)
+    base = _free_window()
+    alloc = _Allocator(base, base + 100, seed=7)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", alloc.next))
         busy.listen()
@@ -42,9 +53,10 @@ def test_a_port_in_use_is_skipped() -> None:
 
 
 def test_the_allocator_wraps_and_says_when_it_is_exhausted() -> None:
-    alloc = _Allocator(_FIRST, _FIRST + 100, seed=95)
+    base = _free_window()
+    alloc = _Allocator(base, base + 100, seed=95)
     got = [alloc.reserve(1) for _ in range(100)]
-    assert got == [*range(_FIRST + 95, _FIRST + 100), *range(_FIRST, _FIRST + 95)]
+    assert got == [*range(base + 95, base + 100), *range(base, base + 95)]
     with pytest.raises(RuntimeError, match="no 1 free ports"):
         alloc.reserve(1)
 
