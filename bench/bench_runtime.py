@@ -138,6 +138,15 @@ def fsync_count(url: str) -> int | None:
     return None
 
 
+def gc_pause_ms(url: str) -> float | None:
+    """A raftlib member's longest garbage-collection pause since it started (``None``: not a
+    raftlib member)."""
+    r = _request(url, "GET", "/raftlib/metrics", 2.0)
+    if r is None or r[0] != 200:
+        return None
+    return float(json.loads(r[1])["gc_longest_pause_us"]) / 1e3
+
+
 def wait_leader(c: _Cluster, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
     while (lead := c.leader()) is None:
@@ -212,6 +221,7 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
             res["leader_cpu_ms_per_put"] = (used[lead] / res["total_ok"] * 1e3
                                             if lead in used and res["total_ok"] else None)
             res["leader"] = lead
+            res["gc_pause_ms"] = gc_pause_ms(url)
             res["leader_after"] = c.leader()
             res["fsyncs_per_put"] = ((f1 - f0) / res["total_ok"]
                                      if f0 is not None and f1 is not None and res["total_ok"]
@@ -225,6 +235,8 @@ def throughput_run(name: str, make: Callable[[], _Cluster], points: list[int], r
                   f"cpu/put {_ms(res['cpu_ms_per_put'])} "
                   f"(leader {_ms(res['leader_cpu_ms_per_put'])})  "
                   f"loadgen cpu {res['cpu_s'] / res['wall_s']:.0%}"
+                  + ("" if res["gc_pause_ms"] is None else
+                     f"  leader's longest GC pause so far {res['gc_pause_ms']:.1f} ms")
                   + ("" if res["leader_after"] == lead else "  (LEADER CHANGED)"),
                   flush=True)
             for sample in res["error_samples"][:2]:

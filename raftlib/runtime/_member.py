@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import hashlib
 import itertools
 import json
@@ -239,13 +240,16 @@ class Member:
 
     def metrics(self) -> dict[str, int]:
         """raftlib's own counters (``GET /raftlib/metrics``): fsyncs of the log, applied
-        index, snapshot index, waiting requests, live watchers and the watch responses
-        waiting for their clients."""
+        index, snapshot index, waiting requests, live watchers, the watch responses waiting
+        for their clients, and the process's garbage collections (:class:`GcPauses`)."""
         hub = self.kv.store.watch_hub
         return {"wal_syncs": self.storage.syncs, "applied": self.applied,
                 "snapshot_index": self.storage.snapshot().index,
                 "pending_writes": len(self._waiters),
-                "watchers": len(hub), "watch_pending": hub.pending}
+                "watchers": len(hub), "watch_pending": hub.pending,
+                "gc_collections": GC_PAUSES.collections,
+                "gc_full_collections": GC_PAUSES.full_collections,
+                "gc_longest_pause_us": round(GC_PAUSES.longest * 1e6)}
 
     async def _ticker(self) -> None:
         period = self.spec.heartbeat_ms / 1000
@@ -966,6 +970,47 @@ def _parse(argv: Sequence[str]) -> MemberSpec:
                       a.experimental_watch_progress_notify_interval)
 
 
+class GcPauses:
+    """Python's garbage collector, paced for a member, and its pauses measured.
+
+    A member's state (log entries, the key index: about six tracked objects per stored key)
+    is long-lived and free of cycles, yet with CPython's default thresholds (700, 10, 10) the
+    collector scans it again and again: a member under 64 clients ran 150 to 350 collections
+    in 13,700 puts, one or two of them full, and its longest pause was 51 to 96 ms. So at
+    start (after recovery) the state is frozen out of collections (``gc.freeze``), and the
+    thresholds below make the older generations' collections rare: in the same run, 4
+    collections, none full, the longest pause 7 to 30 ms (``GET /raftlib/metrics``). Cycles
+    are still collected, later; a member makes few (about 400 objects in cycles over 19,000
+    puts, nearly all found young).
+    """
+
+    THRESHOLDS = (20_000, 50, 100)
+
+    def __init__(self) -> None:
+        self.collections = 0
+        self.full_collections = 0
+        self.longest = 0.0  # seconds
+        self._started = 0.0
+
+    def install(self) -> None:
+        """Freeze what exists now, set the thresholds and time every collection."""
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*self.THRESHOLDS)
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.collections += 1
+        self.full_collections += info["generation"] == 2
+        self.longest = max(self.longest, time.perf_counter() - self._started)
+
+
+GC_PAUSES = GcPauses()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``raftlib member ...``: run a member until SIGTERM or SIGINT; 1 if it cannot start."""
     spec = _parse(sys.argv[1:] if argv is None else argv)
@@ -977,6 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RaftError, OSError, ValueError) as e:
         log.error("cannot start: %s", e)
         return 1
+    GC_PAUSES.install()
 
     async def serve() -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
