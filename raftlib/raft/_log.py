@@ -132,10 +132,12 @@ class RaftLog:
             self.append(entries, check=False)
         elif entries:
             # Entries past our last index conflict at once (the common case: skip the scan).
-            ci = entries[0].index if prev_index >= self.last_index() else \
-                self.find_conflict(entries)
-            if ci:
-                self.append(entries[ci - prev_index - 1 :])
+            if prev_index >= self.last_index():
+                self.append(entries)
+            else:
+                ci = self.find_conflict(entries)
+                if ci:
+                    self.append(entries[ci - prev_index - 1 :])
         self.commit_to(min(commit, last_new))
         return last_new
 
@@ -165,8 +167,10 @@ class RaftLog:
 
     def stable_to(self, index: int, term: int) -> None:
         """Entries up to ``index`` (of ``term``) are now persisted."""
-        if index >= self.offset and self.term(index) == term:
-            del self.unstable[: index + 1 - self.offset]
+        off = index - self.offset
+        unstable = self.unstable
+        if 0 <= off < len(unstable) and unstable[off].term == term:  # term(), inlined
+            del unstable[: off + 1]
             self.offset = index + 1
 
     def stable_snap_to(self, index: int) -> None:
