@@ -43,8 +43,6 @@ _ONCE = (0,)
 SCRIPT_ENTRIES = 100_000
 _FRAME_LOG = 8  # entries per member shown by frame()
 _blake2b = hashlib.blake2b
-# Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
-_TYPE_NAME = {t: t.value for t in MessageType}
 
 
 class Monitor(Protocol):
@@ -210,10 +208,11 @@ class Simulation:
         self._tracing = trace
         self._recording = trace
         self._observers: list[Callable[[Record], None]] = []
-        # Where hot paths hand a record (compact, see ``Trace``) when ``_recording``: the
-        # trace's own list while nobody observes (the common case: no call through ``_emit``),
-        # else ``_emit``.
-        self._record: Callable[[Any], None] = self.trace.items.append if trace else self._emit
+        # Where hot paths hand a record as a row (see ``Trace``) when ``_recording``: the
+        # trace's own list of rows while nobody observes (the common case: no call through
+        # ``_emit``), else ``_emit``. Records built as dicts go to ``_emit``.
+        self._record: Callable[[tuple[Any, ...]], None] = (
+            self.trace.rows.extend if trace else self._emit)
         self.monitor: Monitor | None = None
         self._heap: list[tuple[int, int, int, Any, int]] = []
         self._seq = 0
@@ -339,14 +338,22 @@ class Simulation:
             seq += 1
         return seq
 
-    def _emit(self, item: Any) -> None:
-        """Record ``item`` (a record dict, or a compact one, see ``Trace``)."""
-        if self._observers:
-            item = decode(item)  # observers see the dict, and the trace keeps that one
-        if self._tracing:
-            self.trace.items.append(item)
+    def _emit(self, item: Record | tuple[Any, ...]) -> None:
+        """Record ``item``: a record dict, or a row (see ``Trace``)."""
+        if isinstance(item, tuple):
+            if not self._observers:
+                if self._tracing:
+                    self.trace.rows.extend(item)
+                return
+            row, rec = item, decode(item)
+            if self._tracing:
+                self.trace.add(row, rec)  # the trace keeps the dict the observers see
+        else:
+            rec = item
+            if self._tracing:
+                self.trace.append(rec)
         for cb in self._observers:
-            cb(item)
+            cb(rec)
 
     def at(self, t: int, action: Callable[[], object]) -> None:
         """Run ``action()`` at virtual time ``t`` (ms), in order with the other events.
@@ -429,7 +436,7 @@ class Simulation:
         if m.paused or m.node is None:
             return
         if self._recording:
-            self._record((TICK, self.now, mid))
+            self._record((TICK, self.now, mid, 0, 0, 0, 0, 0, 0, 0))  # rows are WIDTH wide
         m.ticked_at = self.now
         try:
             m.node.tick()
@@ -445,7 +452,7 @@ class Simulation:
             old_term = m.term
             m.role, m.term, m.lead = node.role, node.term, node.lead
             if self._recording:
-                self._record(
+                self._emit(
                     {"t": self.now, "ev": "state", "id": m.id, "role": node.role.value,
                      "term": node.term, "lead": node.lead}
                 )
@@ -496,10 +503,10 @@ class Simulation:
             if self._recording:
                 self._record((PERSIST, self.now, m.id, len(ents),
                               ents[-1].index if ents else None, hs.term, hs.vote, hs.commit,
-                              snap.index if snap else None))
+                              snap.index if snap else None, 0))
         elif self._recording and (ents or snap):
             self._record((PERSIST, self.now, m.id, len(ents), ents[-1].index if ents else None,
-                          None, 0, 0, snap.index if snap else None))
+                          None, 0, 0, snap.index if snap else None, 0))
         if synced:
             m.durable_hard_state = st.hard_state
         if self.monitor is not None:
@@ -545,7 +552,7 @@ class Simulation:
             else:
                 result = sm.apply(e)
             if rec:
-                self._record((APPLY, now, mid, e.index, e.term))
+                self._record((APPLY, now, mid, e.index, e.term, 0, 0, 0, 0, 0))
             if monitor is not None:
                 monitor.on_apply(self, mid, e)
             for cb in cbs:
@@ -570,16 +577,15 @@ class Simulation:
             if links:
                 (lo, hi), loss, dup = links.get((frm, to), (self.delay_ms, self.loss, self.dup))
             if rec:
-                self._record((SEND, now, frm, to, _TYPE_NAME[msg.type], msg.term, msg.index,
+                self._record((SEND, now, frm, to, msg.type, msg.term, msg.index,
                               len(msg.entries), msg.commit, msg.reject))
             if blocked and (frm, to) in blocked:
                 if rec:
-                    self._record({"t": now, "ev": "drop", "from": frm, "to": to,
-                                  "why": "partition"})
+                    self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
                 continue
             if loss and rng.random() < loss:
                 if rec:
-                    self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
+                    self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
                 continue
             # A duplicated message is two deliveries, each with its own delay.
             for _ in range(2) if dup and rng.random() < dup else _ONCE:
@@ -598,7 +604,7 @@ class Simulation:
             why = "partition"
         if why is not None:
             if self._recording:
-                self._record({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
                             "why": why})
             return
         assert m is not None
@@ -607,7 +613,8 @@ class Simulation:
             return
         # _step, inlined (once per delivered message)
         if self._recording:
-            self._record((DELIVER, self.now, msg.frm, msg.to, _TYPE_NAME[msg.type], msg.term))
+            self._record((DELIVER, self.now, msg.frm, msg.to, msg.type, msg.term,
+                          0, 0, 0, 0))
         node = m.node
         assert node is not None
         try:
@@ -619,7 +626,8 @@ class Simulation:
 
     def _step(self, m: Member, msg: Message) -> None:
         if self._recording:
-            self._record((DELIVER, self.now, msg.frm, msg.to, _TYPE_NAME[msg.type], msg.term))
+            self._record((DELIVER, self.now, msg.frm, msg.to, msg.type, msg.term,
+                          0, 0, 0, 0))
         assert m.node is not None
         try:
             m.node.step(msg)
@@ -762,7 +770,7 @@ class Simulation:
         p = Proposal(handle, payload, self.now, lead)
         self.proposals.append(p)
         self._by_data.setdefault(payload, p)
-        self._emit((PROPOSE, self.now, handle, lead))
+        self._emit((PROPOSE, self.now, handle, lead, 0, 0, 0, 0, 0, 0))
         if lead is not None:
             m = self.members[lead]
             assert m.node is not None

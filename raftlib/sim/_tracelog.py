@@ -1,14 +1,14 @@
 """The simulator's trace: records kept compact as they happen, turned into dicts when read.
 
 A busy simulation writes about 30 records per proposal. Building each as a dict of up to ten
-keys, and keeping them all alive, cost about a third of the simulator's time (issue 17). The
-frequent records (sends, deliveries, persists, applies, ticks, proposals) are therefore kept
-as a tuple of their values: ints, strings and ``None`` only, so that the garbage collector
-stops tracking the tuple (one holding the message itself would keep the message alive and be
-scanned at every collection). A record becomes the very same dict it always was the first
-time anyone reads it, and the dict then replaces the tuple, so reading twice yields the same
-object. Rare records are stored as dicts from the start. ``Simulation.trace_json()`` is byte
-for byte what it was.
+keys, and keeping them all alive, cost about a third of the simulator's time (issue 17): the
+dicts themselves, and the garbage collector, which every few hundred new container objects
+scans the young ones and so kept going through a growing trace. The frequent records (sends,
+deliveries, persists, applies, ticks, proposals) are therefore written as rows of ``WIDTH``
+plain values (ints, ``None``, the message type) into one flat list, which holds no per-record object
+at all; rare records keep their dict. A record becomes the very same dict it always was the
+first time anyone reads it, and is kept, so reading it twice yields the same object.
+``Simulation.trace_json()`` is byte for byte what it was.
 """
 
 from __future__ import annotations
@@ -18,48 +18,51 @@ from typing import Any, overload
 
 from .._trace import Record
 
-# The first item of a compact record: what it records (the rest is listed by ``decode``).
-SEND, DELIVER, PERSIST, APPLY, TICK, PROPOSE = range(6)
+WIDTH = 10
+"""Values per row: the widest record (a send); shorter rows are padded with zeros."""
+
+# The first value of a row: what it records (the rest is listed by ``decode``; a message's type
+# is its ``MessageType``, the record holds its name).
+SEND, DELIVER, PERSIST, APPLY, TICK, PROPOSE, DICT = range(7)
+_DICT_ROW = (DICT,) + (0,) * (WIDTH - 1)
 
 
-def decode(item: Any) -> Record:
-    """The dict of one stored record (a dict already, or a compact tuple)."""
-    if type(item) is dict:
-        return item  # type: ignore[return-value]
-    kind = item[0]
+def decode(row: Sequence[Any]) -> Record:
+    """The record dict of one row (not a ``DICT`` row: that record is kept as it came)."""
+    kind = row[0]
     if kind == SEND:  # (SEND, t, from, to, type, term, index, n, commit, reject)
-        _, t, frm, to, typ, term, index, n, commit, reject = item
-        return {"t": t, "ev": "send", "from": frm, "to": to, "type": typ, "term": term,
+        _, t, frm, to, typ, term, index, n, commit, reject = row
+        return {"t": t, "ev": "send", "from": frm, "to": to, "type": typ.value, "term": term,
                 "index": index, "n": n, "commit": commit, "reject": reject}
-    if kind == DELIVER:  # (DELIVER, t, from, to, type, term)
-        _, t, frm, to, typ, term = item
-        return {"t": t, "ev": "deliver", "from": frm, "to": to, "type": typ, "term": term}
+    if kind == DELIVER:  # (DELIVER, t, from, to, type, term, ...)
+        return {"t": row[1], "ev": "deliver", "from": row[2], "to": row[3], "type": row[4].value,
+                "term": row[5]}
     if kind == PERSIST:  # (PERSIST, t, id, entries, last, hs term or None, vote, commit, snap)
-        _, t, mid, n, last, hs_term, vote, commit, snap = item
-        return {"t": t, "ev": "persist", "id": mid, "entries": n, "last": last,
-                "hs": None if hs_term is None else [hs_term, vote, commit], "snap": snap}
-    if kind == APPLY:  # (APPLY, t, id, index, term)
-        _, t, mid, index, term = item
-        return {"t": t, "ev": "apply", "id": mid, "index": index, "term": term}
-    if kind == TICK:  # (TICK, t, id)
-        return {"t": item[1], "ev": "tick", "id": item[2]}
-    if kind == PROPOSE:  # (PROPOSE, t, handle, leader)
-        return {"t": item[1], "ev": "propose", "handle": item[2], "leader": item[3]}
-    raise TypeError(f"not a trace record: {item!r}")
+        hs_term = row[5]
+        return {"t": row[1], "ev": "persist", "id": row[2], "entries": row[3], "last": row[4],
+                "hs": None if hs_term is None else [hs_term, row[6], row[7]], "snap": row[8]}
+    if kind == APPLY:  # (APPLY, t, id, index, term, ...)
+        return {"t": row[1], "ev": "apply", "id": row[2], "index": row[3], "term": row[4]}
+    if kind == TICK:  # (TICK, t, id, ...)
+        return {"t": row[1], "ev": "tick", "id": row[2]}
+    if kind == PROPOSE:  # (PROPOSE, t, handle, leader, ...)
+        return {"t": row[1], "ev": "propose", "handle": row[2], "leader": row[3]}
+    raise TypeError(f"not a trace row: {row!r}")
 
 
 class Trace(Sequence[Record]):
     """The records of a simulation in order, read like a list of :data:`Record` dicts
     (``len``, indexing, slices as lists, iteration, ``==`` with a list)."""
 
-    __slots__ = ("items",)
+    __slots__ = ("_dicts", "rows")
 
     def __init__(self) -> None:
-        # What the simulator appends: a record dict, or a compact tuple (see ``decode``).
-        self.items: list[Any] = []
+        # What the simulator extends by one row of WIDTH values per record (see ``decode``).
+        self.rows: list[Any] = []
+        self._dicts: dict[int, Record] = {}  # the records read (or kept as dicts) so far
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.rows) // WIDTH
 
     @overload
     def __getitem__(self, i: int) -> Record: ...
@@ -68,24 +71,23 @@ class Trace(Sequence[Record]):
     def __getitem__(self, i: slice) -> list[Record]: ...
 
     def __getitem__(self, i: int | slice) -> Record | list[Record]:
-        items = self.items
+        n = len(self)
         if isinstance(i, slice):
-            return [self._at(k) for k in range(*i.indices(len(items)))]
+            return [self._at(k) for k in range(*i.indices(n))]
         if i < 0:
-            i += len(items)
-        if not 0 <= i < len(items):
+            i += n
+        if not 0 <= i < n:
             raise IndexError("trace index out of range")
         return self._at(i)
 
     def _at(self, i: int) -> Record:
-        item = self.items[i]
-        if type(item) is dict:
-            return item  # type: ignore[return-value]
-        rec = self.items[i] = decode(item)
+        rec = self._dicts.get(i)
+        if rec is None:
+            rec = self._dicts[i] = decode(self.rows[i * WIDTH : i * WIDTH + WIDTH])
         return rec
 
     def __iter__(self) -> Iterator[Record]:
-        for i in range(len(self.items)):
+        for i in range(len(self)):
             yield self._at(i)
 
     def __eq__(self, other: object) -> bool:
@@ -99,5 +101,11 @@ class Trace(Sequence[Record]):
         return f"Trace({list(self)!r})"
 
     def append(self, rec: Record) -> None:
-        """Add a record (a dict) at the end."""
-        self.items.append(rec)
+        """Add a record dict at the end."""
+        self._dicts[len(self)] = rec
+        self.rows.extend(_DICT_ROW)
+
+    def add(self, row: tuple[Any, ...], rec: Record) -> None:
+        """Add a row whose record dict is ``rec`` already (someone observed it)."""
+        self._dicts[len(self)] = rec
+        self.rows.extend(row)
