@@ -76,7 +76,10 @@ class RaftLog:
     def entries(self, lo: int, limit: int) -> tuple[Entry, ...]:
         """Up to ``limit`` entries from ``lo``; ``lo`` must be at or after ``first_index()``."""
         unstable, offset = self.unstable, self.offset
-        hi = min((offset + len(unstable) if unstable else self.last_index() + 1), lo + limit)
+        end = offset + len(unstable) if unstable else self.last_index() + 1
+        hi = lo + limit
+        if end < hi:
+            hi = end  # min(), without the call
         if lo >= hi:
             return ()
         if lo >= offset:  # all unstable (a leader sending what it just appended)
@@ -159,7 +162,9 @@ class RaftLog:
         """Committed, durable, not yet applied entries."""
         if self.committed <= self.applied:
             return ()  # nothing to apply (the common case)
-        hi = self.committed if allow_unstable else min(self.committed, self.stable_index())
+        hi = self.committed
+        if not allow_unstable:
+            hi = min(hi, self.stable_index())
         lo = max(self.applied + 1, self.first_index())
         if hi < lo:
             return ()

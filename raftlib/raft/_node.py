@@ -230,7 +230,7 @@ class Node:
 
     def propose(self, data: bytes) -> int:
         """Append ``data`` to the log; returns its index. Raises :class:`NotLeader`."""
-        return self._propose(Entry(0, 0, data))
+        return self._propose(data)
 
     def propose_batch(self, datas: Sequence[bytes]) -> int:
         """Append every one of ``datas`` and send the followers one append for all of them
@@ -240,7 +240,7 @@ class Node:
             raise ProposalDropped(f"leadership is moving to {self._transferee}")
         index = self._log.last_index()
         for data in datas:
-            index = self._append(Entry(0, 0, data))
+            index = self._append(data)
         for peer in self._peers():
             self._send_append(peer, send_if_empty=False)
         return index
@@ -258,7 +258,7 @@ class Node:
             raise ProposalDropped("the leader has not committed an entry of its term yet")
         if change.node <= NONE:
             raise LocalError("node ids start at 1")
-        index = self._propose(Entry(0, 0, change.encode(), _E_CONF_CHANGE))
+        index = self._propose(change.encode(), _E_CONF_CHANGE)
         self._pending_conf_index = index
         return index
 
@@ -321,6 +321,20 @@ class Node:
         if m.to != self.id:
             raise LocalError(f"message for {m.to} delivered to {self.id}")
         t = m.type
+        if m.term == self.term:
+            # The common cases, as the general dispatch below handles them: an append at a
+            # follower and its answer at the leader (nine messages in ten under load).
+            if t is _M_APP and self.role is _R_FOLLOWER:
+                self._election_elapsed = 0
+                self.lead = m.frm
+                self._handle_append(m)
+                return
+            if t is _M_APP_RESP and self.role is _R_LEADER:
+                pr = self._progress.get(m.frm)
+                if pr is not None:
+                    pr.recent_active = True
+                    self._handle_append_resp(m, pr)
+                return
         if t is _M_READ_INDEX:
             if m.term == 0 and self.role is _R_LEADER:
                 self._leader_read_index(m)
@@ -494,7 +508,7 @@ class Node:
             me.recent_active = True
         # No conf change until everything up to here (and the no-op) is applied.
         self._pending_conf_index = last
-        self._append(Entry(0, 0, b""))
+        self._append(b"")
         self._bcast_append()
 
     # ----------------------------------------------------------------- elections
@@ -841,10 +855,10 @@ class Node:
         for peer in self._peers():
             self._send_append(peer)
 
-    def _append(self, entry: Entry) -> int:
+    def _append(self, data: bytes, kind: EntryType = EntryType.NORMAL) -> int:
         lg = self._log
         index = lg.last_index() + 1
-        lg.append([Entry(index, self.term, entry.data, entry.type)])
+        lg.append([Entry(index, self.term, data, kind)])
         me = self._progress.get(self.id)
         if me is not None:
             me.maybe_update(index)
@@ -854,11 +868,11 @@ class Node:
                 self._maybe_commit()
         return index
 
-    def _propose(self, entry: Entry) -> int:
+    def _propose(self, data: bytes, kind: EntryType = EntryType.NORMAL) -> int:
         self._require_leader()
         if self._transferee != NONE:
             raise ProposalDropped(f"leadership is moving to {self._transferee}")
-        index = self._append(entry)
+        index = self._append(data, kind)
         for peer in self._peers():
             self._send_append(peer, send_if_empty=False)
         return index
