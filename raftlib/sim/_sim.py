@@ -36,7 +36,7 @@ from ..raft import (
 )
 from ._tracelog import APPLY, DELIVER, PERSIST, PROPOSE, SEND, TICK, Trace, decode
 
-_TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
+_TICK, _DELIVER, _SYNC = 0, 1, 2
 _ONCE = (0,)
 #: Most actions (and, apart, scheduled calls) a ``Simulation.script`` holds; a longer run has
 #: no script, so that long runs spend no memory on it.
@@ -170,6 +170,17 @@ class Simulation:
     the built book); it is None for a run that cannot be replayed.
     """
 
+    # Slots: with more than 30 attributes, an instance dict stops sharing its keys and every
+    # attribute access on the hot paths becomes a slower hinted dict lookup (CPython 3.11).
+    __slots__ = (
+        "_applied_cbs", "_blocked", "_by_data", "_calls", "_groups", "_heap", "_in_event",
+        "_internal", "_links", "_observers", "_read_cbs", "_record", "_recording", "_reserved",
+        "_seq", "_sm_factory", "_tracing", "bugs", "check_quorum", "compact_every", "delay_ms",
+        "disk_ms",
+        "dup", "events", "loss", "max_msg_entries", "members", "messages_sent", "monitor", "now",
+        "prevote", "proposals", "rng", "script", "seed", "timing", "trace",
+    )
+
     def __init__(
         self,
         n: int = 5,
@@ -214,7 +225,12 @@ class Simulation:
         self._record: Callable[[tuple[Any, ...]], None] = (
             self.trace.rows.extend if trace else self._emit)
         self.monitor: Monitor | None = None
+        # The events, as heaps ordered by (time, sequence number): what the cluster does
+        # (deliveries, ticks, fsyncs: a few dozen at a time) and the calls scheduled by ``at``
+        # (a workload schedules thousands at once; kept apart, they do not make every
+        # push and pop of the busy heap go through a deep one).
         self._heap: list[tuple[int, int, int, Any, int]] = []
+        self._calls: list[tuple[int, int, Callable[[], object]]] = []
         self._seq = 0
         self._links: dict[tuple[int, int], tuple[tuple[int, int], float, float]] = {}
         self._blocked: set[tuple[int, int]] = set()
@@ -323,13 +339,22 @@ class Simulation:
 
     # ----------------------------------------------------------------- events
 
-    def _push(self, t: int, kind: int, a: Any, b: int) -> int:
+    def _next_seq(self) -> int:
         seq = self._seq + 1
         if self._reserved:
             seq = self._skip_reserved(seq)
         self._seq = seq
-        heapq.heappush(self._heap, (t, seq, kind, a, b))
         return seq
+
+    def _push(self, t: int, kind: int, a: Any, b: int) -> None:
+        heapq.heappush(self._heap, (t, self._next_seq(), kind, a, b))
+
+    def _next_time(self) -> int | None:
+        """When the next event happens (None: nothing is scheduled)."""
+        heap, calls = self._heap, self._calls
+        if calls and (not heap or calls[0] < heap[0]):
+            return calls[0][0]
+        return heap[0][0] if heap else None
 
     def _skip_reserved(self, seq: int) -> int:
         # A replay has pushed every recorded ``at`` with its own sequence number already.
@@ -361,7 +386,8 @@ class Simulation:
         A replay (see ``script``) runs what ``action`` did to the simulation through its
         methods, not ``action`` itself."""
         t = max(t, self.now)
-        seq = self._push(t, _CALL, action, 0)
+        seq = self._next_seq()
+        heapq.heappush(self._calls, (t, seq, action))
         script = self.script
         if script is not None:
             script["calls"].append([seq, t])
@@ -370,21 +396,35 @@ class Simulation:
 
     def step(self) -> bool:
         """Process the next event; False if nothing is scheduled."""
-        if not self._heap:
+        t = self._next_time()
+        if t is None:
             return False
-        self._run(self._heap[0][0], 1)
+        self._run(t, 1)
         return True
 
     def _run(self, end: int, limit: int) -> None:
         """Process the events due at or before ``end``, at most ``limit`` of them (the loop of
         ``step`` and ``run_for``, with the dispatch inlined: it runs once per event)."""
-        heap = self._heap
+        heap, calls = self._heap, self._calls
         pop = heapq.heappop
         members = self.members
         deliver, tick, sync = self._deliver, self._tick, self._sync
         self._in_event = True
         try:
-            while heap and heap[0][0] <= end and limit:
+            while limit:
+                if calls and (not heap or calls[0] < heap[0]):
+                    if calls[0][0] > end:
+                        break
+                    t, _, action = pop(calls)
+                    self.now = t
+                    self.events += 1
+                    limit -= 1
+                    self._in_event = False  # a scheduled call acts from outside
+                    action()
+                    self._in_event = True
+                    continue
+                if not heap or heap[0][0] > end:
+                    break
                 t, _, kind, a, b = pop(heap)
                 self.now = t
                 self.events += 1  # before the event: a monitor reports it with a violation
@@ -393,17 +433,13 @@ class Simulation:
                     deliver(a)
                 elif kind == _TICK:
                     tick(a, b)
-                elif kind == _SYNC:
+                else:  # _SYNC
                     m = members[a]
                     if m.epoch == b:
                         if m.paused:
                             m.sync_due = True
                         else:
                             sync(m)
-                else:
-                    self._in_event = False  # a scheduled call acts from outside
-                    a()
-                    self._in_event = True
         finally:
             self._in_event = False
 
@@ -418,8 +454,8 @@ class Simulation:
         end = self.now + timeout_ms
         if predicate():
             return True
-        heap, run = self._heap, self._run
-        while heap and heap[0][0] <= end:
+        run, next_time = self._run, self._next_time
+        while (t := next_time()) is not None and t <= end:
             run(end, 1)
             if predicate():
                 return True
@@ -468,12 +504,8 @@ class Simulation:
             m.pending = rd
             if rd.must_sync:
                 lo, hi = self.disk_ms
-                seq = self._seq + 1
-                if self._reserved:
-                    seq = self._skip_reserved(seq)
-                self._seq = seq
-                heapq.heappush(self._heap, (self.now + lo + int(self.rng.random() * (hi - lo + 1)),
-                                            seq, _SYNC, m.id, m.epoch))  # _push, inlined
+                self._push(self.now + lo + int(self.rng.random() * (hi - lo + 1)), _SYNC, m.id,
+                           m.epoch)
                 return
             self._sync(m)  # which ends with _after_input(m) again, for what is left
 
@@ -906,7 +938,7 @@ class Simulation:
             sim.attach(monitor)
         for seq, t in script["calls"]:
             sim._reserved[seq] = t
-            heapq.heappush(sim._heap, (t, seq, _CALL, _no_op, 0))
+            heapq.heappush(sim._calls, (t, seq, _no_op))
         actions = script["actions"]
         stop = len(actions) if until is None else until[1]
         for events, t, name, *rest in actions[:stop]:
