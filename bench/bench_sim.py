@@ -5,10 +5,11 @@ wall second, as the median of several runs; the goal (issue 17) is 200x real tim
 trace on and etcd timing. ``--baseline DIR`` measures another checkout's ``raftlib`` (for
 example ``git archive <commit> raftlib | tar -x -C DIR``) in the same run, run for run
 interleaved with this one, and prints the speed-up against it.
-``--pyodide`` measures the same in Pyodide, in a Web Worker of headless Chromium (live mode's
+The same runs are then measured in Pyodide, in a Web Worker of headless Chromium (live mode's
 files, built as the book builds them, served on 127.0.0.1; the baseline's ``raftlib`` is sent
-along and imported in its place run for run), next to CPython.
-Run: ``python bench/bench_sim.py [--seconds N] [--runs N] [--baseline DIR] [--pyodide]``.
+along and imported in its place run for run) and printed next to CPython's; ``--no-pyodide``
+skips them (they need ``npm ci`` and Chromium).
+Run: ``python bench/bench_sim.py [--seconds N] [--runs N] [--baseline DIR] [--no-pyodide]``.
 """
 
 from __future__ import annotations
@@ -140,8 +141,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20, help="virtual seconds per run")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--baseline", metavar="DIR", help="a directory holding another raftlib")
-    ap.add_argument("--pyodide", action="store_true",
-                    help="measure in Pyodide in headless Chromium too (needs npm ci)")
+    ap.add_argument("--no-pyodide", dest="pyodide", action="store_false",
+                    help="skip the runs in Pyodide in headless Chromium")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
