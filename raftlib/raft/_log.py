@@ -35,12 +35,12 @@ class RaftLog:
         return self.storage.first_index()
 
     def last_index(self) -> int:
-        """Index of the last entry (or of the snapshot, if no entry follows it)."""
-        if self.unstable:
-            return self.offset + len(self.unstable) - 1
-        if self.unstable_snapshot is not None:
-            return self.unstable_snapshot.index
-        return self.storage.last_index()
+        """Index of the last entry (or of the snapshot, if no entry follows it).
+
+        ``offset - 1`` is the last index persisted (the storage's, or a pending snapshot's:
+        ``restore`` and ``stable_to`` keep it so), hence no call into the storage.
+        """
+        return self.offset + len(self.unstable) - 1
 
     def stable_index(self) -> int:
         """Last index known to be persisted."""
