@@ -826,12 +826,13 @@ class Node:
             return False  # pr.is_paused(), inlined
         lg = self._log
         nxt = pr.next
-        first = lg.first_index()
-        if not send_if_empty and nxt == lg.last_index() + 1 and nxt >= first:
+        if not send_if_empty and nxt == lg.last_index() + 1:
             return False  # the follower is sent everything already (the common case: skip work)
         prev = nxt - 1
         prev_term = lg.term(prev)
-        if prev_term is None or nxt < first:
+        # The log knows the term at ``prev`` only from the snapshot's index on, so a known
+        # term also means ``nxt`` is at or after ``first_index()``.
+        if prev_term is None:
             if not pr.recent_active:
                 return False
             snap = lg.snapshot()

@@ -347,7 +347,11 @@ class Simulation:
         return seq
 
     def _push(self, t: int, kind: int, a: Any, b: int) -> None:
-        heapq.heappush(self._heap, (t, self._next_seq(), kind, a, b))
+        seq = self._seq + 1  # _next_seq(), inlined
+        if self._reserved:
+            seq = self._skip_reserved(seq)
+        self._seq = seq
+        heapq.heappush(self._heap, (t, seq, kind, a, b))
 
     def _next_time(self) -> int | None:
         """When the next event happens (None: nothing is scheduled)."""
