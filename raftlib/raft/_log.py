@@ -164,7 +164,9 @@ class RaftLog:
             return ()  # nothing to apply (the common case)
         hi = self.committed
         if not allow_unstable:
-            hi = min(hi, self.stable_index())
+            stable = 0 if self.unstable_snapshot is not None else self.offset - 1  # stable_index()
+            if stable < hi:
+                hi = stable
         lo = max(self.applied + 1, self.first_index())
         if hi < lo:
             return ()

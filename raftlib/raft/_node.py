@@ -842,7 +842,7 @@ class Node:
         ents = lg.entries(nxt, self._cfg.max_msg_entries)
         if not ents and not send_if_empty:
             return False
-        self._send(
+        self._msgs.append(  # _send(), inlined
             Message(_M_APP, self.id, to, self.term, prev_term, prev, ents, lg.committed)
         )
         if pr.state is _P_REPLICATE:
