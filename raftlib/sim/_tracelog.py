@@ -17,6 +17,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
 from .._trace import Record
+from ..raft import MessageType
+
+_NAME = {t: t.value for t in MessageType}  # a dict lookup is cheaper than ``.value``
 
 WIDTH = 10
 """Values per row: the widest record (a send); shorter rows are padded with zeros."""
@@ -32,10 +35,10 @@ def decode(row: Sequence[Any]) -> Record:
     kind = row[0]
     if kind == SEND:  # (SEND, t, from, to, type, term, index, n, commit, reject)
         _, t, frm, to, typ, term, index, n, commit, reject = row
-        return {"t": t, "ev": "send", "from": frm, "to": to, "type": typ.value, "term": term,
+        return {"t": t, "ev": "send", "from": frm, "to": to, "type": _NAME[typ], "term": term,
                 "index": index, "n": n, "commit": commit, "reject": reject}
     if kind == DELIVER:  # (DELIVER, t, from, to, type, term, ...)
-        return {"t": row[1], "ev": "deliver", "from": row[2], "to": row[3], "type": row[4].value,
+        return {"t": row[1], "ev": "deliver", "from": row[2], "to": row[3], "type": _NAME[row[4]],
                 "term": row[5]}
     if kind == PERSIST:  # (PERSIST, t, id, entries, last, hs term or None, vote, commit, snap)
         hs_term = row[5]
@@ -54,12 +57,13 @@ class Trace(Sequence[Record]):
     """The records of a simulation in order, read like a list of :data:`Record` dicts
     (``len``, indexing, slices as lists, iteration, ``==`` with a list)."""
 
-    __slots__ = ("_dicts", "rows")
+    __slots__ = ("_recs", "rows")
 
     def __init__(self) -> None:
         # What the simulator extends by one row of WIDTH values per record (see ``decode``).
         self.rows: list[Any] = []
-        self._dicts: dict[int, Record] = {}  # the records read (or kept as dicts) so far
+        # The record dicts read (or kept as dicts) so far, by position; None: not yet built.
+        self._recs: list[Record | None] = []
 
     def __len__(self) -> int:
         return len(self.rows) // WIDTH
@@ -73,22 +77,30 @@ class Trace(Sequence[Record]):
     def __getitem__(self, i: int | slice) -> Record | list[Record]:
         n = len(self)
         if isinstance(i, slice):
-            return [self._at(k) for k in range(*i.indices(n))]
+            lo, hi, step = i.indices(n)
+            if step == 1:
+                return self._read(lo, hi)
+            return [self._read(k, k + 1)[0] for k in range(lo, hi, step)]
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("trace index out of range")
-        return self._at(i)
+        return self._read(i, i + 1)[0]
 
-    def _at(self, i: int) -> Record:
-        rec = self._dicts.get(i)
-        if rec is None:
-            rec = self._dicts[i] = decode(self.rows[i * WIDTH : i * WIDTH + WIDTH])
-        return rec
+    def _read(self, lo: int, hi: int) -> list[Record]:
+        """The records ``lo`` to ``hi`` (excluded), built where not built yet."""
+        recs, rows = self._recs, self.rows
+        if len(recs) < hi:
+            recs.extend([None] * (hi - len(recs)))
+        out = recs[lo:hi]
+        for k, rec in enumerate(out):
+            if rec is None:
+                i = lo + k
+                out[k] = recs[i] = decode(rows[i * WIDTH : i * WIDTH + WIDTH])
+        return out  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[Record]:
-        for i in range(len(self)):
-            yield self._at(i)
+        return iter(self._read(0, len(self)))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Trace):
@@ -102,10 +114,13 @@ class Trace(Sequence[Record]):
 
     def append(self, rec: Record) -> None:
         """Add a record dict at the end."""
-        self._dicts[len(self)] = rec
-        self.rows.extend(_DICT_ROW)
+        self.add(_DICT_ROW, rec)
 
     def add(self, row: tuple[Any, ...], rec: Record) -> None:
         """Add a row whose record dict is ``rec`` already (someone observed it)."""
-        self._dicts[len(self)] = rec
+        n = len(self)
+        recs = self._recs
+        if len(recs) < n:
+            recs.extend([None] * (n - len(recs)))
+        recs.append(rec)
         self.rows.extend(row)
