@@ -1,7 +1,7 @@
 """The simulator's trace: records kept compact as they happen, turned into dicts when read.
 
 A busy simulation writes about 30 records per proposal. Building each as a dict of up to ten
-keys, and keeping them all alive, cost about a third of the simulator's time (issue 17): the
+keys, and keeping them all alive, cost up to a fifth of the simulator's time (issue 17): the
 dicts themselves, and the garbage collector, which every few hundred new container objects
 scans the young ones and so kept going through a growing trace. The frequent records (sends,
 deliveries, persists, applies, ticks, proposals) are therefore written as rows of ``WIDTH``
