@@ -1,13 +1,14 @@
 """The simulator's trace: records kept compact as they happen, turned into dicts when read.
 
 A busy simulation writes about 30 records per proposal. Building each as a dict of up to ten
-keys, and keeping them all alive, cost up to a fifth of the simulator's time (issue 17): the
-dicts themselves, and the garbage collector, which every few hundred new container objects
-scans the young ones and so kept going through a growing trace. The frequent records (sends,
-deliveries, persists, applies, ticks, proposals) are therefore written as rows of ``WIDTH``
-plain values (ints, ``None``, the message type) into one flat list, which holds no per-record object
-at all; rare records keep their dict. A record becomes the very same dict it always was the
-first time anyone reads it, and is kept, so reading it twice yields the same object.
+keys and keeping them all alive cost up to a fifth of the simulator's time (issue 17). The
+frequent records (sends, deliveries, persists, applies, ticks, proposals) are therefore
+written as rows of ``WIDTH`` plain values (ints, ``None``, the message type) into one flat
+list, which holds no object per record (a tuple per record, or the message itself, would be
+one more container for the garbage collector to scan as the trace grows); rare records keep
+their dict. A record becomes the very same dict it always was the first time anyone reads
+it, and is kept, so reading it twice yields the same object. Reading the whole trace once
+therefore costs about what building its dicts used to cost during the run.
 ``Simulation.trace_json()`` is byte for byte what it was.
 """
 
