@@ -35,12 +35,12 @@ class RaftLog:
         return self.storage.first_index()
 
     def last_index(self) -> int:
-        """Index of the last entry (or of the snapshot, if no entry follows it)."""
-        if self.unstable:
-            return self.offset + len(self.unstable) - 1
-        if self.unstable_snapshot is not None:
-            return self.unstable_snapshot.index
-        return self.storage.last_index()
+        """Index of the last entry (or of the snapshot, if no entry follows it).
+
+        ``offset - 1`` is the last index persisted (the storage's, or a pending snapshot's:
+        ``restore`` and ``stable_to`` keep it so), hence no call into the storage.
+        """
+        return self.offset + len(self.unstable) - 1
 
     def stable_index(self) -> int:
         """Last index known to be persisted."""
@@ -76,7 +76,10 @@ class RaftLog:
     def entries(self, lo: int, limit: int) -> tuple[Entry, ...]:
         """Up to ``limit`` entries from ``lo``; ``lo`` must be at or after ``first_index()``."""
         unstable, offset = self.unstable, self.offset
-        hi = min((offset + len(unstable) if unstable else self.last_index() + 1), lo + limit)
+        end = offset + len(unstable) if unstable else self.last_index() + 1
+        hi = lo + limit
+        if end < hi:
+            hi = end  # min(), without the call
         if lo >= hi:
             return ()
         if lo >= offset:  # all unstable (a leader sending what it just appended)
@@ -132,10 +135,12 @@ class RaftLog:
             self.append(entries, check=False)
         elif entries:
             # Entries past our last index conflict at once (the common case: skip the scan).
-            ci = entries[0].index if prev_index >= self.last_index() else \
-                self.find_conflict(entries)
-            if ci:
-                self.append(entries[ci - prev_index - 1 :])
+            if prev_index >= self.last_index():
+                self.append(entries)
+            else:
+                ci = self.find_conflict(entries)
+                if ci:
+                    self.append(entries[ci - prev_index - 1 :])
         self.commit_to(min(commit, last_new))
         return last_new
 
@@ -157,7 +162,11 @@ class RaftLog:
         """Committed, durable, not yet applied entries."""
         if self.committed <= self.applied:
             return ()  # nothing to apply (the common case)
-        hi = self.committed if allow_unstable else min(self.committed, self.stable_index())
+        hi = self.committed
+        if not allow_unstable:
+            stable = 0 if self.unstable_snapshot is not None else self.offset - 1  # stable_index()
+            if stable < hi:
+                hi = stable
         lo = max(self.applied + 1, self.first_index())
         if hi < lo:
             return ()
@@ -165,8 +174,10 @@ class RaftLog:
 
     def stable_to(self, index: int, term: int) -> None:
         """Entries up to ``index`` (of ``term``) are now persisted."""
-        if index >= self.offset and self.term(index) == term:
-            del self.unstable[: index + 1 - self.offset]
+        off = index - self.offset
+        unstable = self.unstable
+        if 0 <= off < len(unstable) and unstable[off].term == term:  # term(), inlined
+            del unstable[: off + 1]
             self.offset = index + 1
 
     def stable_snap_to(self, index: int) -> None:

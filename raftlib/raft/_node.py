@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +58,8 @@ _R_LEADER: Final = Role.LEADER
 _R_PRE_CANDIDATE: Final = Role.PRE_CANDIDATE
 _V_LOST: Final = VoteResult.LOST
 _V_WON: Final = VoteResult.WON
+_NO_PROGRESS: Final = itertools.repeat(Progress(0, 0))  # a voter without progress: match 0
+_match_of: Final = operator.attrgetter("match")
 
 
 @dataclass(slots=True)
@@ -226,7 +230,7 @@ class Node:
 
     def propose(self, data: bytes) -> int:
         """Append ``data`` to the log; returns its index. Raises :class:`NotLeader`."""
-        return self._propose(Entry(0, 0, data))
+        return self._propose(data)
 
     def propose_batch(self, datas: Sequence[bytes]) -> int:
         """Append every one of ``datas`` and send the followers one append for all of them
@@ -236,7 +240,7 @@ class Node:
             raise ProposalDropped(f"leadership is moving to {self._transferee}")
         index = self._log.last_index()
         for data in datas:
-            index = self._append(Entry(0, 0, data))
+            index = self._append(data)
         for peer in self._peers():
             self._send_append(peer, send_if_empty=False)
         return index
@@ -254,7 +258,7 @@ class Node:
             raise ProposalDropped("the leader has not committed an entry of its term yet")
         if change.node <= NONE:
             raise LocalError("node ids start at 1")
-        index = self._propose(Entry(0, 0, change.encode(), _E_CONF_CHANGE))
+        index = self._propose(change.encode(), _E_CONF_CHANGE)
         self._pending_conf_index = index
         return index
 
@@ -316,14 +320,29 @@ class Node:
         """Process one message from a peer."""
         if m.to != self.id:
             raise LocalError(f"message for {m.to} delivered to {self.id}")
-        if m.type is _M_READ_INDEX:
+        t = m.type
+        if m.term == self.term:
+            # The common cases, as the general dispatch below handles them: an append at a
+            # follower and its answer at the leader (nine messages in ten under load).
+            if t is _M_APP and self.role is _R_FOLLOWER:
+                self._election_elapsed = 0
+                self.lead = m.frm
+                self._handle_append(m)
+                return
+            if t is _M_APP_RESP and self.role is _R_LEADER:
+                pr = self._progress.get(m.frm)
+                if pr is not None:
+                    pr.recent_active = True
+                    self._handle_append_resp(m, pr)
+                return
+        if t is _M_READ_INDEX:
             if m.term == 0 and self.role is _R_LEADER:
                 self._leader_read_index(m)
             elif m.term == 0 and self.role is _R_FOLLOWER and self.lead not in (NONE, m.frm):
                 self._send(Message(_M_READ_INDEX, m.frm, self.lead, 0, context=m.context))
             return
         if m.term > self.term:
-            if m.type is _M_VOTE or m.type is _M_PRE_VOTE:
+            if t is _M_VOTE or t is _M_PRE_VOTE:
                 in_lease = (
                     self._cfg.check_quorum
                     and self.lead != NONE
@@ -349,11 +368,11 @@ class Node:
                 self._send(Message(_M_PRE_VOTE_RESP, self.id, m.frm, self.term, reject=True))
             return
 
-        if m.type is _M_VOTE or m.type is _M_PRE_VOTE:
+        if t is _M_VOTE or t is _M_PRE_VOTE:
             self._handle_vote(m)
-        elif self.role is _R_LEADER:
+        elif (role := self.role) is _R_LEADER:
             self._step_leader(m)
-        elif self.role is _R_FOLLOWER:
+        elif role is _R_FOLLOWER:
             self._step_follower(m)
         else:
             self._step_candidate(m)
@@ -383,18 +402,22 @@ class Node:
             raise LocalError("advance() the previous Ready first")
         lg = self._log
         prev = self._prev_hs
-        if self.term == prev.term and self.vote == prev.vote and lg.committed == prev.commit:
+        term, vote = self.term, self.vote
+        if term == prev.term and vote == prev.vote and lg.committed == prev.commit:
             hs = prev  # unchanged (most Readies): no new HardState to build and compare
             new_hs = None
-        else:
+        elif self._fp.vote_before_persist:
             hs = self.hard_state()
             new_hs = hs if hs != prev else None
+        else:
+            hs = new_hs = HardState(term, vote, lg.committed)  # hard_state(), inlined
         unstable, msgs, reads = lg.unstable, self._msgs, self._read_states
         rd = Ready(
             new_hs,
             tuple(unstable) if unstable else (),
             lg.unstable_snapshot,
-            lg.next_committed(self._fp.apply_before_durable),
+            lg.next_committed(self._fp.apply_before_durable) if lg.committed > lg.applied
+            else (),
             tuple(msgs) if msgs else (),
             self.role,
             self.lead,
@@ -485,7 +508,7 @@ class Node:
             me.recent_active = True
         # No conf change until everything up to here (and the no-op) is applied.
         self._pending_conf_index = last
-        self._append(Entry(0, 0, b""))
+        self._append(b"")
         self._bcast_append()
 
     # ----------------------------------------------------------------- elections
@@ -605,16 +628,17 @@ class Node:
 
     def _handle_append(self, m: Message) -> None:
         lg = self._log
-        if m.entries and m.entries[0].index != m.index + 1:
-            raise RemoteError(f"append from {m.frm} does not start after index {m.index}")
-        if m.index < lg.committed:
-            self._send(Message(_M_APP_RESP, self.id, m.frm, self.term, index=lg.committed))
+        ents, index = m.entries, m.index
+        if ents and ents[0].index != index + 1:
+            raise RemoteError(f"append from {m.frm} does not start after index {index}")
+        if index < lg.committed:
+            self._send(Message(_M_APP_RESP, self.id, m.frm, self.term, 0, lg.committed))
             return
         last_new = lg.maybe_append(
-            m.index, m.log_term, m.commit, m.entries, self._fp.truncate_on_stale_append
+            index, m.log_term, m.commit, ents, self._fp.truncate_on_stale_append
         )
         if last_new is not None:
-            self._send(Message(_M_APP_RESP, self.id, m.frm, self.term, index=last_new))
+            self._msgs.append(Message(_M_APP_RESP, self.id, m.frm, self.term, 0, last_new))
             return
         hint, hint_term = lg.find_conflict_by_term(min(m.index, lg.last_index()), m.log_term)
         self._send(
@@ -626,7 +650,8 @@ class Node:
 
     def _handle_heartbeat(self, m: Message) -> None:
         self._log.commit_to(m.commit)
-        self._send(Message(_M_HEARTBEAT_RESP, self.id, m.frm, self.term, context=m.context))
+        self._send(Message(_M_HEARTBEAT_RESP, self.id, m.frm, self.term, 0, 0, (), 0, False, 0,
+                           None, False, m.context))
 
     def _handle_snapshot(self, m: Message) -> None:
         snap = m.snapshot
@@ -752,24 +777,37 @@ class Node:
                 self._send_append(m.frm)
             return
         acked = lg.last_index() if self._fp.ack_log_length else m.index
-        if not (pr.maybe_update(acked) or (pr.match == acked and pr.state is _P_PROBE)):
+        # pr.maybe_update(acked), inlined
+        if acked > pr.match:
+            pr.match = acked
+            pr.probe_sent = False
+            if pr.next <= acked:
+                pr.next = acked + 1
+        elif pr.match == acked and pr.state is _P_PROBE:
+            if pr.next <= acked:
+                pr.next = acked + 1
+        else:
+            if pr.next <= acked:
+                pr.next = acked + 1
             return
-        if pr.state is _P_PROBE:
+        state = pr.state
+        if state is _P_PROBE:
             pr.become_replicate()
-        elif pr.state is _P_SNAPSHOT and pr.match >= pr.pending_snapshot:
+        elif state is _P_SNAPSHOT and pr.match >= pr.pending_snapshot:
             pr.become_probe()
             pr.become_replicate()
         if pr.match > lg.committed:  # an ack at or below the commit index commits nothing new
             self._maybe_commit()
-        while self._send_append(m.frm, send_if_empty=False):
-            pass
+        if pr.next != lg.last_index() + 1:  # else all is sent already (the common case)
+            while self._send_append(m.frm, send_if_empty=False):
+                pass
         if m.frm == self._transferee and pr.match == lg.last_index():
             self._send(Message(_M_TIMEOUT_NOW, self.id, m.frm, self.term))
 
     def _maybe_commit(self) -> bool:
-        prog = self._progress
         # committed_index(voters, matches), inlined: it runs on every acknowledgement.
-        acked = sorted([prog[v].match if v in prog else 0 for v in self._voters], reverse=True)
+        acked = sorted(map(_match_of, map(self._progress.get, self._voters, _NO_PROGRESS)),
+                       reverse=True)
         index = acked[len(acked) // 2] if acked else 0
         if self._fp.commit_prev_term and index > self._log.committed:
             self._log.commit_to(index)
@@ -788,12 +826,13 @@ class Node:
             return False  # pr.is_paused(), inlined
         lg = self._log
         nxt = pr.next
-        first = lg.first_index()
-        if not send_if_empty and nxt == lg.last_index() + 1 and nxt >= first:
+        if not send_if_empty and nxt == lg.last_index() + 1:
             return False  # the follower is sent everything already (the common case: skip work)
         prev = nxt - 1
         prev_term = lg.term(prev)
-        if prev_term is None or nxt < first:
+        # The log knows the term at ``prev`` only from the snapshot's index on, so a known
+        # term also means ``nxt`` is at or after ``first_index()``.
+        if prev_term is None:
             if not pr.recent_active:
                 return False
             snap = lg.snapshot()
@@ -803,7 +842,7 @@ class Node:
         ents = lg.entries(nxt, self._cfg.max_msg_entries)
         if not ents and not send_if_empty:
             return False
-        self._send(
+        self._msgs.append(  # _send(), inlined
             Message(_M_APP, self.id, to, self.term, prev_term, prev, ents, lg.committed)
         )
         if pr.state is _P_REPLICATE:
@@ -817,21 +856,24 @@ class Node:
         for peer in self._peers():
             self._send_append(peer)
 
-    def _append(self, entry: Entry) -> int:
+    def _append(self, data: bytes, kind: EntryType = EntryType.NORMAL) -> int:
         lg = self._log
         index = lg.last_index() + 1
-        lg.append([Entry(index, self.term, entry.data, entry.type)])
+        lg.append([Entry(index, self.term, data, kind)])
         me = self._progress.get(self.id)
         if me is not None:
             me.maybe_update(index)
-        self._maybe_commit()
+            if len(self._voters) == 1:
+                # Only a lone voter commits by its own append: with others, the leader's match
+                # is the highest before and after, so the quorum's match does not move.
+                self._maybe_commit()
         return index
 
-    def _propose(self, entry: Entry) -> int:
+    def _propose(self, data: bytes, kind: EntryType = EntryType.NORMAL) -> int:
         self._require_leader()
         if self._transferee != NONE:
             raise ProposalDropped(f"leadership is moving to {self._transferee}")
-        index = self._append(entry)
+        index = self._append(data, kind)
         for peer in self._peers():
             self._send_append(peer, send_if_empty=False)
         return index

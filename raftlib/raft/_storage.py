@@ -60,6 +60,9 @@ class MemoryStorage:
         if first > self.last_index() + 1:
             raise LocalError(f"append at {first} leaves a gap after {self.last_index()}")
         keep = first - self._snapshot.index - 1
+        if keep == len(self._entries):  # appending after the last entry: nothing is lost
+            self._entries.extend(entries)
+            return None
         removed = None
         for i, old in enumerate(self._entries[keep:]):
             if i >= len(entries) or entries[i].term != old.term:

@@ -20,6 +20,7 @@ from ._sim import (
     StateMachineFactory,
     message_counts,
 )
+from ._tracelog import Trace
 
 __all__ = [
     "CLUSTER_BUGS",
@@ -44,6 +45,7 @@ __all__ = [
     "StateMachine",
     "StateMachineFactory",
     "Timing",
+    "Trace",
     "VoteTally",
     "message_counts",
 ]

@@ -34,14 +34,14 @@ from ..raft import (
     Snapshot,
     Timing,
 )
+from ._tracelog import APPLY, DELIVER, PERSIST, PROPOSE, SEND, TICK, Trace, decode
 
-_TICK, _DELIVER, _SYNC, _CALL = 0, 1, 2, 3
+_TICK, _DELIVER, _SYNC = 0, 1, 2
+_ONCE = (0,)
 #: Most actions (and, apart, scheduled calls) a ``Simulation.script`` holds; a longer run has
 #: no script, so that long runs spend no memory on it.
 SCRIPT_ENTRIES = 100_000
 _FRAME_LOG = 8  # entries per member shown by frame()
-# Trace records hold plain strings; a dict lookup is cheaper than ``Enum.value`` on hot paths.
-_TYPE_NAME = {t: t.value for t in MessageType}
 _blake2b = hashlib.blake2b
 
 
@@ -170,6 +170,17 @@ class Simulation:
     the built book); it is None for a run that cannot be replayed.
     """
 
+    # Slots: with more than 30 attributes, an instance dict stops sharing its keys and every
+    # attribute access on the hot paths becomes a slower hinted dict lookup (CPython 3.11).
+    __slots__ = (
+        "_applied_cbs", "_blocked", "_by_data", "_calls", "_groups", "_heap", "_in_event",
+        "_internal", "_links", "_observers", "_read_cbs", "_record", "_recording", "_reserved",
+        "_seq", "_sm_factory", "_tracing", "bugs", "check_quorum", "compact_every", "delay_ms",
+        "disk_ms",
+        "dup", "events", "loss", "max_msg_entries", "members", "messages_sent", "monitor", "now",
+        "prevote", "proposals", "rng", "script", "seed", "timing", "trace",
+    )
+
     def __init__(
         self,
         n: int = 5,
@@ -204,17 +215,23 @@ class Simulation:
         self.bugs = frozenset(bugs)
         self.now = 0
         self.rng = random.Random(seed)
-        self.trace: list[Record] = []
+        self.trace = Trace()
         self._tracing = trace
         self._recording = trace
         self._observers: list[Callable[[Record], None]] = []
-        # Where hot paths hand a record when ``_recording``: the trace's own ``append`` while
-        # nobody observes (the common case: no call through ``_emit``), else ``_emit``.
-        self._record: Callable[[Record], None] = self.trace.append if trace else self._emit
+        # Where hot paths hand a record as a row (see ``Trace``) when ``_recording``: the
+        # trace's own list of rows while nobody observes (the common case: no call through
+        # ``_emit``), else ``_emit``. Records built as dicts go to ``_emit``.
+        self._record: Callable[[tuple[Any, ...]], None] = (
+            self.trace.rows.extend if trace else self._emit)
         self.monitor: Monitor | None = None
+        # The events, as heaps ordered by (time, sequence number): what the cluster does
+        # (deliveries, ticks, fsyncs: a few dozen at a time) and the calls scheduled by ``at``
+        # (a workload schedules thousands at once; kept apart, they do not make every
+        # push and pop of the busy heap go through a deep one).
         self._heap: list[tuple[int, int, int, Any, int]] = []
+        self._calls: list[tuple[int, int, Callable[[], object]]] = []
         self._seq = 0
-        self._in_flight: dict[int, Message] = {}
         self._links: dict[tuple[int, int], tuple[tuple[int, int], float, float]] = {}
         self._blocked: set[tuple[int, int]] = set()
         self._groups: list[list[int]] | None = None
@@ -322,13 +339,26 @@ class Simulation:
 
     # ----------------------------------------------------------------- events
 
-    def _push(self, t: int, kind: int, a: Any, b: int) -> int:
+    def _next_seq(self) -> int:
         seq = self._seq + 1
         if self._reserved:
             seq = self._skip_reserved(seq)
         self._seq = seq
-        heapq.heappush(self._heap, (t, seq, kind, a, b))
         return seq
+
+    def _push(self, t: int, kind: int, a: Any, b: int) -> None:
+        seq = self._seq + 1  # _next_seq(), inlined
+        if self._reserved:
+            seq = self._skip_reserved(seq)
+        self._seq = seq
+        heapq.heappush(self._heap, (t, seq, kind, a, b))
+
+    def _next_time(self) -> int | None:
+        """When the next event happens (None: nothing is scheduled)."""
+        heap, calls = self._heap, self._calls
+        if calls and (not heap or calls[0] < heap[0]):
+            return calls[0][0]
+        return heap[0][0] if heap else None
 
     def _skip_reserved(self, seq: int) -> int:
         # A replay has pushed every recorded ``at`` with its own sequence number already.
@@ -337,9 +367,20 @@ class Simulation:
             seq += 1
         return seq
 
-    def _emit(self, rec: Record) -> None:
-        if self._tracing:
-            self.trace.append(rec)
+    def _emit(self, item: Record | tuple[Any, ...]) -> None:
+        """Record ``item``: a record dict, or a row (see ``Trace``)."""
+        if isinstance(item, tuple):
+            if not self._observers:
+                if self._tracing:
+                    self.trace.rows.extend(item)
+                return
+            row, rec = item, decode(item)
+            if self._tracing:
+                self.trace.add(row, rec)  # the trace keeps the dict the observers see
+        else:
+            rec = item
+            if self._tracing:
+                self.trace.append(rec)
         for cb in self._observers:
             cb(rec)
 
@@ -349,7 +390,8 @@ class Simulation:
         A replay (see ``script``) runs what ``action`` did to the simulation through its
         methods, not ``action`` itself."""
         t = max(t, self.now)
-        seq = self._push(t, _CALL, action, 0)
+        seq = self._next_seq()
+        heapq.heappush(self._calls, (t, seq, action))
         script = self.script
         if script is not None:
             script["calls"].append([seq, t])
@@ -358,40 +400,50 @@ class Simulation:
 
     def step(self) -> bool:
         """Process the next event; False if nothing is scheduled."""
-        if not self._heap:
+        t = self._next_time()
+        if t is None:
             return False
-        self._run(self._heap[0][0], 1)
+        self._run(t, 1)
         return True
 
     def _run(self, end: int, limit: int) -> None:
         """Process the events due at or before ``end``, at most ``limit`` of them (the loop of
         ``step`` and ``run_for``, with the dispatch inlined: it runs once per event)."""
-        heap = self._heap
+        heap, calls = self._heap, self._calls
         pop = heapq.heappop
         members = self.members
         deliver, tick, sync = self._deliver, self._tick, self._sync
         self._in_event = True
         try:
-            while heap and heap[0][0] <= end and limit:
-                t, seq, kind, a, b = pop(heap)
+            while limit:
+                if calls and (not heap or calls[0] < heap[0]):
+                    if calls[0][0] > end:
+                        break
+                    t, _, action = pop(calls)
+                    self.now = t
+                    self.events += 1
+                    limit -= 1
+                    self._in_event = False  # a scheduled call acts from outside
+                    action()
+                    self._in_event = True
+                    continue
+                if not heap or heap[0][0] > end:
+                    break
+                t, _, kind, a, b = pop(heap)
                 self.now = t
                 self.events += 1  # before the event: a monitor reports it with a violation
                 limit -= 1
                 if kind == _DELIVER:
-                    deliver(seq, a)
+                    deliver(a)
                 elif kind == _TICK:
                     tick(a, b)
-                elif kind == _SYNC:
+                else:  # _SYNC
                     m = members[a]
                     if m.epoch == b:
                         if m.paused:
                             m.sync_due = True
                         else:
                             sync(m)
-                else:
-                    self._in_event = False  # a scheduled call acts from outside
-                    a()
-                    self._in_event = True
         finally:
             self._in_event = False
 
@@ -406,8 +458,8 @@ class Simulation:
         end = self.now + timeout_ms
         if predicate():
             return True
-        heap, run = self._heap, self._run
-        while heap and heap[0][0] <= end:
+        run, next_time = self._run, self._next_time
+        while (t := next_time()) is not None and t <= end:
             run(end, 1)
             if predicate():
                 return True
@@ -424,7 +476,7 @@ class Simulation:
         if m.paused or m.node is None:
             return
         if self._recording:
-            self._record({"t": self.now, "ev": "tick", "id": mid})
+            self._record((TICK, self.now, mid, 0, 0, 0, 0, 0, 0, 0))  # rows are WIDTH wide
         m.ticked_at = self.now
         try:
             m.node.tick()
@@ -440,7 +492,7 @@ class Simulation:
             old_term = m.term
             m.role, m.term, m.lead = node.role, node.term, node.lead
             if self._recording:
-                self._record(
+                self._emit(
                     {"t": self.now, "ev": "state", "id": m.id, "role": node.role.value,
                      "term": node.term, "lead": node.lead}
                 )
@@ -448,8 +500,8 @@ class Simulation:
                 self.monitor.on_state(self, m.id, old_term)
         if m.pending is None and node.has_ready():
             rd = node.ready()
-            for e in rd.committed:
-                self._apply(m, e)
+            if rd.committed:
+                self._apply(m, rd.committed)
             for rs in rd.read_states:
                 for rcb in self._read_cbs:
                     rcb(m.id, rs)
@@ -467,29 +519,30 @@ class Simulation:
         loses what was not fsynced (a correct core only ever skips the fsync for a new commit
         index: the log is copied only when a faulty core skips it for entries)."""
         st = m.storage
+        hs, ents, snap = rd.hard_state, rd.entries, rd.snapshot
         if synced:
-            m.undo.clear()
-        elif rd.entries or rd.snapshot:
+            if m.undo:
+                m.undo.clear()
+        elif ents or snap:
             m.undo.append((st.hard_state, st.snapshot(),
                            st.entries(st.first_index(), st.last_index() + 1)))
-        elif rd.hard_state is not None:
+        elif hs is not None:
             m.undo.append((st.hard_state, st.snapshot(), None))
         # else nothing is written (a Ready with only entries to apply or messages): no undo
         lost = None
-        if rd.snapshot is not None:
-            st.apply_snapshot(rd.snapshot)
-        if rd.entries:
-            lost = st.append(rd.entries)
-        if rd.hard_state is not None:
-            st.hard_state = rd.hard_state
-        if self._recording and (rd.entries or rd.hard_state or rd.snapshot):
-            hs = rd.hard_state
-            self._record(
-                {"t": self.now, "ev": "persist", "id": m.id, "entries": len(rd.entries),
-                 "last": rd.entries[-1].index if rd.entries else None,
-                 "hs": [hs.term, hs.vote, hs.commit] if hs else None,
-                 "snap": rd.snapshot.index if rd.snapshot else None}
-            )
+        if snap is not None:
+            st.apply_snapshot(snap)
+        if ents:
+            lost = st.append(ents)
+        if hs is not None:
+            st.hard_state = hs
+            if self._recording:
+                self._record((PERSIST, self.now, m.id, len(ents),
+                              ents[-1].index if ents else None, hs.term, hs.vote, hs.commit,
+                              snap.index if snap else None, 0))
+        elif self._recording and (ents or snap):
+            self._record((PERSIST, self.now, m.id, len(ents), ents[-1].index if ents else None,
+                          None, 0, 0, snap.index if snap else None, 0))
         if synced:
             m.durable_hard_state = st.hard_state
         if self.monitor is not None:
@@ -509,8 +562,8 @@ class Simulation:
                 m.digest = rd.snapshot.data
             if self.monitor is not None:
                 self.monitor.on_restore(self, m.id, rd.snapshot.index)
-        for msg in rd.messages:
-            self._send(msg)
+        if rd.messages:
+            self._send(rd.messages)
         node.advance(rd)
         m.pending = None
         every = self.compact_every
@@ -522,66 +575,63 @@ class Simulation:
                 m.durable_hard_state = m.storage.hard_state
         self._after_input(m)
 
-    def _apply(self, m: Member, e: Entry) -> None:
-        m.applied = e.index
-        if m.sm is None:
-            m.digest = _blake2b(m.digest + e.data, digest_size=8).digest()
-            result: object = None
-        else:
-            result = m.sm.apply(e)
-        if self._recording:
-            self._record({"t": self.now, "ev": "apply", "id": m.id, "index": e.index,
-                        "term": e.term})
-        if self.monitor is not None:
-            self.monitor.on_apply(self, m.id, e)
-        for cb in self._applied_cbs:
-            cb(m.id, e, result)
-        p = self._by_data.get(e.data) if e.data else None
-        if p is not None and p.committed_at is None:
-            p.committed_at = self.now
-            p.index = e.index
+    def _apply(self, m: Member, entries: tuple[Entry, ...]) -> None:
+        """Apply ``entries`` (committed, in order) to ``m``'s state machine."""
+        rec, monitor, cbs, by_data = self._recording, self.monitor, self._applied_cbs, self._by_data
+        mid, now = m.id, self.now
+        result: object = None
+        for e in entries:
+            m.applied = e.index
+            sm = m.sm
+            if sm is None:
+                m.digest = _blake2b(m.digest + e.data, digest_size=8).digest()
+            else:
+                result = sm.apply(e)
+            if rec:
+                self._record((APPLY, now, mid, e.index, e.term, 0, 0, 0, 0, 0))
+            if monitor is not None:
+                monitor.on_apply(self, mid, e)
+            for cb in cbs:
+                cb(mid, e, result)
+            p = by_data.get(e.data) if e.data else None
+            if p is not None and p.committed_at is None:
+                p.committed_at = now
+                p.index = e.index
 
     # ----------------------------------------------------------------- network
 
-    def _send(self, msg: Message) -> None:
-        self.messages_sent += 1
-        if self.monitor is not None:
-            self.monitor.on_send(self, msg)
-        now, frm, to = self.now, msg.frm, msg.to
-        link = self._links.get((frm, to)) if self._links else None
-        if link is None:
-            delay, loss, dup = self.delay_ms, self.loss, self.dup
-        else:
-            delay, loss, dup = link
-        rec = self._recording
-        if rec:
-            self._record(
-                {"t": now, "ev": "send", "from": frm, "to": to,
-                 "type": _TYPE_NAME[msg.type], "term": msg.term, "index": msg.index,
-                 "n": len(msg.entries), "commit": msg.commit, "reject": msg.reject}
-            )
-        rng = self.rng
-        if self._blocked and (frm, to) in self._blocked:
+    def _send(self, msgs: tuple[Message, ...]) -> None:
+        """Put ``msgs`` on the network (the loop runs once per message: locals hoisted)."""
+        now, rng, heap, links, blocked = self.now, self.rng, self._heap, self._links, self._blocked
+        rec, monitor, push, reserved = self._recording, self.monitor, heapq.heappush, self._reserved
+        (lo, hi), loss, dup = self.delay_ms, self.loss, self.dup  # the default link
+        self.messages_sent += len(msgs)
+        for msg in msgs:
+            if monitor is not None:
+                monitor.on_send(self, msg)
+            frm, to = msg.frm, msg.to
+            if links:
+                (lo, hi), loss, dup = links.get((frm, to), (self.delay_ms, self.loss, self.dup))
             if rec:
-                self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
-            return
-        if loss and rng.random() < loss:
-            if rec:
-                self._record({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
-            return
-        lo, hi = delay
-        heap, in_flight = self._heap, self._in_flight
-        for _ in range(2 if dup and rng.random() < dup else 1):
-            seq = self._seq + 1
-            if self._reserved:
-                seq = self._skip_reserved(seq)
-            self._seq = seq
-            heapq.heappush(heap, (now + lo + int(rng.random() * (hi - lo + 1)), seq, _DELIVER,
-                                  msg, 0))
-            in_flight[seq] = msg
+                self._record((SEND, now, frm, to, msg.type, msg.term, msg.index,
+                              len(msg.entries), msg.commit, msg.reject))
+            if blocked and (frm, to) in blocked:
+                if rec:
+                    self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "partition"})
+                continue
+            if loss and rng.random() < loss:
+                if rec:
+                    self._emit({"t": now, "ev": "drop", "from": frm, "to": to, "why": "loss"})
+                continue
+            # A duplicated message is two deliveries, each with its own delay.
+            for _ in range(2) if dup and rng.random() < dup else _ONCE:
+                seq = self._seq + 1
+                if reserved:
+                    seq = self._skip_reserved(seq)
+                self._seq = seq
+                push(heap, (now + lo + int(rng.random() * (hi - lo + 1)), seq, _DELIVER, msg, 0))
 
-    def _deliver(self, seq: int, msg: Message) -> None:
-        del self._in_flight[seq]
+    def _deliver(self, msg: Message) -> None:
         m = self.members.get(msg.to)
         why = None
         if m is None or not m.up:
@@ -590,7 +640,7 @@ class Simulation:
             why = "partition"
         if why is not None:
             if self._recording:
-                self._record({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
+                self._emit({"t": self.now, "ev": "drop", "from": msg.frm, "to": msg.to,
                             "why": why})
             return
         assert m is not None
@@ -599,8 +649,8 @@ class Simulation:
             return
         # _step, inlined (once per delivered message)
         if self._recording:
-            self._record({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
-                          "type": _TYPE_NAME[msg.type], "term": msg.term})
+            self._record((DELIVER, self.now, msg.frm, msg.to, msg.type, msg.term,
+                          0, 0, 0, 0))
         node = m.node
         assert node is not None
         try:
@@ -612,8 +662,8 @@ class Simulation:
 
     def _step(self, m: Member, msg: Message) -> None:
         if self._recording:
-            self._record({"t": self.now, "ev": "deliver", "from": msg.frm, "to": msg.to,
-                        "type": _TYPE_NAME[msg.type], "term": msg.term})
+            self._record((DELIVER, self.now, msg.frm, msg.to, msg.type, msg.term,
+                          0, 0, 0, 0))
         assert m.node is not None
         try:
             m.node.step(msg)
@@ -756,7 +806,7 @@ class Simulation:
         p = Proposal(handle, payload, self.now, lead)
         self.proposals.append(p)
         self._by_data.setdefault(payload, p)
-        self._emit({"t": self.now, "ev": "propose", "handle": handle, "leader": lead})
+        self._emit((PROPOSE, self.now, handle, lead, 0, 0, 0, 0, 0, 0))
         if lead is not None:
             m = self.members[lead]
             assert m.node is not None
@@ -892,7 +942,7 @@ class Simulation:
             sim.attach(monitor)
         for seq, t in script["calls"]:
             sim._reserved[seq] = t
-            heapq.heappush(sim._heap, (t, seq, _CALL, _no_op, 0))
+            heapq.heappush(sim._calls, (t, seq, _no_op))
         actions = script["actions"]
         stop = len(actions) if until is None else until[1]
         for events, t, name, *rest in actions[:stop]:
@@ -979,9 +1029,16 @@ class Simulation:
             }
             if node is not None:
                 self._frame_node(m, node, members[mid])
-        in_flight = [_in_flight(msg) for _, msg in sorted(self._in_flight.items())]
+        in_flight = [_in_flight(msg) for msg in self._messages_in_flight()]
         return {"t": self.now, "members": members, "in_flight": in_flight,
                 "partition": self._groups}
+
+    def _messages_in_flight(self) -> list[Message]:
+        """The messages sent and not yet delivered (or dropped), in sending order: the
+        deliveries waiting in the event queue (no separate record of them is kept, as that
+        cost a dict insertion and deletion per message)."""
+        return [msg for _, msg in
+                sorted((seq, msg) for _, seq, kind, msg, _ in self._heap if kind == _DELIVER)]
 
     def _frame_node(self, m: Member, node: Node, out: MemberFrame) -> None:
         """The running node's timer, vote tally or replication progress, for ``frame()``."""
@@ -1007,7 +1064,7 @@ class Simulation:
 
     def trace_json(self) -> str:
         """The trace as canonical JSON (sorted keys, no spaces): identical for the same seed."""
-        return json.dumps(self.trace, sort_keys=True, separators=(",", ":"))
+        return json.dumps(list(self.trace), sort_keys=True, separators=(",", ":"))
 
     def snapshot_of(self, mid: int) -> Snapshot:
         """The latest durable snapshot of ``mid``."""

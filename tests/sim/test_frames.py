@@ -31,7 +31,7 @@ def test_in_flight_messages_carry_what_the_core_sent() -> None:
     sim = _faulty(2)
     kinds: set[str] = set()
     for frame, _ in _stepped(sim, 4000):
-        sent = [m for _, m in sorted(sim._in_flight.items())]
+        sent = sim._messages_in_flight()
         assert len(frame["in_flight"]) == len(sent)
         for shown, msg in zip(frame["in_flight"], sent, strict=True):
             t = msg.type
